@@ -1,0 +1,128 @@
+"""Every matplotlib figure the chapters reuse. The only module of nbhelpers that imports matplotlib.
+
+Functions take tensors (any device, with or without grad) and return the ``Figure`` they drew.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+INPUT_CMAPS = ("Reds", "Greens", "Blues")
+OUTPUT_CMAPS = ("spring", "summer", "autumn", "winter")
+
+
+def to_numpy_image(x: torch.Tensor) -> np.ndarray:
+    """(C, H, W) or (H, W) tensor to a NumPy array matplotlib can show: (H, W, C) or (H, W)."""
+    x = x.detach().cpu().float()
+    if x.dim() == 3:
+        x = x.permute(1, 2, 0)
+        if x.shape[-1] == 1:
+            x = x[..., 0]
+    elif x.dim() != 2:
+        raise ValueError(f"expected a (C, H, W) or (H, W) image, got shape {tuple(x.shape)}")
+    return x.numpy()
+
+
+def show_images(
+    images: Sequence[torch.Tensor],
+    titles: Sequence[str] | None = None,
+    cmaps: Sequence[str | None] | None = None,
+    ncols: int | None = None,
+    size: float = 2.2,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Figure:
+    """A grid of images, each (C, H, W) or (H, W), with optional titles and colour maps."""
+    n = len(images)
+    if n == 0:
+        raise ValueError("show_images needs at least one image")
+    ncols = ncols or n
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index >= n:
+            continue
+        cmap = cmaps[index] if cmaps else None
+        ax.imshow(to_numpy_image(images[index]), cmap=cmap, vmin=vmin, vmax=vmax)
+        if titles:
+            ax.set_title(titles[index], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_conv_components(
+    X: torch.Tensor,
+    components: Mapping[tuple[int, int], torch.Tensor],
+    out_maps: Sequence[torch.Tensor],
+) -> Figure:
+    """The grid of a multi-channel convolution layer.
+
+    Column 0 holds the input (top) and its channels; entry (c + 1, k + 1) the convolution of
+    input channel c with kernel K[k, c]; the top row the output maps (column sums plus bias).
+
+    Args:
+        X: (1, C_in, H, W) input; components: ``(c, k) -> (H', W')`` maps; out_maps: C_out maps.
+    """
+    c_in, c_out = X.shape[1], len(out_maps)
+    fig, ax = plt.subplots(c_in + 1, c_out + 1, figsize=(2.4 * (c_out + 1), 2.4 * (c_in + 1)))
+    ax[0, 0].imshow(to_numpy_image(X[0]))
+    ax[0, 0].set_title("X (input)", fontsize=9)
+    for c in range(c_in):
+        ax[c + 1, 0].imshow(to_numpy_image(X[0, c]), cmap=INPUT_CMAPS[c % 3])
+        ax[c + 1, 0].set_title(f"X(c={c})", fontsize=9)
+        for k in range(c_out):
+            ax[c + 1, k + 1].imshow(to_numpy_image(components[(c, k)]))
+            ax[c + 1, k + 1].set_title(f"X(c={c}) ⊛ K(c={c}, k={k})", fontsize=8)
+    for k in range(c_out):
+        ax[0, k + 1].imshow(to_numpy_image(out_maps[k]), cmap=OUTPUT_CMAPS[k % 4])
+        ax[0, k + 1].set_title(r"$\bar{\mathrm{X}}$" + f"(k={k}) = Σ_c + u[{k}]", fontsize=9)
+    for a in ax.flat:
+        a.set_xticks([])
+        a.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_output_maps(S: torch.Tensor, title: str | None = None) -> Figure:
+    """The channels of one output, (1, C, H, W) or (C, H, W), side by side in the chapter's colours."""
+    maps = S[0] if S.dim() == 4 else S
+    fig = show_images(list(maps), [f"k={k}" for k in range(len(maps))], OUTPUT_CMAPS[: len(maps)])
+    if title:
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+    return fig
+
+
+def plot_annotated_matrices(matrices: Mapping[str, torch.Tensor], fmt: str = "{:g}") -> Figure:
+    """Small 2D matrices drawn as heat maps with each entry written in its cell."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(2.2 * len(matrices), 2.4), squeeze=False)
+    for ax, (title, matrix) in zip(axes.flat, matrices.items()):
+        values = matrix.detach().cpu().float().reshape(matrix.shape[-2], matrix.shape[-1]).numpy()
+        ax.imshow(values, cmap="viridis", vmin=0)
+        for (i, j), value in np.ndenumerate(values):
+            ax.text(j, i, fmt.format(value), ha="center", va="center", color="white", fontsize=11)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_weight_matrix(M: torch.Tensor, title: str) -> Figure:
+    """A (rows, columns) weight matrix as an image: zero entries white, others coloured by value."""
+    values = M.detach().cpu().float().numpy()
+    shown = np.ma.masked_where(values == 0, values)
+    limit = float(np.abs(values).max()) or 1.0
+    fig, ax = plt.subplots(figsize=(7, 7 * values.shape[0] / values.shape[1] + 0.8))
+    ax.imshow(shown, cmap="coolwarm", vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("input pixel (flattened)")
+    ax.set_ylabel("output pixel")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,43 @@
+"""Shared fixtures: the device every device-dependent test runs on, and the gpu marker."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from nbhelpers.device import accelerator_available
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device",
+        default="auto",
+        help="device for device-dependent tests: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if accelerator_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA or MPS; none available here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig: pytest.Config) -> torch.device:
+    """The torch.device chosen with --device (default: the same choice as nbhelpers.get_device)."""
+    from nbhelpers.device import _checked_device, get_device
+
+    name = pytestconfig.getoption("--device")
+    if name == "auto":
+        saved = os.environ.pop("NBHELPERS_DEVICE", None)
+        try:
+            return get_device()
+        finally:
+            if saved is not None:
+                os.environ["NBHELPERS_DEVICE"] = saved
+    return _checked_device(name)
