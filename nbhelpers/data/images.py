@@ -1,0 +1,45 @@
+"""The demo photograph used by chapters 01, 02 and 06."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nbhelpers.data.paths import EMBEDDED, find_data
+
+DEMO_IMAGE_NAME = "shorty.png"
+
+
+def demo_image(size: tuple[int, int] | None = None) -> torch.Tensor:
+    """The demo photograph as a (1, 3, H, W) float32 tensor in [0, 1], RGB.
+
+    ``shorty.png`` from the data folder (or mirror) when present, else scikit-image's bundled
+    ``chelsea`` photograph (a cat, CC0), which works offline. ``demo_image.source`` afterwards
+    tells which one was used.
+
+    Args:
+        size: optional (H, W) to resize to (antialiased bilinear).
+    """
+    found = find_data(DEMO_IMAGE_NAME)
+    if found is not None:
+        path, source = found
+        from torchvision.io import ImageReadMode, decode_image
+
+        try:
+            X = decode_image(str(path), mode=ImageReadMode.RGB)  # (3, H, W) uint8
+        except RuntimeError as error:
+            raise ValueError(f"cannot decode the demo image {path}: {error}") from None
+        demo_image.source = f"{source} ({path.name})"  # type: ignore[attr-defined]
+    else:
+        from skimage import data as skimage_data
+
+        X = torch.from_numpy(np.ascontiguousarray(skimage_data.chelsea())).permute(2, 0, 1)
+        demo_image.source = f"{EMBEDDED} (scikit-image chelsea)"  # type: ignore[attr-defined]
+    X = X.unsqueeze(0).float() / 255.0
+    if size is not None:
+        X = torch.nn.functional.interpolate(X, size=size, mode="bilinear", antialias=True, align_corners=False)
+        X = X.clamp(0.0, 1.0)
+    return X
+
+
+demo_image.source = None  # type: ignore[attr-defined]
