@@ -16,7 +16,7 @@ def _dedupe(app, pagename, templatename, context, doctree):
     seen = set()
     unique = []
     for script in scripts:
-        # Same file and attributes means the same script, whatever priority it was registered with.
+        # Same file and attributes: the same script (inline ones have filename None or "").
         key = (str(getattr(script, "filename", script) or ""), repr(sorted(getattr(script, "attributes", {}).items())))
         if key in seen:
             continue
