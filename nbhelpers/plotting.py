@@ -126,3 +126,46 @@ def plot_weight_matrix(M: torch.Tensor, title: str) -> Figure:
     ax.set_ylabel("output pixel")
     fig.tight_layout()
     return fig
+
+
+def plot_guided_backprop(
+    images: Sequence[torch.Tensor] | torch.Tensor,
+    maps: Sequence[torch.Tensor] | torch.Tensor,
+    titles: Sequence[str] | None = None,
+    overlay_alpha: float = 0.75,
+    cmap: str = "viridis",
+    size: float = 1.8,
+) -> Figure:
+    """One row per image: the image, its guided-backprop map, and the map over the image.
+
+    Args:
+        images: B images, each (C, H, W) with C in {1, 3} or (H, W), already scaled for display
+            (e.g. ``normalize01``); a (B, C, H, W) tensor works too.
+        maps: B display-ready maps, each (H, W) (e.g. ``standardize_and_clip(channel_max(g))``).
+        titles: B titles for the image column, e.g. "p(1 | x) = 0.93".
+        overlay_alpha: opacity of the map in the overlay column, in [0, 1].
+    """
+    images, maps = list(images), list(maps)
+    if not images or len(images) != len(maps):
+        raise ValueError(f"need as many maps as images (at least one), got {len(images)} and {len(maps)}")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"need {len(images)} titles, got {len(titles)}")
+    if not 0.0 <= overlay_alpha <= 1.0:
+        raise ValueError(f"overlay_alpha must be in [0, 1], got {overlay_alpha}")
+    fig, axes = plt.subplots(len(images), 3, figsize=(3 * size, size * len(images) + 0.3), squeeze=False)
+    for row, (image, grad_map) in enumerate(zip(images, maps)):
+        picture, heat = to_numpy_image(image), to_numpy_image(grad_map)
+        if heat.ndim != 2 or heat.shape != picture.shape[:2]:
+            raise ValueError(f"map {row} has shape {heat.shape}, expected (H, W) = {picture.shape[:2]}")
+        grey = "gray" if picture.ndim == 2 else None
+        axes[row, 0].imshow(picture, cmap=grey)
+        axes[row, 1].imshow(heat, cmap=cmap)
+        axes[row, 2].imshow(picture, cmap=grey)
+        axes[row, 2].imshow(heat, cmap=cmap, alpha=overlay_alpha)
+        axes[row, 0].set_title(titles[row] if titles else "input", fontsize=8)
+        axes[row, 1].set_title("Guided backprop", fontsize=8)
+        axes[row, 2].set_title("Overlay", fontsize=8)
+        for ax in axes[row]:
+            ax.axis("off")
+    fig.tight_layout()
+    return fig

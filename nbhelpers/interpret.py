@@ -1,0 +1,168 @@
+"""Guided backpropagation (Springenberg et al. 2014, [SDBR14]) and tensor-only display helpers.
+
+``guided_backprop`` computes; the display helpers (``standardize_and_clip``, ``channel_max``,
+``normalize01``) turn its result into images; ``plotting.plot_guided_backprop`` draws them.
+
+How the ReLUs are guided: a forward hook on every ``nn.ReLU`` module replaces the module's output
+``y`` by ``_GuidedGate(y)``, which is the identity going forward and, going backward, keeps only
+the positive part of the incoming gradient where ``y > 0``. Together with ReLU's own backward
+(which multiplies by ``[y > 0]``) the gradient that reaches the ReLU's input is
+``clamp(dL/dy, min=0) * [y > 0]``: the guided-backprop rule. Working on the *output* makes two
+cases that break module backward hooks harmless:
+
+- in-place ReLU (torchvision's ResNet): the input was overwritten, but the output is what we need;
+- one ReLU module called several times in a forward (torchvision's ``BasicBlock.relu``): the hook
+  runs at every call and each call gets its own gate in the autograd graph.
+
+Only ``nn.ReLU`` modules are guided (as in Captum): a ``torch.nn.functional.relu`` call inside a
+``forward`` is invisible to hooks and keeps its plain gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nbhelpers.train.modes import eval_context
+
+
+class _GuidedGate(torch.autograd.Function):
+    """Identity on a ReLU output y; backward: clamp(grad, min=0) * [y > 0]."""
+
+    @staticmethod
+    def forward(ctx, relu_output: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(relu_output > 0)
+        # A fresh tensor: later in-place ops on it cannot invalidate what autograd saved.
+        return relu_output.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (positive,) = ctx.saved_tensors
+        return grad_output.clamp(min=0) * positive
+
+
+def _guide_relu_output(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    return _GuidedGate.apply(output)
+
+
+def guided_backprop(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: int | Sequence[int] | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The guided-backpropagation gradient d logit[target] / dx, one map per sample.
+
+    Args:
+        model: a classifier ``(B, ...) -> (B, num_classes)`` logits with ``nn.ReLU`` modules.
+        x: (B, C, H, W) (any ``(B, ...)``) floating inputs, on the model's device. Not modified;
+            it need not require grad.
+        target: the class per sample: an int for all, a (B,) integer tensor or sequence, or None
+            for each sample's argmax.
+
+    Returns:
+        (B, C, H, W), shaped like ``x``: the raw (unscaled) guided gradient, detached.
+
+    The model runs in eval mode (each submodule's own mode is restored afterwards, so BatchNorm
+    statistics do not change); the hooks are removed even when the forward raises; the gradient
+    is taken with ``torch.autograd.grad`` w.r.t. the input only, so no parameter's ``.grad``
+    changes. It refuses to run under ``torch.inference_mode`` (no autograd graph exists there)
+    rather than silently leaving it.
+
+    Raises:
+        RuntimeError: called under ``torch.inference_mode``.
+        ValueError: ``x`` not a floating (B, ...) tensor, a model without ``nn.ReLU`` modules,
+            logits not (B, num_classes), or a target out of range / of the wrong shape.
+    """
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            "guided_backprop needs autograd and cannot run under torch.inference_mode(); "
+            "call it outside that block (torch.no_grad is fine: it re-enables gradients itself)"
+        )
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a floating (B, ...) tensor, got {shape}")
+    relus = [module for module in model.modules() if isinstance(module, nn.ReLU)]
+    if not relus:
+        raise ValueError(
+            f"{type(model).__name__} has no nn.ReLU module: guided backpropagation would equal the plain gradient"
+        )
+    x_leaf = x.detach().clone().requires_grad_(True)
+    handles = []
+    try:
+        for relu in relus:
+            handles.append(relu.register_forward_hook(_guide_relu_output))
+        with eval_context(model), torch.enable_grad():
+            logits = model(x_leaf)
+            if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
+                raise ValueError(f"expected (B={x.shape[0]}, num_classes) logits, got {tuple(logits.shape)}")
+            index = _target_index(target, logits)
+            selected = logits.gather(1, index[:, None]).sum()  # samples are independent in eval mode
+            (gradient,) = torch.autograd.grad(selected, x_leaf)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return gradient.detach()
+
+
+def _target_index(target: int | Sequence[int] | torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
+    """(B,) int64 class index on the logits' device."""
+    batch, num_classes = logits.shape
+    if target is None:
+        return logits.detach().argmax(dim=1)
+    if isinstance(target, bool):
+        raise ValueError(f"target must be an int, a (B,) tensor or None, got {target!r}")
+    if isinstance(target, int):
+        index = torch.full((batch,), target, dtype=torch.long)
+    else:
+        index = torch.as_tensor(target)
+        if index.is_floating_point() or index.dtype == torch.bool or index.shape not in ((batch,), ()):
+            raise ValueError(f"target must hold {batch} class indices, got {tuple(index.shape)} of {index.dtype}")
+        index = index.long().expand(batch)
+    low, high = int(index.min()), int(index.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"target {low if low < 0 else high} is outside [0, {num_classes})")
+    return index.to(logits.device)
+
+
+def predict_proba(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Class probabilities in eval mode without gradients: x (B, ...) -> (B, num_classes) softmax."""
+    with eval_context(model), torch.no_grad():
+        return F.softmax(model(x), dim=1)
+
+
+def standardize_and_clip(
+    g: torch.Tensor,
+    min_val: float = 0.0,
+    max_val: float = 1.0,
+    saturation: float = 0.1,
+    brightness: float = 0.5,
+) -> torch.Tensor:
+    """The seed's display scaling: standardise over the whole tensor, then
+    ``clamp(z * saturation + brightness, min_val, max_val)``. Any shape in, same shape out (CPU).
+
+    Pass one image's map at a time: mean and standard deviation (floored at 1e-7) are global.
+    """
+    if min_val > max_val:
+        raise ValueError(f"min_val={min_val} is above max_val={max_val}")
+    g = g.detach().cpu().float()
+    std = max(float(g.std()), 1e-7) if g.numel() > 1 else 1e-7
+    return ((g - g.mean()) / std * saturation + brightness).clamp(min_val, max_val)
+
+
+def channel_max(g: torch.Tensor) -> torch.Tensor:
+    """Grey map per image: the maximum over channels. (B, C, H, W) -> (B, H, W); (C, H, W) -> (H, W)."""
+    if g.dim() not in (3, 4):
+        raise ValueError(f"expected (C, H, W) or (B, C, H, W), got {tuple(g.shape)}")
+    return g.amax(dim=-3)
+
+
+def normalize01(x: torch.Tensor) -> torch.Tensor:
+    """Map values linearly onto [0, 1] over the whole tensor (a constant tensor gives zeros)."""
+    x = x.detach().float()
+    low, high = x.min(), x.max()
+    if high == low:
+        return torch.zeros_like(x)
+    return (x - low) / (high - low)

@@ -1,0 +1,91 @@
+"""The character-level CNN of chapter 07 (gender of Spanish given names)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+class CharCNN(nn.Module):
+    """Embed each character, convolve over windows of ``context`` characters, max-pool over time.
+
+    Input ``(B, max_len + 1)`` int64 token ids (a leading "." then ``max_len`` characters padded
+    with "."); output ``(B, 2)`` logits. The embeddings of a name are laid end to end in one
+    channel of length ``(max_len + 1) * embedding_dim``; a ``Conv1d`` whose kernel spans
+    ``context * embedding_dim`` values with stride ``embedding_dim`` then sees exactly one window
+    of ``context`` whole characters per output position, i.e. a learned n-gram detector.
+    With the defaults: 19,448 parameters.
+
+    Pooling over time takes the maximum over *every* window position. The seed used
+    ``MaxPool1d(kernel_size=MAX_LEN - context + 1)`` while its input holds ``MAX_LEN + 1`` tokens,
+    so the convolution yields ``MAX_LEN - context + 2`` positions (21 for context 3) and the pool,
+    one position short, silently dropped the last window: the final n-gram of a name that fills
+    all 22 characters was never seen. Here the pool kernel is the full convolution output length.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = 31,
+        max_len: int = 22,
+        context: int = 3,
+        embedding_dim: int = 10,
+        conv_width: int = 64,
+        fc_width: int = 256,
+    ) -> None:
+        super().__init__()
+        for name, value in [
+            ("vocab_size", vocab_size),
+            ("max_len", max_len),
+            ("context", context),
+            ("embedding_dim", embedding_dim),
+            ("conv_width", conv_width),
+            ("fc_width", fc_width),
+        ]:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.vocab_size = vocab_size
+        self.seq_len = max_len + 1
+        if context > self.seq_len:
+            raise ValueError(f"context={context} is longer than the input of max_len + 1 = {self.seq_len} tokens")
+        self.context = context
+        self.conv_output_length = self.seq_len - context + 1
+
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.conv = nn.Conv1d(1, conv_width, kernel_size=context * embedding_dim, stride=embedding_dim)
+        self.relu = nn.ReLU()
+        self.pool_over_time = nn.MaxPool1d(kernel_size=self.conv_output_length)
+        self.fc = nn.Sequential(
+            nn.Linear(conv_width, fc_width),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(fc_width, 2),
+        )
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled n-gram features. x: (B, max_len + 1) int64 -> (B, conv_width)."""
+        self._check_tokens(x)
+        batch = x.shape[0]
+        embedded = self.embedding(x).reshape(batch, 1, -1)  # (B, 1, (max_len + 1) * embedding_dim)
+        activations = self.relu(self.conv(embedded))  # (B, conv_width, conv_output_length)
+        return self.pool_over_time(activations).reshape(batch, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, max_len + 1) int64 token ids -> (B, 2) logits."""
+        return self.fc(self.features(x))
+
+    def _check_tokens(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"expected a tensor of token ids, got {type(x).__name__}")
+        if x.dtype != torch.int64:
+            raise ValueError(f"expected int64 token ids, got dtype {x.dtype}")
+        if x.dim() != 2 or x.shape[1] != self.seq_len:
+            raise ValueError(
+                f"expected token ids of shape (B, {self.seq_len}) (max_len + 1), got {tuple(x.shape)}"
+            )
+        # Only on the CPU: reading values back from an accelerator would cost a sync every step
+        # (there an out-of-range id trips the embedding's own device-side check instead).
+        if x.device.type == "cpu" and x.numel() > 0:
+            low, high = int(x.min()), int(x.max())
+            if low < 0 or high >= self.vocab_size:
+                bad = low if low < 0 else high
+                raise ValueError(f"token id {bad} is outside the vocabulary [0, {self.vocab_size})")

@@ -1,0 +1,23 @@
+"""Freezing and counting parameters (used for the two phases of transfer learning)."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+
+def set_trainable(module: nn.Module, trainable: bool) -> nn.Module:
+    """Set ``requires_grad`` of every parameter of ``module`` to ``trainable``; returns ``module``.
+
+    Freezing does not touch train/eval mode: a frozen backbone's BatchNorm layers still update
+    their running statistics in train mode (as in the seed). Put them in eval mode to stop that.
+    """
+    if not isinstance(trainable, bool):
+        raise ValueError(f"trainable must be True or False, got {trainable!r}")
+    for parameter in module.parameters():
+        parameter.requires_grad_(trainable)
+    return module
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of scalar parameters of ``model`` (shared parameters counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
