@@ -195,7 +195,7 @@ def conv_as_matrix(K: torch.Tensor, H: int, W: int) -> torch.Tensor:
         K: (h, w) kernel; H, W: input size.
 
     Returns:
-        M: (H_out * W_out, H * W) with ``M @ X.flatten() == convolve(X, K).flatten()``. Row r holds
+        A (H_out * W_out, H * W) matrix M with ``M @ X.flatten() == convolve(X, K).flatten()``. Row r holds
         K's entries at the columns of the pixels under the window of output r and zeros elsewhere:
         a sparse, banded matrix whose bands all repeat the same k * k numbers.
     """

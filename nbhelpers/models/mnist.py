@@ -11,15 +11,15 @@ def mnist_cnn() -> nn.Sequential:
     Shapes: ``(B, 1, 28, 28) -> (B, 10)`` logits; 233,578 parameters. It stays a flat
     ``nn.Sequential`` so that the feature-map figure can walk it layer by layer (``model[k]``):
 
-    ====  ======================================  ==================
-    k     layer                                   output
-    ====  ======================================  ==================
-    0-2   Conv2d(1, 32, 3, padding=1), SELU, pool (B, 32, 14, 14)
-    3-5   Conv2d(32, 32, 5), SELU, pool           (B, 32, 5, 5)
-    6     Flatten                                 (B, 800)
-    7-9   Linear(800, 256), SELU, Dropout(0.5)    (B, 256)
-    10    Linear(256, 10)                         (B, 10)
-    ====  ======================================  ==================
+    ===  =======================================  ===============
+    k    layer                                    output
+    ===  =======================================  ===============
+    0-2  Conv2d(1, 32, 3, padding=1), SELU, pool  (B, 32, 14, 14)
+    3-5  Conv2d(32, 32, 5), SELU, pool            (B, 32, 5, 5)
+    6    Flatten                                  (B, 800)
+    7-9  Linear(800, 256), SELU, Dropout(0.5)     (B, 256)
+    10   Linear(256, 10)                          (B, 10)
+    ===  =======================================  ===============
     """
     return nn.Sequential(
         nn.Conv2d(1, 32, kernel_size=3, padding=1),
