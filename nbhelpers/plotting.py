@@ -167,5 +167,52 @@ def plot_guided_backprop(
         axes[row, 2].set_title("Overlay", fontsize=8)
         for ax in axes[row]:
             ax.axis("off")
+
+
+def plot_training_history(trainer: object, *more_trainers: object, boundary_label: str = "fine-tuning") -> Figure:
+    """Loss and accuracy per training step, raw (faint) and smoothed (solid), with validation
+    points at the epoch ends.
+
+    Several trainers (e.g. a frozen phase, then fine-tuning) are drawn one after the other on a
+    common step axis, with a dotted vertical line labelled ``boundary_label`` where each next one
+    starts. Each trainer may have its own number of steps per epoch.
+
+    Args:
+        trainer, more_trainers: objects with a ``history`` DataFrame (``nbhelpers.train.Trainer``).
+    """
+    import pandas as pd
+
+    trainers = (trainer, *more_trainers)
+    frames, boundaries, offset = [], [], 0
+    for index, each in enumerate(trainers):
+        frame = each.history  # type: ignore[attr-defined]
+        if frame.empty:
+            raise ValueError(f"trainer {index} has no training steps to plot; call run() first")
+        frame = frame.assign(step=frame["step"] + offset)
+        frames.append(frame)
+        offset += len(frame)
+        if index < len(trainers) - 1:
+            boundaries.append(offset)
+    history = pd.concat(frames, ignore_index=True)
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    panels = (("loss", "loss_avg", "val_loss", "loss"), ("accu", "accu_avg", "val_accu", "accuracy"))
+    for ax, (raw, smooth, valid, label) in zip(axes, panels):
+        ax.plot(history["step"], history[raw], alpha=0.3, color="C0", linewidth=0.8)
+        ax.plot(history["step"], history[smooth], color="C0", label="train")
+        ends = history.dropna(subset=[valid])
+        if not ends.empty:
+            ax.plot(ends["step"], ends[valid], "o-", color="C1", markersize=3, label="valid")
+        for position, boundary in enumerate(boundaries):
+            legend_text = f"[{boundary_label}]" if position == 0 else None
+            ax.axvline(boundary, color="black", linestyle="dotted", label=legend_text)
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.grid(linestyle="dashed", alpha=0.3)
+    finite_loss = history["loss"][np.isfinite(history["loss"])]
+    if not finite_loss.empty:
+        axes[0].set_ylim(0, float(finite_loss.max()) * 1.05)
+    axes[1].set_ylim(0, 1.02)
+    axes[1].legend(framealpha=1.0)
     fig.tight_layout()
     return fig

@@ -1,0 +1,248 @@
+"""What the Trainer costs per training step, against two loops written by hand.
+
+Same model (the seed's LeNet-style MNIST network), same synthetic MNIST-shaped batches of 32,
+same optimizer (AdamW, lr 1e-3), one epoch of STEPS steps per measurement:
+
+(a) the seed's loop: two ``.item()`` calls per step (a host sync per step on a GPU);
+(b) a hand-written loop that keeps (loss, accuracy) on the device and reads them once per epoch
+    (the reference: every ratio is against it);
+(c) ``nbhelpers.train.Trainer.run`` (verbose=False, no validation);
+on CUDA also (d) the Trainer with ``cuda_graph=True`` (AdamW with capturable=True) and
+(e) Lightning's Trainer with its defaults (logger, checkpointing and progress bar off), if
+``lightning`` is importable.
+
+The variants are timed in interleaved rounds after a warm-up round; each reports its best round.
+On the CPU torch runs on one thread so that the numbers are less sensitive to other load.
+Goals (issue 3): CPU overhead of (c) over (b) <= 3%; on a GPU (c) at least as fast as (b), at
+least 2x faster than Lightning, and (d) <= 0.5 ms per step on an H100/H200.
+
+    python benchmarks/trainer_overhead.py [--steps N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from nbhelpers.device import get_device  # noqa: E402
+from nbhelpers.train import Trainer  # noqa: E402
+
+BATCH_SIZE = 32
+CPU_GOAL = 0.03
+GRAPH_GOAL_MS = 0.5
+
+Batches = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def lenet() -> nn.Module:
+    """Local copy of the seed's LeNet-style MNIST network (nbhelpers.models.mnist_cnn is its home)."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 32, kernel_size=3, padding=1), nn.SELU(), nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(32, 32, kernel_size=5, padding=0), nn.SELU(), nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Flatten(), nn.Linear(32 * 5 * 5, 256), nn.SELU(), nn.Dropout(0.5), nn.Linear(256, 10),
+    )  # fmt: skip
+
+
+def synthetic_batches(steps: int, device: torch.device) -> Batches:
+    """MNIST-shaped batches on the CPU (pinned when training on CUDA, as a DataLoader would give)."""
+    generator = torch.Generator().manual_seed(0)
+    batches = []
+    for _ in range(steps):
+        x = torch.rand(BATCH_SIZE, 1, 28, 28, generator=generator)
+        y = torch.randint(0, 10, (BATCH_SIZE,), generator=generator)
+        if device.type == "cuda":
+            x, y = x.pin_memory(), y.pin_memory()
+        batches.append((x, y))
+    return batches
+
+
+def seed_loop(device: torch.device, batches: Batches) -> Callable[[], None]:
+    """(a) The seed's loop: .item() twice per step, numpy window means."""
+    model = lenet().to(device)
+    optim = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    log: dict[str, list[float]] = {"loss": [], "accu": [], "loss_avg": [], "accu_avg": []}
+    window = max(1, int(0.05 * len(batches)))
+
+    def epoch() -> None:
+        for x, y in batches:
+            x, y = x.to(device), y.to(device)
+            preds = model(x)
+            accu = (preds.argmax(dim=1) == y).float().mean()
+            loss = F.cross_entropy(preds, y)
+            loss.backward()
+            optim.step()
+            optim.zero_grad()
+            log["loss"].append(loss.item())
+            log["accu"].append(accu.item())
+            log["loss_avg"].append(np.mean(log["loss"][-window:]))
+            log["accu_avg"].append(np.mean(log["accu"][-window:]))
+
+    return epoch
+
+
+def hand_loop(device: torch.device, batches: Batches) -> Callable[[], None]:
+    """(b) The reference: metrics stay on the device, one host read per epoch."""
+    model = lenet().to(device)
+    optim = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    non_blocking = device.type == "cuda"
+    log: list[list[float]] = []
+
+    def epoch() -> None:
+        pairs = []
+        for x, y in batches:
+            x, y = x.to(device, non_blocking=non_blocking), y.to(device, non_blocking=non_blocking)
+            preds = model(x)
+            loss = F.cross_entropy(preds, y)
+            loss.backward()
+            optim.step()
+            optim.zero_grad(set_to_none=True)
+            accu = (preds.detach().argmax(dim=1) == y).float().mean()
+            pairs.append(torch.stack((loss.detach(), accu)))
+        log.extend(torch.stack(pairs).tolist())
+
+    return epoch
+
+
+def trainer_loop(device: torch.device, batches: Batches, cuda_graph: bool = False) -> Callable[[], None]:
+    """(c)/(d) nbhelpers' Trainer, one epoch per call."""
+    model = lenet()
+    optim = torch.optim.AdamW(model.parameters(), lr=1e-3, capturable=cuda_graph)
+    trainer = Trainer(model, optim, F.cross_entropy, device=device, verbose=False, cuda_graph=cuda_graph)
+    return lambda: trainer.run(1, batches)
+
+
+def lightning_loop(device: torch.device, batches: Batches) -> Callable[[], float]:
+    """(e) Lightning's Trainer; returns the seconds of the epoch after its first 5 steps."""
+    import lightning as L  # noqa: N812
+    from torch.utils.data import DataLoader
+
+    class Module(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = lenet()
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            preds = self.model(x)
+            loss = F.cross_entropy(preds, y)
+            self.log("loss", loss)
+            self.log("accu", (preds.argmax(dim=1) == y).float().mean())
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.parameters(), lr=1e-3)
+
+    class StepClock(L.Callback):
+        skip = 5
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if batch_idx == self.skip:
+                torch.cuda.synchronize()
+                self.start = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, module):
+            torch.cuda.synchronize()
+            self.seconds = time.perf_counter() - self.start
+
+    module = Module()
+    loader = DataLoader(batches, batch_size=None)
+
+    def epoch() -> float:
+        clock = StepClock()
+        trainer = L.Trainer(
+            max_epochs=1, accelerator="gpu", devices=1, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, callbacks=[clock],
+        )  # fmt: skip
+        trainer.fit(module, train_dataloaders=loader)
+        # scale the timed part up to a whole epoch so it compares with the others
+        return clock.seconds * len(batches) / (len(batches) - StepClock.skip)
+
+    return epoch
+
+
+def time_variants(variants: dict[str, Callable[[], object]], rounds: int, sync: Callable[[], None]) -> dict[str, float]:
+    """Best seconds per epoch of each variant over interleaved rounds (after one warm-up round)."""
+    best = {name: float("inf") for name in variants}
+    for round_index in range(rounds + 1):
+        for name, epoch in variants.items():
+            sync()
+            start = time.perf_counter()
+            reported = epoch()
+            sync()
+            elapsed = reported if isinstance(reported, float) else time.perf_counter() - start
+            if round_index > 0:
+                best[name] = min(best[name], elapsed)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60, help="training steps per epoch (default 60)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
+    args = parser.parse_args()
+
+    device = get_device()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    batches = synthetic_batches(args.steps, device)
+
+    variants: dict[str, Callable[[], object]] = {
+        "(a) seed's loop (.item() x2/step)": seed_loop(device, batches),
+        "(b) hand-written, no per-step sync": hand_loop(device, batches),
+        "(c) nbhelpers Trainer": trainer_loop(device, batches),
+    }
+    notes = []
+    if device.type == "cuda":
+        variants["(d) Trainer, cuda_graph=True"] = trainer_loop(device, batches, cuda_graph=True)
+        try:
+            variants["(e) Lightning Trainer"] = lightning_loop(device, batches)
+        except ImportError:
+            notes.append("Lightning: not installed, skipped")
+    else:
+        notes.append("CUDA: not available, (d) cuda_graph and (e) Lightning skipped")
+
+    try:
+        best = time_variants(variants, args.rounds, sync)
+    except Exception as error:  # report which variant broke instead of losing the others' numbers
+        print(f"benchmark failed: {type(error).__name__}: {error}")
+        raise
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    threads = f", {torch.get_num_threads()} thread" if device.type == "cpu" else ""
+    print(f"device: {device.type} ({name}){threads}, torch {torch.__version__}")
+    print(f"LeNet-style CNN, batch {BATCH_SIZE}, AdamW, {args.steps} steps per epoch, best of {args.rounds} rounds")
+    reference = best["(b) hand-written, no per-step sync"]
+    print(f"{'variant':<40}{'ms/step':>10}{'x (b)':>9}")
+    for variant, seconds in best.items():
+        print(f"{variant:<40}{seconds / args.steps * 1e3:>10.3f}{seconds / reference:>9.3f}")
+    for note in notes:
+        print(note)
+
+    overhead = best["(c) nbhelpers Trainer"] / reference - 1
+    if device.type == "cpu":
+        verdict = "met" if overhead <= CPU_GOAL else "MISSED"
+        print(f"Trainer overhead over (b): {overhead:+.1%} (goal <= {CPU_GOAL:.0%} on CPU: {verdict})")
+    else:
+        print(f"Trainer vs (b): {overhead:+.1%} (goal: <= 0%, i.e. at least as fast)")
+        if "(e) Lightning Trainer" in best:
+            speedup = best["(e) Lightning Trainer"] / best["(c) nbhelpers Trainer"]
+            print(f"Lightning / Trainer: {speedup:.2f}x (goal >= 2x)")
+        graph_ms = best["(d) Trainer, cuda_graph=True"] / args.steps * 1e3
+        print(f"cuda_graph step: {graph_ms:.3f} ms (goal <= {GRAPH_GOAL_MS} ms on an H100/H200)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Callbacks: code the Trainer calls at fixed points of training, and two ready-made ones.
+
+Events (fastai's idea of named hook points, without the magic): ``on_train_begin`` and
+``on_train_end`` once per ``run``, ``on_step_end`` after every optimizer (and scheduler) step,
+``on_epoch_end`` after each epoch's validation. Each receives the Trainer. A callback stops
+training with ``trainer.request_stop(reason)``; the loop honours it after the current step
+(``on_step_end``) or the current epoch (``on_epoch_end``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from nbhelpers.train.trainer import Trainer
+
+
+class Callback:
+    """Base class: override the events you need; the others do nothing."""
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """Before the first step of ``run``."""
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        """After each optimizer step and scheduler step.
+
+        ``trainer.train_log`` may lag up to ``trainer.log_every`` steps behind here: per-step
+        metrics reach the host in chunks. ``trainer.global_step`` is always current.
+        """
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        """After each epoch's validation; ``train_log`` and ``valid_log`` are complete here."""
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """After the last epoch of ``run``, or after a requested stop."""
+
+
+class StepFunction(Callback):
+    """Adapter for the seed's callback form: a zero-argument callable called after every step."""
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self.function = function
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        self.function()
+
+    def __repr__(self) -> str:
+        return f"StepFunction({self.function!r})"
+
+
+def as_callback(candidate: Any) -> Callback:
+    """A Callback as is; any other callable is wrapped as a per-step zero-argument function."""
+    if isinstance(candidate, Callback):
+        return candidate
+    if callable(candidate):
+        return StepFunction(candidate)
+    raise ValueError(f"a callback must be a Callback or a zero-argument callable, got {candidate!r}")
+
+
+class SchedulerStatsRecorder(Callback):
+    """Records the learning rate and momentum of the first parameter group after every step.
+
+    Momentum is ``betas[0]`` for the Adam family and ``momentum`` for SGD (NaN when the optimizer
+    has neither). Values are read after the scheduler has stepped, as in the seed: entry i is the
+    rate that step i + 1 will use.
+
+    Args:
+        optim: the optimizer to watch; None means the Trainer's optimizer.
+    """
+
+    def __init__(self, optim: torch.optim.Optimizer | None = None) -> None:
+        self.optim = optim
+        self.lr: list[float] = []
+        self.momentum: list[float] = []
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if self.optim is None:
+            if trainer.optim is None:
+                raise ValueError("SchedulerStatsRecorder needs an optimizer; the Trainer has none")
+            self.optim = trainer.optim
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        assert self.optim is not None
+        group = self.optim.param_groups[0]
+        self.lr.append(_as_float(group["lr"]))
+        if "betas" in group:
+            self.momentum.append(_as_float(group["betas"][0]))
+        else:
+            self.momentum.append(_as_float(group.get("momentum", math.nan)))
+
+
+def _as_float(value: float | torch.Tensor) -> float:
+    # A tensor learning rate (capturable optimizers) lives on the CPU unless the user moved it.
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+class EarlyStopping(Callback):
+    """Stops training when a validation metric has not improved for ``patience`` epochs.
+
+    Args:
+        monitor: "val_loss" or "val_accu" (``valid_log["loss"]`` or ``valid_log["accu"]``).
+        patience: epochs without improvement tolerated before stopping (>= 1).
+        min_delta: an improvement must beat the best value by more than this (>= 0).
+        mode: "min" or "max"; None picks "min" for the loss and "max" for the accuracy.
+        restore_best: at the end of training, load the weights of the best epoch into the model.
+
+    Attributes after training: ``best`` (best value), ``best_epoch`` (1-based epoch of the Trainer's
+    count), ``stopped_epoch`` (epoch after which it stopped, or None).
+    """
+
+    METRICS = {"val_loss": "loss", "val_accu": "accu"}
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 3,
+        min_delta: float = 0.0,
+        mode: str | None = None,
+        restore_best: bool = False,
+    ) -> None:
+        if monitor not in self.METRICS:
+            raise ValueError(f"monitor={monitor!r}: use one of {', '.join(self.METRICS)}")
+        if not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be an int >= 1, got {patience!r}")
+        if min_delta < 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        mode = mode or ("min" if monitor == "val_loss" else "max")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode={mode!r}: use 'min' or 'max'")
+        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
+        self.restore_best = restore_best
+        self.best = math.inf if mode == "min" else -math.inf
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self.wait = 0
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    def _improved(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        value = trainer.valid_log[self.METRICS[self.monitor]][-1]
+        if math.isnan(value):
+            raise ValueError(f"EarlyStopping monitors {self.monitor}, but the run has no valid_loader")
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, trainer.epoch, 0
+            if self.restore_best:
+                self._best_state = copy.deepcopy(trainer.model.state_dict())
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = trainer.epoch
+            trainer.request_stop(
+                f"EarlyStopping: {self.monitor} did not improve for {self.patience} epoch(s); "
+                f"best {self.best:.4f} at epoch {self.best_epoch}"
+            )
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.restore_best and self._best_state is not None:
+            trainer.model.load_state_dict(self._best_state)

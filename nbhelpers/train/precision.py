@@ -1,0 +1,46 @@
+"""Mixed precision: which autocast context and which gradient scaler a precision setting means."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import ContextManager
+
+import torch
+
+PRECISIONS = ("32", "bf16", "16")
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Raise ValueError unless ``precision`` is usable on ``device``.
+
+    "32": everywhere. "bf16": autocast to bfloat16 on CUDA and on the CPU. "16": autocast to
+    float16 with a GradScaler, CUDA only (float16 gradients underflow without loss scaling).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision == "bf16" and device.type not in ("cuda", "cpu"):
+        raise ValueError(f"precision='bf16' runs on cuda or cpu, not on {device.type}")
+    if precision == "16" and device.type != "cuda":
+        raise ValueError(f"precision='16' needs a CUDA device, got {device.type}")
+
+
+def autocast(precision: str, device: torch.device, cache_enabled: bool = True) -> ContextManager[object]:
+    """The context the forward pass and the loss run in: autocast for "bf16"/"16", else nothing.
+
+    ``cache_enabled=False`` is required inside CUDA-graph capture (PyTorch's CUDA graphs notes).
+    """
+    if precision == "32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=cache_enabled)
+
+
+def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """A GradScaler for float16 training, None otherwise.
+
+    Note: ``GradScaler.step`` reads its inf/NaN flag on the host, one sync per step, unless the
+    optimizer takes the scaling into its own kernels (``fused=True`` Adam/AdamW/SGD).
+    """
+    if precision != "16":
+        return None
+    return torch.amp.GradScaler(device.type)

@@ -1,0 +1,352 @@
+"""The Trainer's contract: logs, evaluation, prediction, schedulers, clipping, NaN, host syncs."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader, TensorDataset
+
+from nbhelpers.device import seed_everything
+from nbhelpers.train import Callback, Trainer
+from nbhelpers.train.metrics import trailing_means
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = str(REPO / "nbhelpers")
+
+
+def blobs(n: int, seed: int = 0) -> TensorDataset:
+    """n points in 2-D, label 1 where x0 + x1 > 0: learnable in a few steps."""
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 2, generator=generator)
+    return TensorDataset(X, (X.sum(dim=1) > 0).long())
+
+
+def small_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+def make_trainer(model: nn.Module | None = None, lr: float = 0.1, **options) -> Trainer:
+    model = model or small_model()
+    options.setdefault("verbose", False)
+    options.setdefault("device", "cpu")
+    return Trainer(model, torch.optim.SGD(model.parameters(), lr=lr), F.cross_entropy, **options)
+
+
+def loaders(n_train: int = 64, n_valid: int = 50, batch_size: int = 8) -> tuple[DataLoader, DataLoader]:
+    train = DataLoader(blobs(n_train, 0), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+    valid = DataLoader(blobs(n_valid, 1), batch_size=7)
+    return train, valid
+
+
+# ---------------------------------------------------------------- logs and history
+def test_run_fills_logs_with_python_floats_and_history():
+    trainer = make_trainer(log_every=3)
+    train, valid = loaders()
+    trainer.run(2, train, valid)
+    steps = 2 * len(train)
+    assert trainer.global_step == steps and trainer.epoch == 2
+    assert trainer.epoch_end_steps == [len(train), steps]
+    for key in ("loss", "accu", "loss_avg", "accu_avg"):
+        assert len(trainer.train_log[key]) == steps
+        assert all(type(value) is float for value in trainer.train_log[key])
+    for key in ("loss", "accu"):
+        assert len(trainer.valid_log[key]) == 2
+        assert all(type(value) is float for value in trainer.valid_log[key])
+
+    history = trainer.history
+    assert list(history.columns) == ["step", "epoch", "loss", "accu", "loss_avg", "accu_avg", "val_loss", "val_accu"]
+    assert history["step"].tolist() == list(range(1, steps + 1))
+    assert history["epoch"].tolist() == [1] * len(train) + [2] * len(train)
+    assert history["loss"].tolist() == trainer.train_log["loss"]
+    ends = history.dropna(subset=["val_loss"])
+    assert ends["step"].tolist() == trainer.epoch_end_steps
+    assert ends["val_accu"].tolist() == trainer.valid_log["accu"]
+
+
+def test_smoothed_columns_are_trailing_means_of_the_default_window():
+    trainer = make_trainer(log_every=7)
+    train = DataLoader(blobs(40 * 4), batch_size=4)  # 40 steps -> window int(0.05 * 40) = 2
+    trainer.run(1, train)
+    loss = np.array(trainer.train_log["loss"])
+    expected = [loss[max(0, i - 1) : i + 1].mean() for i in range(len(loss))]
+    np.testing.assert_allclose(trainer.train_log["loss_avg"], expected, rtol=1e-12)
+    assert math.isnan(trainer.valid_log["loss"][0])  # no valid_loader: NaN placeholder
+
+
+@given(
+    values=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=60),
+    window=st.integers(1, 20),
+    data=st.data(),
+)
+@settings(max_examples=60, deadline=None)
+def test_trailing_means_match_the_naive_definition(values, window, data):
+    count = data.draw(st.integers(1, len(values)))
+    got = trailing_means(values, count, window)
+    start = len(values) - count
+    naive = [float(np.mean(values[max(0, i - window + 1) : i + 1])) for i in range(start, len(values))]
+    np.testing.assert_allclose(got, naive, rtol=1e-9, atol=1e-9)
+
+
+def test_run_learns_and_prints_the_epoch_summary(capsys):
+    seed_everything(0)
+    trainer = make_trainer(verbose=True, lr=0.5)
+    train, valid = loaders(n_train=256)
+    trainer.run(2, train, valid)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[Epoch")]
+    assert len(lines) == 2
+    assert lines[1].startswith("[Epoch: 2/2] loss: ") and " val_acc: " in lines[1]
+    assert trainer.valid_log["accu"][-1] > 0.85
+
+
+def test_verbose_false_prints_nothing(capsys):
+    trainer = make_trainer(verbose=False)
+    trainer.run(1, *loaders())
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_progress_bar_respects_tqdm_disable_environment_variable():
+    code = "from nbhelpers.train.progress import progress_bar; print(progress_bar(10, 'x', show=True).disable)"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "True", result.stderr
+    from nbhelpers.train.progress import progress_bar
+
+    assert progress_bar(10, "x", show=False).disable
+
+
+# ---------------------------------------------------------------- evaluate / predict
+def test_evaluate_is_the_mean_over_the_whole_set():
+    trainer = make_trainer()
+    train, valid = loaders(n_valid=50)  # batches of 7: the last one holds 1 example
+    trainer.run(1, train, valid)
+    X, y = valid.dataset.tensors
+    with torch.no_grad():
+        preds = trainer.model(X)
+    expected_loss = F.cross_entropy(preds, y, reduction="sum").item() / len(y)
+    expected_accu = (preds.argmax(dim=1) == y).sum().item() / len(y)
+    result = trainer.evaluate(valid)
+    assert result["loss"] == pytest.approx(expected_loss, rel=1e-6)
+    assert result["accu"] == pytest.approx(expected_accu, abs=1e-12)
+    assert trainer.valid_log["loss"][-1] == pytest.approx(expected_loss, rel=1e-6)
+    # a mean of per-batch means would weight the last single-example batch 7 times too much
+    per_batch = np.mean([F.cross_entropy(trainer.model(x), t).item() for x, t in valid])
+    assert abs(per_batch - expected_loss) > 1e-4
+
+
+def test_dropout_demo_call_versus_predict():
+    seed_everything(0)
+    model = nn.Sequential(nn.Linear(3, 10), nn.Dropout(1.0))
+    trainer = Trainer(model, optim=None, loss_fn=None, device="cpu", verbose=False)
+    x = torch.ones(1, 3, requires_grad=True)
+    y = trainer(x)
+    z = trainer.predict(x)
+    assert torch.all(y == 0) and y.requires_grad
+    assert not z.requires_grad
+    with torch.no_grad():
+        linear = model[0](x)
+    assert torch.equal(z, linear)
+    assert model.training and model[1].training  # predict restored the modes
+
+
+def test_predict_and_batch_predict_agree_and_accept_labelled_batches():
+    trainer = make_trainer(nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 3)))
+    dataset = blobs(23)
+    X = dataset.tensors[0]
+    direct = trainer.predict(X)
+    from_pairs = trainer.batch_predict(DataLoader(dataset, batch_size=5))
+    from_inputs = trainer.batch_predict(X.split(4))
+    assert from_pairs.shape == (23, 3) and from_pairs.device.type == "cpu"
+    torch.testing.assert_close(from_pairs, direct)
+    torch.testing.assert_close(from_inputs, direct)
+    assert not from_pairs.requires_grad
+    assert trainer.model.training  # modes restored
+    with pytest.raises(ValueError, match="no batches"):
+        trainer.batch_predict([])
+
+
+def test_run_keeps_per_module_modes_such_as_a_frozen_batchnorm():
+    model = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    model[1].eval()  # frozen statistics
+    running_mean = model[1].running_mean.clone()
+    trainer = make_trainer(model)
+    trainer.run(1, *loaders())
+    assert model.training and not model[1].training
+    assert torch.equal(model[1].running_mean, running_mean)
+
+
+def test_inference_only_trainer_refuses_to_train():
+    trainer = Trainer(small_model(), optim=None, loss_fn=None, device="cpu", verbose=False)
+    with pytest.raises(ValueError, match="inference only"):
+        trainer.run(1, *loaders())
+    with pytest.raises(ValueError, match="loss_fn"):
+        trainer.evaluate(loaders()[1])
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"precision": "8"}, "precision"),
+        ({"precision": "16"}, "CUDA"),
+        ({"log_every": 0}, "log_every"),
+        ({"grad_clip_norm": 0.0}, "grad_clip_norm"),
+        ({"scheduler_interval": "batch"}, "scheduler_interval"),
+        ({"cuda_graph": True}, "CUDA"),
+    ],
+)
+def test_bad_options_raise_value_error(options, message):
+    with pytest.raises(ValueError, match=message):
+        make_trainer(**options)
+
+
+def test_bf16_autocast_on_cpu_trains():
+    trainer = make_trainer(precision="bf16")
+    trainer.run(1, *loaders())
+    assert all(math.isfinite(value) for value in trainer.train_log["loss"])
+
+
+# ---------------------------------------------------------------- scheduler and callbacks
+@pytest.mark.parametrize("interval, expected", [("step", 16), ("epoch", 2)])
+def test_scheduler_steps_per_step_or_per_epoch(interval, expected):
+    model = small_model()
+    optim = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optim, lambda i: 0.5**i)
+    trainer = Trainer(model, optim, F.cross_entropy, scheduler, device="cpu", verbose=False, scheduler_interval=interval)
+    trainer.run(2, *loaders())  # 8 steps per epoch
+    assert scheduler.last_epoch == expected
+    assert optim.param_groups[0]["lr"] == pytest.approx(0.5**expected)
+
+
+def test_reduce_on_plateau_needs_epoch_interval():
+    model = small_model()
+    optim = torch.optim.SGD(model.parameters(), lr=1.0)
+    with pytest.raises(ValueError, match="scheduler_interval='epoch'"):
+        Trainer(model, optim, F.cross_entropy, torch.optim.lr_scheduler.ReduceLROnPlateau(optim), device="cpu")
+
+
+class EventLog(Callback):
+    def __init__(self, stop_at_step: int | None = None) -> None:
+        self.events: list[str] = []
+        self.stop_at_step = stop_at_step
+
+    def on_train_begin(self, trainer):
+        self.events.append("train_begin")
+
+    def on_step_end(self, trainer):
+        self.events.append("step")
+        if trainer.global_step == self.stop_at_step:
+            trainer.request_stop("enough")
+
+    def on_epoch_end(self, trainer):
+        self.events.append(f"epoch_end {trainer.epoch} {len(trainer.train_log['loss'])}")
+
+    def on_train_end(self, trainer):
+        self.events.append("train_end")
+
+
+def test_callback_events_and_zero_argument_callables():
+    calls = []
+    events = EventLog()
+    trainer = make_trainer(callbacks=[events, lambda: calls.append(1)], log_every=100)
+    trainer.run(2, *loaders())
+    assert len(calls) == 16
+    assert events.events == ["train_begin"] + ["step"] * 8 + ["epoch_end 1 8"] + ["step"] * 8 + ["epoch_end 2 16", "train_end"]
+    with pytest.raises(ValueError, match="callback"):
+        make_trainer(callbacks=[42])
+
+
+def test_a_callback_can_stop_training_mid_epoch():
+    events = EventLog(stop_at_step=11)
+    trainer = make_trainer(callbacks=[events])
+    trainer.run(5, *loaders())
+    assert trainer.global_step == 11 and trainer.epoch == 2
+    assert trainer.stop_reason == "enough"
+    assert len(trainer.train_log["loss"]) == 11 and len(trainer.valid_log["loss"]) == 2
+    assert events.events[-2:] == ["epoch_end 2 11", "train_end"]
+
+
+# ---------------------------------------------------------------- clipping and NaN
+def test_gradient_clipping_bounds_the_update():
+    def update_norm(clip: float | None) -> float:
+        model = small_model()
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        trainer = make_trainer(model, lr=1.0, grad_clip_norm=clip)
+        trainer.train_step(next(iter(DataLoader(blobs(16), batch_size=16))))
+        after = torch.cat([p.detach().flatten() for p in model.parameters()])
+        return (after - before).norm().item()
+
+    assert update_norm(None) > 0.05
+    assert update_norm(0.01) == pytest.approx(0.01, rel=1e-4)  # SGD, lr 1: update = clipped gradient
+
+
+def test_nan_loss_raises_naming_step_and_epoch():
+    calls = {"n": 0}
+
+    def loss_nan_at_step_11(preds, y):
+        calls["n"] += torch.is_grad_enabled()  # count training steps, not validation batches
+        loss = F.cross_entropy(preds, y)
+        return loss * math.nan if calls["n"] == 11 else loss
+
+    model = small_model()
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_nan_at_step_11, device="cpu", verbose=False, log_every=4)
+    train, valid = DataLoader(blobs(64), batch_size=8), DataLoader(blobs(8, 1), batch_size=8)
+    with pytest.raises(FloatingPointError, match=r"global step 11 \(epoch 2\)"):
+        trainer.run(3, train, valid)  # 8 steps per epoch, so step 11 is in epoch 2
+    assert 11 <= trainer.global_step <= 11 + trainer.log_every - 1
+    assert len(trainer.train_log["loss"]) == trainer.global_step
+    assert math.isnan(trainer.train_log["loss"][10])
+
+
+# ---------------------------------------------------------------- host synchronisation
+SYNC_METHODS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")
+
+
+@contextmanager
+def host_reads_from(directory: str):
+    """Record every Tensor -> host conversion called from code under ``directory``."""
+    calls: list[str] = []
+    originals = {name: getattr(torch.Tensor, name) for name in SYNC_METHODS}
+
+    def wrap(name, original):
+        def recording(self, *args, **kwargs):
+            if sys._getframe(1).f_code.co_filename.startswith(directory):
+                calls.append(name)
+            return original(self, *args, **kwargs)
+
+        return recording
+
+    for name, original in originals.items():
+        setattr(torch.Tensor, name, wrap(name, original))
+    try:
+        yield calls
+    finally:
+        for name, original in originals.items():
+            setattr(torch.Tensor, name, original)
+
+
+@pytest.mark.parametrize("log_every", [5, 1])
+def test_no_host_sync_per_step(log_every):
+    trainer = make_trainer(log_every=log_every)
+    train = DataLoader(blobs(160), batch_size=8)  # 20 steps per epoch
+    valid = DataLoader(blobs(20, 1), batch_size=8)
+    with host_reads_from(PACKAGE_DIR) as calls:
+        trainer.run(2, train, valid)
+    if log_every == 5:
+        # one read per chunk of 5 steps and one per evaluation: 2 * (4 + 1)
+        assert len(calls) == 10, calls
+    else:
+        # the instrument sees per-step reads when there are some (this is what the seed's loop does)
+        assert len(calls) >= 40
