@@ -167,6 +167,8 @@ def plot_guided_backprop(
         axes[row, 2].set_title("Overlay", fontsize=8)
         for ax in axes[row]:
             ax.axis("off")
+    fig.tight_layout()
+    return fig
 
 
 def plot_training_history(trainer: object, *more_trainers: object, boundary_label: str = "fine-tuning") -> Figure:
