@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nbhelpers.data.paths import EMBEDDED, find_data
+from nbhelpers.data.paths import EMBEDDED, find_data, record_source
 
 DEMO_IMAGE_NAME = "shorty.png"
 
@@ -15,7 +15,7 @@ def demo_image(size: tuple[int, int] | None = None) -> torch.Tensor:
 
     ``shorty.png`` from the data folder (or mirror) when present, else scikit-image's bundled
     ``chelsea`` photograph (a cat, CC0), which works offline. ``demo_image.source`` afterwards
-    tells which one was used.
+    tells which one was used (see ``nbhelpers.data.paths`` for this convention).
 
     Args:
         size: optional (H, W) to resize to (antialiased bilinear).
@@ -23,18 +23,18 @@ def demo_image(size: tuple[int, int] | None = None) -> torch.Tensor:
     found = find_data(DEMO_IMAGE_NAME)
     if found is not None:
         path, source = found
-        from torchvision.io import ImageReadMode, decode_image
+        import cv2  # torchvision's image decoding is deprecated since 0.29
 
-        try:
-            X = decode_image(str(path), mode=ImageReadMode.RGB)  # (3, H, W) uint8
-        except RuntimeError as error:
-            raise ValueError(f"cannot decode the demo image {path}: {error}") from None
-        demo_image.source = f"{source} ({path.name})"  # type: ignore[attr-defined]
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"OpenCV cannot read or decode the demo image {path}")
+        X = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)  # (3, H, W) uint8
+        record_source(demo_image, f"{source} ({path})")
     else:
         from skimage import data as skimage_data
 
         X = torch.from_numpy(np.ascontiguousarray(skimage_data.chelsea())).permute(2, 0, 1)
-        demo_image.source = f"{EMBEDDED} (scikit-image chelsea)"  # type: ignore[attr-defined]
+        record_source(demo_image, f"{EMBEDDED} (scikit-image chelsea)")
     X = X.unsqueeze(0).float() / 255.0
     if size is not None:
         X = torch.nn.functional.interpolate(X, size=size, mode="bilinear", antialias=True, align_corners=False)
@@ -42,4 +42,4 @@ def demo_image(size: tuple[int, int] | None = None) -> torch.Tensor:
     return X
 
 
-demo_image.source = None  # type: ignore[attr-defined]
+demo_image.source = None  # type: ignore[attr-defined]  # set by each call; see nbhelpers.data.paths

@@ -1,18 +1,34 @@
-"""Where data lives: the user's data folder, then a read-only mirror.
+"""Where data lives, and how a loader says where its data came from.
 
-Both are read from the environment each time a function is called (not at import), so a notebook
-or a test may set ``NBHELPERS_DATA`` / ``NBHELPERS_DATA_MIRROR`` after importing nbhelpers.
+Data folders, read from the environment each time a function is called (not at import), so a
+notebook or a test may set the variables after importing nbhelpers:
+
+- ``NBHELPERS_DATA``: the writable data folder (default ``./data``);
+- ``NBHELPERS_DATA_MIRROR``: a read-only folder in the same layout, tried second;
+- ``NBHELPERS_OFFLINE``: when "1" (or "true"/"yes"), ``download`` refuses to touch the network,
+  so loaders go straight from the folders to their embedded default.
+
+Source recording, the one convention of this package: every loader function ``f`` sets
+``f.source`` after each call to a short string that starts with one of the labels below and says
+what was used, e.g. ``"mirror (/work/shared/data/MNIST)"`` or
+``"embedded (scikit-learn digits, ...)"``. Print it in the banner:
+``print(run_banner(load_names.source))``. Datasets additionally carry their own ``.source``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 LOCAL = "local"
 MIRROR = "mirror"
 DOWNLOAD = "download"
 EMBEDDED = "embedded"
+SOURCE_LABELS = (LOCAL, MIRROR, DOWNLOAD, EMBEDDED)
+
+_TRUE_WORDS = ("1", "true", "yes", "on")
 
 
 def data_dir(create: bool = False) -> Path:
@@ -38,13 +54,35 @@ def mirror_dir() -> Path | None:
     return path
 
 
+def offline() -> bool:
+    """True when ``NBHELPERS_OFFLINE`` asks that nothing be downloaded."""
+    return os.environ.get("NBHELPERS_OFFLINE", "").strip().lower() in _TRUE_WORDS
+
+
+def data_roots() -> list[tuple[Path, str]]:
+    """The folders to search, in order, with their source labels: data folder, then mirror."""
+    roots = [(data_dir(), LOCAL)]
+    mirror = mirror_dir()
+    if mirror is not None:
+        roots.append((mirror, MIRROR))
+    return roots
+
+
 def find_data(relative: str | Path) -> tuple[Path, str] | None:
     """The first of data folder and mirror holding ``relative``, with its source label.
 
     Returns:
         ``(path, "local")``, ``(path, "mirror")`` or ``None`` when neither has it.
     """
-    for root, source in ((data_dir(), LOCAL), (mirror_dir(), MIRROR)):
-        if root is not None and (root / relative).exists():
+    for root, source in data_roots():
+        if (root / relative).exists():
             return root / relative, source
     return None
+
+
+def record_source(loader: Callable[..., Any], source: str) -> str:
+    """Store ``source`` as ``loader.source`` (see the module docstring) and return it."""
+    if source.split(" ", 1)[0] not in SOURCE_LABELS:
+        raise ValueError(f"a source must start with one of {SOURCE_LABELS}, got {source!r}")
+    loader.source = source  # type: ignore[attr-defined]
+    return source
