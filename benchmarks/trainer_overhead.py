@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nbhelpers.device import get_device  # noqa: E402
+from nbhelpers.models import mnist_cnn  # noqa: E402
 from nbhelpers.train import Trainer  # noqa: E402
 
 BATCH_SIZE = 32
@@ -45,13 +46,9 @@ Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def lenet() -> nn.Module:
-    """Local copy of the seed's LeNet-style MNIST network (nbhelpers.models.mnist_cnn is its home)."""
+    """The seed's LeNet-style MNIST network, seeded so every variant starts from the same weights."""
     torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 32, kernel_size=3, padding=1), nn.SELU(), nn.MaxPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(32, 32, kernel_size=5, padding=0), nn.SELU(), nn.MaxPool2d(kernel_size=2, stride=2),
-        nn.Flatten(), nn.Linear(32 * 5 * 5, 256), nn.SELU(), nn.Dropout(0.5), nn.Linear(256, 10),
-    )  # fmt: skip
+    return mnist_cnn()
 
 
 def synthetic_batches(steps: int, device: torch.device) -> Batches:
@@ -186,6 +183,36 @@ def time_variants(variants: dict[str, Callable[[], object]], rounds: int, sync: 
     return best
 
 
+def measure(steps: int = 60, rounds: int = 5) -> list[dict[str, object]]:
+    """One row per variant: ms per step and the ratio to the hand-written loop (b), measured now."""
+    device = get_device()
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        batches = synthetic_batches(steps, device)
+        variants: dict[str, Callable[[], object]] = {
+            "(a) seed's loop (.item() x2/step)": seed_loop(device, batches),
+            "(b) hand-written, no per-step sync": hand_loop(device, batches),
+            "(c) nbhelpers Trainer": trainer_loop(device, batches),
+        }
+        if device.type == "cuda":
+            variants["(d) Trainer, cuda_graph=True"] = trainer_loop(device, batches, cuda_graph=True)
+            try:
+                variants["(e) Lightning Trainer"] = lightning_loop(device, batches)
+            except ImportError:
+                pass
+        best = time_variants(variants, rounds, sync)
+    finally:
+        torch.set_num_threads(threads)
+    reference = best["(b) hand-written, no per-step sync"]
+    return [
+        {"variant": name, "ms per step": seconds / steps * 1e3, "x (b)": seconds / reference}
+        for name, seconds in best.items()
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="training steps per epoch (default 60)")
@@ -193,53 +220,30 @@ def main() -> int:
     args = parser.parse_args()
 
     device = get_device()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    batches = synthetic_batches(args.steps, device)
-
-    variants: dict[str, Callable[[], object]] = {
-        "(a) seed's loop (.item() x2/step)": seed_loop(device, batches),
-        "(b) hand-written, no per-step sync": hand_loop(device, batches),
-        "(c) nbhelpers Trainer": trainer_loop(device, batches),
-    }
-    notes = []
-    if device.type == "cuda":
-        variants["(d) Trainer, cuda_graph=True"] = trainer_loop(device, batches, cuda_graph=True)
-        try:
-            variants["(e) Lightning Trainer"] = lightning_loop(device, batches)
-        except ImportError:
-            notes.append("Lightning: not installed, skipped")
-    else:
-        notes.append("CUDA: not available, (d) cuda_graph and (e) Lightning skipped")
-
-    try:
-        best = time_variants(variants, args.rounds, sync)
-    except Exception as error:  # report which variant broke instead of losing the others' numbers
-        print(f"benchmark failed: {type(error).__name__}: {error}")
-        raise
-
+    rows = measure(args.steps, args.rounds)
+    best = {row["variant"]: row for row in rows}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
-    threads = f", {torch.get_num_threads()} thread" if device.type == "cpu" else ""
+    threads = ", 1 thread" if device.type == "cpu" else ""
     print(f"device: {device.type} ({name}){threads}, torch {torch.__version__}")
     print(f"LeNet-style CNN, batch {BATCH_SIZE}, AdamW, {args.steps} steps per epoch, best of {args.rounds} rounds")
-    reference = best["(b) hand-written, no per-step sync"]
     print(f"{'variant':<40}{'ms/step':>10}{'x (b)':>9}")
-    for variant, seconds in best.items():
-        print(f"{variant:<40}{seconds / args.steps * 1e3:>10.3f}{seconds / reference:>9.3f}")
-    for note in notes:
-        print(note)
+    for row in rows:
+        print(f"{row['variant']:<40}{row['ms per step']:>10.3f}{row['x (b)']:>9.3f}")
+    if device.type != "cuda":
+        print("CUDA: not available, (d) cuda_graph and (e) Lightning skipped")
+    elif "(e) Lightning Trainer" not in best:
+        print("Lightning: not installed, skipped")
 
-    overhead = best["(c) nbhelpers Trainer"] / reference - 1
+    overhead = best["(c) nbhelpers Trainer"]["x (b)"] - 1
     if device.type == "cpu":
         verdict = "met" if overhead <= CPU_GOAL else "MISSED"
         print(f"Trainer overhead over (b): {overhead:+.1%} (goal <= {CPU_GOAL:.0%} on CPU: {verdict})")
     else:
         print(f"Trainer vs (b): {overhead:+.1%} (goal: <= 0%, i.e. at least as fast)")
         if "(e) Lightning Trainer" in best:
-            speedup = best["(e) Lightning Trainer"] / best["(c) nbhelpers Trainer"]
+            speedup = best["(e) Lightning Trainer"]["ms per step"] / best["(c) nbhelpers Trainer"]["ms per step"]
             print(f"Lightning / Trainer: {speedup:.2f}x (goal >= 2x)")
-        graph_ms = best["(d) Trainer, cuda_graph=True"] / args.steps * 1e3
+        graph_ms = best["(d) Trainer, cuda_graph=True"]["ms per step"]
         print(f"cuda_graph step: {graph_ms:.3f} ms (goal <= {GRAPH_GOAL_MS} ms on an H100/H200)")
     return 0
 
