@@ -39,7 +39,7 @@ test: notebooks
 		-n $(PYTEST_WORKERS) --dist loadgroup --durations=12 -p no:cacheprovider
 
 book: setup
-	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	$(BIN)/jupyter-book build . --all --builder html -W -n --keep-going
 	@echo "HTML: $(CURDIR)/_build/html/index.html"
 
 bench: setup

@@ -3,7 +3,7 @@
 Run after `make book` (``make check-book`` does both). For each page: a screenshot is saved under
 _build/screenshots/, every image must have loaded (naturalWidth > 0), chapter pages must show at
 least one figure, no cell may show an error or a traceback, the page must raise no JavaScript
-error, and the "next" link must lead to the next page of the table of contents.
+error, formulas must be typeset, and the "next" link must lead to the next page of the table of contents.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ def test_page_renders_completely(browser, index):
     page.on("pageerror", lambda error: js_errors.append(str(error)))
     try:
         page.goto(html_file.as_uri(), wait_until="load")
+        # MathJax (served from the book itself) typesets asynchronously after load.
+        page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
         page.screenshot(path=str(SHOTS / f"{Path(page_name).name}.png"), full_page=True)
 
         images = page.evaluate(
@@ -83,6 +85,8 @@ def test_page_renders_completely(browser, index):
             assert count == 0, f"{page_name}: {count} element(s) matching {selector!r}"
         body = page.inner_text("main")
         assert "Traceback (most recent call last)" not in body, f"{page_name}: a traceback is shown"
+        raw_math = [marker for marker in ("\\(", "\\[", "$$") if marker in body]
+        assert not raw_math, f"{page_name}: formulas left untypeset (MathJax did not run): {raw_math}"
         assert not js_errors, f"{page_name}: JavaScript errors {js_errors}"
 
         if index + 1 < len(PAGES):

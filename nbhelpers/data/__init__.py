@@ -26,7 +26,7 @@ _EXPORTS = {
     "mnist": ("MNISTDataset", "embedded_digits", "load_mnist"),
     "names": ("CHARS", "GENDERS", "MAX_LEN", "NamesDataset", "embedded_names", "load_names"),
     "paths": ("DOWNLOAD", "EMBEDDED", "LOCAL", "MIRROR", "data_dir", "find_data", "mirror_dir", "offline"),
-    "synthetic_histopathology": ("make_synthetic_histopathology", "synthetic_patch"),
+    "synthetic_histopathology": ("SyntheticPatch", "make_synthetic_histopathology", "synthetic_patch"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -54,6 +54,7 @@ __all__ = [
     "MIRROR",
     "MNISTDataset",
     "NamesDataset",
+    "SyntheticPatch",
     "data_dir",
     "demo_image",
     "download",
