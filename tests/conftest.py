@@ -41,3 +41,12 @@ def device(pytestconfig: pytest.Config) -> torch.device:
             if saved is not None:
                 os.environ["NBHELPERS_DEVICE"] = saved
     return _checked_device(name)
+
+
+@pytest.fixture
+def isolated_data(tmp_path, monkeypatch):
+    """An empty data folder, no mirror, no network: the data tests start from nothing."""
+    monkeypatch.setenv("NBHELPERS_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("NBHELPERS_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("NBHELPERS_OFFLINE", "1")
+    return tmp_path / "data"

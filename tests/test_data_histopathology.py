@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from support import MIRROR
+from support import needs_mirror as needs_mirror_of
 
 from nbhelpers import device
 from nbhelpers.data import histopathology as histo
@@ -26,31 +28,15 @@ from nbhelpers.data.histopathology import (
     train_transform,
 )
 
-
-def _shared_mirror() -> Path | None:
-    """NBHELPERS_DATA_MIRROR, else ../shared/data beside the repository, if it exists."""
-    value = os.environ.get("NBHELPERS_DATA_MIRROR")
-    path = Path(value) if value else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return path if path.is_dir() else None
-
-
-MIRROR = _shared_mirror()
-needs_mirror = pytest.mark.skipif(
-    MIRROR is None or not (MIRROR / histo.KAGGLE_DIR).is_dir(),
-    reason=f"no data mirror with {histo.KAGGLE_DIR}/ (set NBHELPERS_DATA_MIRROR)",
-)
+needs_mirror = needs_mirror_of(histo.KAGGLE_DIR)
 SMALL = 24  # the synthetic size the tests use instead of the profile's
 
 
 @pytest.fixture(autouse=True)
-def isolated_data(tmp_path, monkeypatch):
-    """An empty data folder, no mirror, no network, quick profile with a tiny synthetic set."""
-    monkeypatch.setenv("NBHELPERS_DATA", str(tmp_path / "data"))
-    monkeypatch.delenv("NBHELPERS_DATA_MIRROR", raising=False)
-    monkeypatch.setenv("NBHELPERS_OFFLINE", "1")
+def tiny_synthetic_set(isolated_data, monkeypatch):
+    """On top of the empty data folder: the quick profile with a tiny synthetic set."""
     monkeypatch.setenv("NBHELPERS_PROFILE", "quick")
     monkeypatch.setitem(device.SIZES["histopathology"]["quick"], "synthetic", SMALL)
-    return tmp_path / "data"
 
 
 @pytest.fixture

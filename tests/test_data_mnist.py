@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
-import os
-import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from support import MIRROR, serve_directory
+from support import needs_mirror as needs_mirror_of
 
 from nbhelpers.data import mnist
 from nbhelpers.data.mnist import embedded_digits, load_mnist, read_idx
 
+pytestmark = pytest.mark.usefixtures("isolated_data")
 
-def _shared_mirror() -> Path | None:
-    """NBHELPERS_DATA_MIRROR, else ../shared/data beside the repository, if it exists."""
-    value = os.environ.get("NBHELPERS_DATA_MIRROR")
-    path = Path(value) if value else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return path if path.is_dir() else None
-
-
-MIRROR = _shared_mirror()
-needs_mirror = pytest.mark.skipif(
-    MIRROR is None or not (MIRROR / "MNIST" / "raw").is_dir(),
-    reason="no data mirror with MNIST/raw (set NBHELPERS_DATA_MIRROR)",
-)
-
-
-@pytest.fixture(autouse=True)
-def isolated_data(tmp_path, monkeypatch):
-    """An empty data folder, no mirror, no network."""
-    monkeypatch.setenv("NBHELPERS_DATA", str(tmp_path / "data"))
-    monkeypatch.delenv("NBHELPERS_DATA_MIRROR", raising=False)
-    monkeypatch.setenv("NBHELPERS_OFFLINE", "1")
-    return tmp_path / "data"
+needs_mirror = needs_mirror_of("MNIST/raw")
 
 
 def _idx(array: np.ndarray) -> bytes:
@@ -136,18 +114,9 @@ def mnist_server(tmp_path, monkeypatch):
         (www / f"{name}.gz").write_bytes(gzip.compress(content, mtime=0))
     monkeypatch.setattr(mnist, "RAW_FILES", {name: hashlib.sha256(c).hexdigest() for name, c in files.items()})
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    monkeypatch.setattr(mnist, "DOWNLOAD_URL", f"http://127.0.0.1:{httpd.server_address[1]}/{{name}}.gz")
-    try:
+    with serve_directory(www) as base_url:
+        monkeypatch.setattr(mnist, "DOWNLOAD_URL", f"{base_url}/{{name}}.gz")
         yield www, files
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_download_unpacks_checks_and_caches(mnist_server, isolated_data):

@@ -2,40 +2,25 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
-import threading
 from pathlib import Path
 
 import pytest
 import torch
+from support import MIRROR, serve_directory
+from support import needs_mirror as needs_mirror_of
 
 from nbhelpers.data import names
-from nbhelpers.data.names import CHARS, MAX_LEN, NamesDataset, embedded_names, load_names
-
-
-def _shared_mirror() -> Path | None:
-    """NBHELPERS_DATA_MIRROR, else ../shared/data beside the repository, if it exists."""
-    value = os.environ.get("NBHELPERS_DATA_MIRROR")
-    path = Path(value) if value else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return path if path.is_dir() else None
-
-
-MIRROR = _shared_mirror()
-needs_mirror = pytest.mark.skipif(
-    MIRROR is None or not (MIRROR / "spanish-names").is_dir(),
-    reason="no data mirror with spanish-names/ (set NBHELPERS_DATA_MIRROR)",
+from nbhelpers.data.names import (
+    CHARS,
+    MAX_LEN,
+    NamesDataset,
+    embedded_names,
+    load_names,
 )
 
+pytestmark = pytest.mark.usefixtures("isolated_data")
 
-@pytest.fixture(autouse=True)
-def isolated_data(tmp_path, monkeypatch):
-    """An empty data folder, no mirror, no network."""
-    monkeypatch.setenv("NBHELPERS_DATA", str(tmp_path / "data"))
-    monkeypatch.delenv("NBHELPERS_DATA_MIRROR", raising=False)
-    monkeypatch.setenv("NBHELPERS_OFFLINE", "1")
-    return tmp_path / "data"
+needs_mirror = needs_mirror_of("spanish-names")
 
 
 @pytest.fixture(scope="module")
@@ -114,18 +99,9 @@ def file_server(tmp_path, monkeypatch):
     www = tmp_path / "www"
     www.mkdir()
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    monkeypatch.setattr(names, "URL", f"http://127.0.0.1:{httpd.server_address[1]}/{{file}}")
-    try:
+    with serve_directory(www) as base_url:
+        monkeypatch.setattr(names, "URL", f"{base_url}/{{file}}")
         yield www
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_download_when_no_folder_has_the_files(file_server, isolated_data):

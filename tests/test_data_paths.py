@@ -10,14 +10,7 @@ import torch
 from nbhelpers.data import paths
 from nbhelpers.data.images import demo_image
 
-
-@pytest.fixture(autouse=True)
-def isolated_data(tmp_path, monkeypatch):
-    """An empty data folder, no mirror, no network."""
-    monkeypatch.setenv("NBHELPERS_DATA", str(tmp_path / "data"))
-    monkeypatch.delenv("NBHELPERS_DATA_MIRROR", raising=False)
-    monkeypatch.setenv("NBHELPERS_OFFLINE", "1")
-    return tmp_path / "data"
+pytestmark = pytest.mark.usefixtures("isolated_data")
 
 
 def test_data_dir_is_read_at_call_time(tmp_path, monkeypatch):
