@@ -175,20 +175,28 @@ def test_load_model_names_bad_files(tmp_path):
         load_model(mismatched)
 
 
-def test_cache_path_is_keyed_by_version_profile_data_and_start(isolated_data):
-    quick, full = recipe("quick"), recipe("full")
-    names = {
-        model_cache_path(quick, "synthetic1", "random").name,
-        model_cache_path(full, "synthetic1", "random").name,
-        model_cache_path(quick, "kaggle", "random").name,
-        model_cache_path(quick, "synthetic1", "imagenet").name,
-    }
-    assert len(names) == 4
-    path = model_cache_path(quick, "synthetic1", "random")
+def test_cache_path_is_keyed_by_version_profile_data_start_and_sizes(isolated_data, monkeypatch, tmp_path):
+    synthetic_root = histo.histopathology_root(min_patches=20)
+    kaggle_root = tmp_path / "kaggle"
+    (kaggle_root / "train").mkdir(parents=True)
+    (kaggle_root / "train_labels.csv").write_text("id,label\na,0\nb,1\n")
+    quick, full = recipe("quick"), recipe("full")  # equal sizes, different profiles
+    path = model_cache_path(quick, synthetic_root, "random")
     assert path.parent == isolated_data.resolve() / "models"
-    assert path.name == f"histopathology-resnet18-r{histo.RECIPE_VERSION}-quick-synthetic1-random.pt"
-    with pytest.raises(ValueError, match="data_kind"):
-        model_cache_path(quick, "../x", "random")
+    assert path.name.startswith(f"histopathology-resnet18-r{histo.RECIPE_VERSION}-quick-synthetic")
+    assert path == model_cache_path(recipe("quick"), synthetic_root, "random")  # stable
+    others = [
+        model_cache_path(full, synthetic_root, "random"),
+        model_cache_path(quick, kaggle_root, "random"),
+        model_cache_path(quick, synthetic_root, "imagenet"),
+        model_cache_path(recipe("quick", epochs_finetune=2), synthetic_root, "random"),
+    ]
+    assert "-kaggle-" in others[1].name and "-imagenet-" in others[2].name
+    assert len({path, *others}) == 5
+    monkeypatch.setitem(device_module.SIZES["histopathology"]["quick"], "train", 15)  # a changed profile
+    assert model_cache_path(recipe("quick"), synthetic_root, "random") != path
+    with pytest.raises(ValueError, match="init"):
+        model_cache_path(quick, synthetic_root, "pretrained")
 
 
 class _FakeTrainer:

@@ -16,6 +16,8 @@ the training device; batches are cut from it and augmented there (``BatchAugment
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +30,9 @@ import torch.nn.functional as F
 from torch.optim.lr_scheduler import OneCycleLR
 
 from nbhelpers.data.histopathology import HistopathologicDataset, histopathology_root, load_histopathology_labels
-from nbhelpers.data.paths import EMBEDDED, data_dir
+from nbhelpers.data.paths import data_dir
 from nbhelpers.data.pipeline import BatchAugment, PatchBatches, decode_patches
-from nbhelpers.data.synthetic_histopathology import GENERATOR_VERSION
+from nbhelpers.data.synthetic_histopathology import GENERATOR_VERSION, MARKER
 from nbhelpers.device import get_device, profile, seed_everything, sizes
 from nbhelpers.models import histopathology_resnet18, set_trainable
 from nbhelpers.models.pretrained import resolve_weights
@@ -51,8 +53,9 @@ class HistopathologyRecipe:
         train, valid: patches used for training and validation.
         epochs_frozen, epochs_finetune: epochs of phase 1 (backbone frozen) and phase 2 (all).
         batch_size: training batch size (the seed: 16); eval_batch_size: for validation.
-        lr_frozen, max_lr_frozen, lr_finetune, max_lr_finetune: AdamW's initial rate and
-            OneCycleLR's peak in each phase.
+        lr_frozen, max_lr_frozen, lr_finetune, max_lr_finetune: AdamW's rate and OneCycleLR's
+            peak in each phase. As in the seed, AdamW's rate is overwritten by OneCycleLR, which
+            starts at max_lr / 25.
         precision: the Trainer's precision, "32" or "bf16" (autocast); ``recipe()`` picks
             ``fast_precision(get_device())``.
         channels_last: give the network channels-last batches and weights (faster convolutions
@@ -320,18 +323,32 @@ def run_recipe(
 # ---- the cached model of chapter 06 --------------------------------------------------------------
 
 
-def model_cache_path(config: HistopathologyRecipe, data_kind: str, init: str) -> Path:
-    """Where the trained weights of ``config`` are cached in the data folder.
+def model_cache_path(config: HistopathologyRecipe, root: str | Path, init: str) -> Path:
+    """Where the weights trained by ``config`` on the patches in ``root`` are cached.
 
-    ``<data folder>/models/histopathology-resnet18-r<recipe version>-<profile>-<data_kind>-<init>.pt``,
-    e.g. ``...-r1-quick-synthetic1-random.pt``: a different recipe version, profile, data set or
-    starting point gives a different file. (Fields overridden away from the profile's values
-    are not part of the name: cache only ``recipe(profile)`` itself.)
+    ``<data folder>/models/histopathology-resnet18-r<recipe version>-<profile>-<data>-<init>-<key>.pt``,
+    e.g. ``...-r1-quick-synthetic1-random-3f2a9c01d4.pt``. ``data`` is "kaggle" or "synthetic"
+    with the generator's version; ``init`` is "random" or "imagenet"; ``key`` is a hash of every
+    recipe field (sizes, epochs, rates, precision, seed, ...) and of the data folder's name and
+    number of labelled patches. Changing any of them, e.g. the profile's sizes in ``SIZES``,
+    therefore names a new file instead of reusing weights trained differently.
+
+    Raises:
+        ValueError: ``init`` is not "random" or "imagenet".
     """
-    for name, value in (("data_kind", data_kind), ("init", init)):
-        if not value.replace("_", "").isalnum():
-            raise ValueError(f"{name} must be letters, digits and underscores, got {value!r}")
-    return data_dir() / CACHE_FOLDER / f"histopathology-resnet18-r{RECIPE_VERSION}-{config.profile}-{data_kind}-{init}.pt"
+    if init not in ("random", "imagenet"):
+        raise ValueError(f"init must be 'random' or 'imagenet', got {init!r}")
+    root = Path(root)
+    data_kind = f"synthetic{GENERATOR_VERSION}" if (root / MARKER).is_file() else "kaggle"
+    identity = {
+        "recipe": dataclasses.asdict(config),
+        "data": data_kind,
+        "folder": root.name,
+        "labelled": len(load_histopathology_labels(root)),
+    }
+    key = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
+    name = f"histopathology-resnet18-r{RECIPE_VERSION}-{config.profile}-{data_kind}-{init}-{key}.pt"
+    return data_dir() / CACHE_FOLDER / name
 
 
 def save_model(model: nn.Module, path: str | Path, meta: dict[str, Any]) -> Path:
@@ -379,8 +396,8 @@ def trained_histopathology_model(
     """The model trained by ``recipe(run_profile)``, from the cache, or trained now and cached.
 
     The cache file (``model_cache_path``) is named by recipe version, profile, data set (real
-    Kaggle patches or the synthetic generator's version) and the backbone's start (ImageNet or
-    random). Several processes may call this at once: each writes through its own temporary
+    Kaggle patches or the synthetic generator's version), the backbone's start (ImageNet or
+    random) and a hash of the recipe's fields and the data folder. Several processes may call this at once: each writes through its own temporary
     file and renames it into place, so a reader never sees half a file.
 
     Returns:
@@ -390,10 +407,8 @@ def trained_histopathology_model(
     """
     config = recipe(run_profile)
     root = histopathology_root(min_patches=config.train + config.valid)
-    source: str = histopathology_root.source  # type: ignore[attr-defined]
-    data_kind = f"synthetic{GENERATOR_VERSION}" if source.startswith(EMBEDDED) else "kaggle"
     init = "random" if resolve_weights(_resnet18_default(), config.weights).weights is None else "imagenet"
-    path = model_cache_path(config, data_kind, init)
+    path = model_cache_path(config, root, init)
     device = torch.device(device) if device is not None else get_device()
     cached = path.is_file()
     if not cached:
