@@ -218,3 +218,165 @@ def plot_training_history(trainer: object, *more_trainers: object, boundary_labe
     axes[1].legend(framealpha=1.0)
     fig.tight_layout()
     return fig
+
+
+def _as_display_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 ndarray (as OpenCV/read_patch give) or (C, H, W)/(H, W) tensor -> imshow array."""
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3):
+            raise ValueError(f"expected an (H, W) or (H, W, C) array, got shape {image.shape}")
+        return image
+    return to_numpy_image(image)
+
+
+def plot_patch_grid(
+    images: Sequence[torch.Tensor | np.ndarray],
+    labels: Sequence[int],
+    ncols: int = 5,
+    box: tuple[int, int] | None = (32, 64),
+    size: float = 1.5,
+    box_color: str = "yellow",
+    title_prefix: str = "label",
+) -> Figure:
+    """Patches in a grid, each titled with its label, with the labelled region outlined.
+
+    Args:
+        images: N patches, each an (H, W, 3) uint8 RGB array or a (3, H, W) tensor in [0, 1].
+        labels: N labels (0 or 1), written above each patch.
+        ncols: patches per row.
+        box: (first, end) pixel rows and columns of the square to outline, end exclusive; the
+            Kaggle label describes rows and columns 32..63 of a 96x96 patch. None draws no box.
+        size: inches per patch.
+        title_prefix: the word before each label, e.g. "predicted".
+    """
+    from matplotlib.patches import Rectangle
+
+    n = len(images)
+    if n == 0 or len(labels) != n:
+        raise ValueError(f"need as many labels as images (at least one), got {n} and {len(labels)}")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    if box is not None and not 0 <= box[0] < box[1]:
+        raise ValueError(f"box must be (first, end) with 0 <= first < end, got {box}")
+    ncols = min(ncols, n)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.25) * nrows), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index >= n:
+            continue
+        ax.imshow(_as_display_image(images[index]))
+        ax.set_title(f"{title_prefix} {int(labels[index])}", fontsize=9)
+        if box is not None:
+            first, end = box
+            # pixel i covers [i - 0.5, i + 0.5] in imshow's coordinates
+            ax.add_patch(
+                Rectangle((first - 0.5, first - 0.5), end - first, end - first, fill=False, color=box_color, linewidth=1)
+            )
+    fig.tight_layout()
+    return fig
+
+
+def plot_augmentation_epochs(
+    train_views: Sequence[Sequence[torch.Tensor]],
+    valid_views: Sequence[torch.Tensor],
+    train_labels: Sequence[int],
+    valid_label: int,
+    size: float = 1.5,
+) -> Figure:
+    """What the network sees of the same patches over several epochs: one row per epoch.
+
+    Args:
+        train_views: E epochs x I instances of augmented (3, H, W) images of the same I patches.
+        valid_views: E views of one validation patch through the fixed transform (all equal).
+        train_labels: the I training patches' labels; valid_label: the validation patch's label.
+    """
+    epochs = len(train_views)
+    if epochs == 0 or len(valid_views) != epochs:
+        raise ValueError(f"need one validation view per epoch (at least one), got {epochs} and {len(valid_views)}")
+    instances = len(train_views[0])
+    if instances == 0 or any(len(row) != instances for row in train_views) or len(train_labels) != instances:
+        raise ValueError("every epoch needs the same number of training views, one label per instance")
+    fig, axes = plt.subplots(epochs, instances + 1, figsize=(size * (instances + 1), size * epochs + 0.3), squeeze=False)
+    for epoch in range(epochs):
+        views = [*train_views[epoch], valid_views[epoch]]
+        labels = [*train_labels, valid_label]
+        for column, (view, label) in enumerate(zip(views, labels)):
+            ax = axes[epoch, column]
+            ax.imshow(to_numpy_image(view).clip(0.0, 1.0))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(f"label {int(label)}", fontsize=8)
+            if epoch == 0:
+                ax.set_title("valid" if column == instances else f"instance {column}", fontsize=9)
+        axes[epoch, 0].set_ylabel(f"epoch {epoch}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(
+    matrix: torch.Tensor | np.ndarray, class_names: Sequence[str], title: str | None = None
+) -> Figure:
+    """A (K, K) confusion matrix (rows: true class, columns: predicted class) with counts and row shares.
+
+    Each cell shows its count and, below, the share of its row (for a binary task: the
+    true-negative and false-positive rates in the first row, the miss rate and recall in the
+    second). Colours follow the row shares.
+    """
+    counts = np.asarray(matrix.detach().cpu() if isinstance(matrix, torch.Tensor) else matrix)
+    k = len(class_names)
+    if counts.shape != (k, k):
+        raise ValueError(f"expected a ({k}, {k}) matrix for {k} class names, got shape {counts.shape}")
+    if (counts < 0).any():
+        raise ValueError("a confusion matrix holds counts >= 0")
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape, float), where=totals > 0)
+    fig, ax = plt.subplots(figsize=(1.4 * k + 1.6, 1.4 * k + 1.0))
+    ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    for (i, j), count in np.ndenumerate(counts):
+        colour = "white" if shares[i, j] > 0.5 else "black"
+        ax.text(j, i, f"{int(count):,}\n{shares[i, j]:.1%}", ha="center", va="center", color=colour, fontsize=10)
+    ax.set_xticks(range(k), class_names)
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_precision_recall(
+    precision: Sequence[float] | np.ndarray,
+    recall: Sequence[float] | np.ndarray,
+    average_precision: float | None = None,
+    positive_share: float | None = None,
+    operating_point: tuple[float, float] | None = None,
+    operating_label: str = "threshold 0.5",
+) -> Figure:
+    """A precision-recall curve (as from ``sklearn.metrics.precision_recall_curve``).
+
+    Args:
+        precision, recall: the curve's points, equal lengths.
+        average_precision: shown in the legend when given.
+        positive_share: the share of positives, drawn as the precision of a random classifier.
+        operating_point: (recall, precision) of the classifier at its decision threshold, marked.
+    """
+    precision, recall = np.asarray(precision, float), np.asarray(recall, float)
+    if precision.ndim != 1 or precision.shape != recall.shape or len(precision) == 0:
+        raise ValueError(f"precision and recall must be 1-D of equal length, got {precision.shape} and {recall.shape}")
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    label = "model" if average_precision is None else f"model (AP = {average_precision:.3f})"
+    ax.step(recall, precision, where="post", color="C0", label=label)
+    if positive_share is not None:
+        ax.axhline(positive_share, color="gray", linestyle="dashed", label=f"chance ({positive_share:.2f})")
+    if operating_point is not None:
+        ax.plot(*operating_point, "o", color="C1", label=operating_label)
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.grid(linestyle="dashed", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,169 @@
+"""Patches decoded and augmented per second by chapter 05's input pipelines.
+
+What each variant produces: shuffled (B, 3, 49, 49) float32 training batches, randomly flipped and
+rotated and centre-cropped, from the patch files of the recipe's training set.
+
+(a) the seed's pipeline, the reference of every ratio: ``HistopathologicDataset`` with
+    ``train_transform()`` (OpenCV decoding and torchvision's per-image transforms, one patch at a
+    time) in a DataLoader without worker processes;
+(b) the same dataset in ``patch_loader`` with 0, 1 and 2 worker processes (``cv2.setNumThreads(0)``
+    per worker, persistent workers, prefetching); timed on the second pass, after the workers
+    have started;
+(c) ``decode_patches`` once into a uint8 tensor on the device, then ``PatchBatches`` with
+    ``BatchAugment``: per epoch only a gather and one batched resampling. The decoding is shown
+    separately; its cost is paid once, not every epoch.
+
+On CUDA, (c) runs on the GPU, and the end-to-end recipe (30 epochs over 32,000 patches, batch
+256, bf16 autocast, channels-last) is timed too. Goal on one H100/H200: <= 120 s end to end;
+anchor: 6,266 s for the original notebook on its author's machine. On the CPU, torch uses one
+thread (as the chapters do).
+
+    python benchmarks/histopathology_pipeline.py [--patches N] [--end-to-end]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from nbhelpers.data import HistopathologicDataset, histopathology_root, load_histopathology_labels, train_transform  # noqa: E402
+from nbhelpers.data.pipeline import BatchAugment, PatchBatches, decode_patches, patch_loader  # noqa: E402
+from nbhelpers.device import get_device, profile  # noqa: E402
+
+BATCH_SIZE = 32
+GOAL_SECONDS = 120.0
+ANCHOR_SECONDS = 6266.0
+QUICK_PATCHES = 1_024
+FULL_PATCHES = 8_192
+REFERENCE = "(a) seed: per-item Dataset + transforms, main process"
+
+
+def _drain(batches: Iterable, sync: Callable[[], None]) -> int:
+    """Consume every batch; return the number of patches."""
+    count = 0
+    for x, _ in batches:
+        count += len(x)
+    sync()
+    return count
+
+
+def _rate(run: Callable[[], int], passes: int = 2) -> float:
+    """Patches per second of the best of ``passes`` passes (the first pass pays any start-up)."""
+    best = 0.0
+    for _ in range(passes):
+        start = time.perf_counter()
+        count = run()
+        best = max(best, count / (time.perf_counter() - start))
+    return best
+
+
+def measure(patches: int | None = None, end_to_end: bool | None = None) -> list[dict[str, object]]:
+    """One row per pipeline: patches per second and the ratio to the seed's pipeline, measured now.
+
+    Args:
+        patches: training patches per pass; None: 1,024 in the quick profile, 8,192 in the full one.
+        end_to_end: also time the whole full recipe (30 epochs over 32,000 patches); None means
+            "on CUDA only" (it takes minutes even there and hours on a CPU).
+    """
+    device = get_device()
+    patches = patches or (QUICK_PATCHES if profile() == "quick" else FULL_PATCHES)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        root = histopathology_root(min_patches=patches)
+        labels = load_histopathology_labels(root).iloc[:patches]
+        dataset = HistopathologicDataset(labels, root, transform=train_transform())
+        rows: list[tuple[str, float, str]] = []
+
+        seed_loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True)
+        rows.append((REFERENCE, _rate(lambda: _drain(seed_loader, sync)), "decodes and transforms every patch every epoch"))
+        for workers in (0, 1, 2):
+            loader = patch_loader(dataset, BATCH_SIZE, shuffle=True, num_workers=workers)
+            note = "best of 2 passes" if workers == 0 else "best of 2 passes (the 2nd reuses the started workers)"
+            rows.append((f"(b) patch_loader, {workers} worker(s)", _rate(lambda: _drain(loader, sync)), note))
+            del loader  # stops persistent workers
+
+        start = time.perf_counter()
+        cache = decode_patches(dataset.paths).to(device)
+        sync()
+        decode_rate = len(dataset) / (time.perf_counter() - start)
+        rows.append(("(c) decode_patches once (uint8 cache)", decode_rate, "paid once, not per epoch"))
+        batches = PatchBatches(
+            cache,
+            torch.tensor(dataset.labels),
+            BATCH_SIZE,
+            augment=BatchAugment(generator=torch.Generator().manual_seed(0)),
+            shuffle=True,
+            generator=torch.Generator().manual_seed(0),
+        )
+        rows.append((f"(c) cache + BatchAugment on {device.type}, per epoch", _rate(lambda: _drain(batches, sync), 3), "best of 3 passes"))
+        big = PatchBatches(cache, torch.tensor(dataset.labels), 256, augment=BatchAugment(), shuffle=True)
+        rows.append((f"(c) cache + BatchAugment on {device.type}, batch 256", _rate(lambda: _drain(big, sync), 3), "best of 3 passes"))
+    finally:
+        torch.set_num_threads(threads)
+
+    reference = rows[0][1]
+    result = [
+        {"pipeline": name, "patches/s": rate, "x (a)": rate / reference, "note": note, "device": device.type}
+        for name, rate, note in rows
+    ]
+    if end_to_end if end_to_end is not None else device.type == "cuda":
+        result.append(end_to_end_row(device))
+    return result
+
+
+def end_to_end_row(device: torch.device) -> dict[str, object]:
+    """The full recipe (32,000 + 8,000 patches, 10 + 20 epochs) with the fast GPU settings, timed."""
+    from nbhelpers.recipes.histopathology import recipe, run_recipe
+
+    config = recipe("full", batch_size=256, eval_batch_size=1024, precision="bf16", channels_last=True)
+    histopathology_root(min_patches=config.train + config.valid)  # generating a synthetic set is not timed
+    run = run_recipe(config, device=device, num_workers=8 if device.type == "cuda" else 0)
+    seconds = run.seconds
+    note = (
+        f"data {seconds['data']:.1f} s, frozen {seconds['frozen']:.1f} s, fine-tune {seconds['finetune']:.1f} s; "
+        f"val acc {run.finetune.valid_log['accu'][-1]:.4f}; goal <= {GOAL_SECONDS:.0f} s, anchor {ANCHOR_SECONDS:,.0f} s"
+    )
+    return {
+        "pipeline": "end-to-end full recipe (batch 256, bf16, channels_last)",
+        "patches/s": 30 * config.train / seconds["total"],
+        "x (a)": float("nan"),
+        "note": note,
+        "device": device.type,
+        "seconds": seconds["total"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patches", type=int, default=None, help="patches per pass (default: by profile)")
+    parser.add_argument("--end-to-end", action="store_true", default=None, help="time the full recipe (default: on CUDA)")
+    args = parser.parse_args()
+    rows = measure(args.patches, args.end_to_end)
+    device = get_device()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    print(f"device: {device.type} ({name}), torch {torch.__version__}, profile {profile()}, batch {BATCH_SIZE}")
+    print(f"{'pipeline':<58}{'patches/s':>11}{'x (a)':>8}  note")
+    for row in rows:
+        print(f"{row['pipeline']:<58}{row['patches/s']:>11,.0f}{row['x (a)']:>8.2f}  {row['note']}")
+    for row in rows:
+        if "seconds" in row:
+            verdict = "met" if row["seconds"] <= GOAL_SECONDS else "MISSED"
+            print(f"end to end: {row['seconds']:.1f} s (goal <= {GOAL_SECONDS:.0f} s: {verdict})")
+    if device.type != "cuda":
+        print("No CUDA device: the end-to-end goal (<= 120 s on one H100/H200) is not measured here.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training recipes: the top layer, combining data, models and the training engine for the chapters."""
