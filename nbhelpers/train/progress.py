@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from tqdm.auto import tqdm
 
 # At most a few redraws per second: a notebook widget that redraws on every step costs more
@@ -9,12 +11,16 @@ from tqdm.auto import tqdm
 MIN_REFRESH_SECONDS = 0.5
 
 
-def progress_bar(total: int | None, desc: str, show: bool) -> tqdm:
-    """A tqdm bar over ``total`` steps, or a disabled one when ``show`` is False.
+def bars_disabled_by_environment() -> bool:
+    """True when ``TQDM_DISABLE`` is set to a true value (1, true, yes), e.g. in CI or a book build."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
 
-    ``disable`` is passed only to switch the bar off: left unset, tqdm's own default applies, and
-    tqdm reads that default from the environment variable ``TQDM_DISABLE`` (set it to 1 to
-    silence every bar, e.g. in CI).
+
+def progress_bar(total: int | None, desc: str, show: bool) -> tqdm:
+    """A tqdm bar over ``total`` steps, or a disabled one when ``show`` is False or ``TQDM_DISABLE`` is set.
+
+    The environment variable is checked here rather than left to tqdm: ``tqdm.notebook`` passes
+    ``disable=False`` explicitly, which overrides tqdm's own reading of ``TQDM_DISABLE``.
     """
-    options = {} if show else {"disable": True}
-    return tqdm(total=total, desc=desc, mininterval=MIN_REFRESH_SECONDS, leave=False, dynamic_ncols=True, **options)
+    disable = not show or bars_disabled_by_environment()
+    return tqdm(total=total, desc=desc, mininterval=MIN_REFRESH_SECONDS, leave=False, dynamic_ncols=True, disable=disable)
