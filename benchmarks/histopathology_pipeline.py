@@ -24,6 +24,7 @@ thread (as the chapters do).
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import sys
 import time
@@ -90,7 +91,7 @@ def measure(patches: int | None = None, end_to_end: bool | None = None) -> list[
         for workers in (0, 1, 2):
             loader = patch_loader(dataset, BATCH_SIZE, shuffle=True, num_workers=workers)
             note = "best of 2 passes" if workers == 0 else "best of 2 passes (the 2nd reuses the started workers)"
-            rows.append((f"(b) patch_loader, {workers} worker(s)", _rate(lambda: _drain(loader, sync)), note))
+            rows.append((f"(b) patch_loader, {workers} worker(s)", _rate(functools.partial(_drain, loader, sync)), note))
             del loader  # stops persistent workers
 
         start = time.perf_counter()
