@@ -380,3 +380,170 @@ def plot_precision_recall(
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def plot_schedule(lr: Sequence[float], momentum: Sequence[float] | None = None) -> Figure:
+    """The learning rate (top) and, if given, the momentum or Adam's beta1 (bottom) per step.
+
+    Args:
+        lr: one value per optimizer step (e.g. ``SchedulerStatsRecorder.lr``).
+        momentum: one value per step (``SchedulerStatsRecorder.momentum``), same length as lr.
+    """
+    if len(lr) == 0:
+        raise ValueError("plot_schedule needs at least one learning-rate value")
+    if momentum is not None and len(momentum) != len(lr):
+        raise ValueError(f"got {len(lr)} learning rates but {len(momentum)} momentum values")
+    series = [("learning rate", lr)] + ([(r"momentum ($\beta_1$)", momentum)] if momentum is not None else [])
+    fig, axes = plt.subplots(len(series), 1, figsize=(8, 1.5 * len(series) + 0.4), sharex=True, squeeze=False)
+    steps = np.arange(1, len(lr) + 1)
+    for ax, (label, values) in zip(axes[:, 0], series):
+        ax.plot(steps, np.asarray(values, dtype=float), color="black")
+        ax.set_ylabel(label, fontsize=9)
+        ax.grid(linestyle="dotted")
+    axes[-1, 0].set_xlabel("step")
+    fig.tight_layout()
+    return fig
+
+
+def _vector_as_column(values: np.ndarray) -> np.ndarray:
+    """A 1D activation as a tall 2D block for display: width 1 up to 16 values, else 4 or 8 columns."""
+    n = values.size
+    width = 1 if n <= 16 else (4 if n <= 512 else 8)
+    if n % width:
+        width = 1
+    return values.reshape(-1, width)
+
+
+def plot_feature_maps(
+    image: torch.Tensor,
+    blocks: Sequence[Sequence[tuple[str, torch.Tensor]]],
+    channels: Sequence[int] = range(5),
+    logit_labels: Sequence[str] | None = None,
+) -> Figure:
+    """What one input looks like inside a network, block by block.
+
+    The input sits in the first column. Each block adds one column per layer, separated from
+    the previous block by a narrow gap: a layer with a (C, H, W) output shows the feature maps of
+    ``channels`` stacked vertically (grey scale); a layer with a (N,) output is drawn as one
+    tall column of cells in a red (negative) / white / blue (positive) scale, reshaped to 4 or 8
+    cells per row when long. The last layer's values are written into its cells.
+
+    Args:
+        image: the input, (1, H, W) or (H, W).
+        blocks: for each block, the (layer name, output) pairs of its layers, outputs without
+            the batch dimension: (C, H, W) or (N,).
+        channels: which channels of the (C, H, W) outputs to show (at most 8).
+        logit_labels: tick labels for the last layer's cells (e.g. the class names).
+    """
+    channels = list(channels)
+    if not blocks or any(len(block) == 0 for block in blocks):
+        raise ValueError("plot_feature_maps needs at least one block, each with at least one layer")
+    if not 1 <= len(channels) <= 8:
+        raise ValueError(f"show between 1 and 8 channels, got {len(channels)}")
+    for block in blocks:
+        for name, output in block:
+            if output.dim() not in (1, 3):
+                raise ValueError(f"layer {name!r}: expected a (C, H, W) or (N,) output, got {tuple(output.shape)}")
+            if output.dim() == 3 and max(channels) >= output.shape[0]:
+                raise ValueError(f"layer {name!r} has {output.shape[0]} channels; cannot show channel {max(channels)}")
+    rows = len(channels)
+    ratios, kinds = [1.0], ["input"]
+    for block in blocks:
+        ratios.append(0.2)
+        kinds.append("gap")
+        for name, output in block:
+            ratios.append(1.0 if output.dim() == 3 else 0.6)
+            kinds.append((name, output))
+    fig = plt.figure(figsize=(12, 5), constrained_layout=True)
+    grid = fig.add_gridspec(rows, len(ratios), width_ratios=ratios)
+    from matplotlib.colors import LinearSegmentedColormap
+
+    diverging = LinearSegmentedColormap.from_list("red_white_blue", ["red", "white", "blue"])
+
+    axis = fig.add_subplot(grid[rows // 2, 0])
+    axis.imshow(to_numpy_image(image), cmap="Greys")
+    axis.set_title("input", fontsize=9)
+    axis.set_axis_off()
+    last = len(kinds) - 1
+    for column, kind in enumerate(kinds):
+        if kind in ("input", "gap"):
+            continue
+        name, output = kind
+        values = output.detach().cpu().float()
+        if values.dim() == 3:
+            for row, channel in enumerate(channels):
+                axis = fig.add_subplot(grid[row, column])
+                axis.imshow(values[channel].numpy(), cmap="Greys")
+                axis.set_axis_off()
+                if row == 0:
+                    axis.set_title(name, fontsize=9)
+            continue
+        block = _vector_as_column(values.numpy())
+        limit = float(np.abs(block).max()) or 1.0
+        axis = fig.add_subplot(grid[:, column])
+        axis.imshow(block, cmap=diverging, vmin=-limit, vmax=limit, aspect="auto")
+        axis.set_title(name, fontsize=9)
+        axis.set_xticks([])
+        if column == last and block.shape[1] == 1:
+            axis.set_yticks(range(block.shape[0]))
+            if logit_labels is not None:
+                axis.set_yticklabels(list(logit_labels))
+            for i, value in enumerate(block[:, 0]):
+                axis.text(0, i, f"{value:.1f}", ha="center", va="center", fontsize=8)
+        else:
+            axis.set_yticks([])
+    return fig
+
+
+def plot_prediction_bars(
+    probabilities: torch.Tensor, classes: Sequence[str] | None = None, title: str | None = None
+) -> Figure:
+    """A bar per class with its predicted probability.
+
+    Args:
+        probabilities: (K,) values in [0, 1] (e.g. a softmax).
+        classes: K labels for the x axis; default 0..K-1.
+    """
+    values = probabilities.detach().cpu().float().reshape(-1).numpy()
+    if values.size == 0:
+        raise ValueError("plot_prediction_bars needs at least one probability")
+    labels = list(classes) if classes is not None else [str(k) for k in range(values.size)]
+    if len(labels) != values.size:
+        raise ValueError(f"got {values.size} probabilities but {len(labels)} class labels")
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.bar(range(values.size), values, color="C0")
+    ax.set_xticks(range(values.size))
+    ax.set_xticklabels(labels)
+    ax.set_xlabel("class")
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, max(1e-6, float(values.max())) * 1.15)
+    ax.grid(axis="y", linestyle="dotted")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_length_histogram(lengths: Sequence[int], cutoff: int | None = None) -> Figure:
+    """How many strings (e.g. names) have each length, with an optional dashed line at ``cutoff``.
+
+    Args:
+        lengths: one non-negative length per string.
+        cutoff: draw a vertical line after this length (e.g. the truncation length MAX_LEN).
+    """
+    values = np.asarray(list(lengths), dtype=int)
+    if values.size == 0:
+        raise ValueError("plot_length_histogram needs at least one length")
+    if (values < 0).any():
+        raise ValueError(f"lengths must be >= 0, got {int(values.min())}")
+    counts = np.bincount(values)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(np.arange(counts.size), counts, color="C0")
+    if cutoff is not None:
+        ax.axvline(cutoff + 0.5, color="black", linestyle="dashed", label=f"cut-off {cutoff}")
+        ax.legend()
+    ax.set_xlabel("length")
+    ax.set_ylabel("count")
+    ax.grid(axis="y", linestyle="dotted")
+    fig.tight_layout()
+    return fig
