@@ -11,12 +11,15 @@ NOTEBOOKS := $(CHAPTERS:.md=.ipynb)
 PYTEST_WORKERS ?= 2
 # Data cached by the chapters lands in one place whatever the working directory of a kernel.
 export NBHELPERS_DATA ?= $(CURDIR)/data
+# Progress bars are for people watching a run; the rendered book and the test logs show none.
+export TQDM_DISABLE ?= 1
 
-.PHONY: help setup notebooks test book bench clean
+.PHONY: help setup notebooks test book check-book chromium bench clean
 
 help:
 	@echo "make book       render the book to _build/html (executes every chapter)"
 	@echo "make test       unit tests + every chapter through nbmake (quick profile)"
+	@echo "make check-book build the book, then open every page in headless Chromium"
 	@echo "make bench      run the benchmarks in benchmarks/"
 	@echo "make notebooks  generate book/*.ipynb from the MyST sources (jupytext)"
 	@echo "make setup      create $(VENV) and install nbhelpers with its test and book extras"
@@ -36,11 +39,21 @@ notebooks: setup
 
 test: notebooks
 	NBHELPERS_PROFILE=quick $(BIN)/python -m pytest tests $(NOTEBOOKS) --nbmake --nbmake-timeout=300 \
-		-n $(PYTEST_WORKERS) --dist loadgroup --durations=12 -p no:cacheprovider
+		-m "not rendered_book" -n $(PYTEST_WORKERS) --dist loadgroup --durations=12 -p no:cacheprovider
 
 book: setup
 	$(BIN)/jupyter-book build . --all --builder html -W -n --keep-going
 	@echo "HTML: $(CURDIR)/_build/html/index.html"
+
+# Debian's chromium package for the browser check; needs root (CI runs as root) or sudo.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+check-book: book chromium
+	$(BIN)/python -m pytest tests/test_rendered_book.py -m rendered_book -p no:cacheprovider -v
+	@echo "screenshots: $(CURDIR)/_build/screenshots"
 
 bench: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -23,6 +23,7 @@ _EXPORTS = {
         "train_transform",
     ),
     "images": ("demo_image",),
+    "loaders": ("DeviceBatches",),
     "mnist": ("MNISTDataset", "embedded_digits", "load_mnist"),
     "names": ("CHARS", "GENDERS", "MAX_LEN", "NamesDataset", "embedded_names", "load_names"),
     "paths": ("DOWNLOAD", "EMBEDDED", "LOCAL", "MIRROR", "data_dir", "find_data", "mirror_dir", "offline"),
@@ -45,6 +46,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "CHARS",
     "DOWNLOAD",
+    "DeviceBatches",
     "DownloadError",
     "EMBEDDED",
     "GENDERS",
