@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import OneCycleLR
 
-from nbhelpers.data.histopathology import HistopathologicDataset, histopathology_root, load_histopathology_labels
+from nbhelpers.data.histopathology import (
+    HistopathologicDataset,
+    histopathology_root,
+    load_histopathology_labels,
+)
 from nbhelpers.data.paths import data_dir
 from nbhelpers.data.pipeline import BatchAugment, PatchBatches, decode_patches
 from nbhelpers.data.synthetic_histopathology import GENERATOR_VERSION, MARKER
@@ -234,6 +239,27 @@ def build_model(config: HistopathologyRecipe) -> nn.Sequential:
     return model
 
 
+def train_phase(
+    model: nn.Sequential,
+    parameters: Iterable[nn.Parameter],
+    lr: float,
+    max_lr: float,
+    epochs: int,
+    train_loader: Any,
+    valid_loader: Any,
+    config: HistopathologyRecipe,
+    device: torch.device | str | None = None,
+    verbose: bool = True,
+) -> Trainer:
+    """One phase of the recipe: AdamW on ``parameters`` under a one-cycle schedule peaking at
+    ``max_lr``, stepped after every batch, for ``epochs`` epochs. Returns the Trainer."""
+    optim = torch.optim.AdamW(parameters, lr=lr)
+    scheduler = OneCycleLR(optim, max_lr=max_lr, steps_per_epoch=len(train_loader), epochs=epochs)
+    trainer = Trainer(model, optim, F.cross_entropy, scheduler, device=device, verbose=verbose, precision=config.precision)
+    trainer.run(epochs, train_loader, valid_loader)
+    return trainer
+
+
 def train_frozen(
     model: nn.Sequential,
     train_loader: Any,
@@ -244,13 +270,11 @@ def train_frozen(
 ) -> Trainer:
     """Phase 1: freeze the backbone ``model[0]`` and train the head. Returns the Trainer."""
     set_trainable(model[0], False)
-    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr_frozen)
-    scheduler = OneCycleLR(
-        optim, max_lr=config.max_lr_frozen, steps_per_epoch=len(train_loader), epochs=config.epochs_frozen
-    )
-    trainer = Trainer(model, optim, F.cross_entropy, scheduler, device=device, verbose=verbose, precision=config.precision)
-    trainer.run(config.epochs_frozen, train_loader, valid_loader)
-    return trainer
+    head = [p for p in model.parameters() if p.requires_grad]
+    return train_phase(
+        model, head, config.lr_frozen, config.max_lr_frozen, config.epochs_frozen,
+        train_loader, valid_loader, config, device, verbose,
+    )  # fmt: skip
 
 
 def fine_tune(
@@ -263,13 +287,10 @@ def fine_tune(
 ) -> Trainer:
     """Phase 2: unfreeze the backbone and train everything with ten times smaller rates."""
     set_trainable(model[0], True)
-    optim = torch.optim.AdamW(model.parameters(), lr=config.lr_finetune)
-    scheduler = OneCycleLR(
-        optim, max_lr=config.max_lr_finetune, steps_per_epoch=len(train_loader), epochs=config.epochs_finetune
-    )
-    trainer = Trainer(model, optim, F.cross_entropy, scheduler, device=device, verbose=verbose, precision=config.precision)
-    trainer.run(config.epochs_finetune, train_loader, valid_loader)
-    return trainer
+    return train_phase(
+        model, model.parameters(), config.lr_finetune, config.max_lr_finetune, config.epochs_finetune,
+        train_loader, valid_loader, config, device, verbose,
+    )  # fmt: skip
 
 
 @dataclass
