@@ -56,7 +56,7 @@ check-book: book chromium
 	@echo "screenshots: $(CURDIR)/_build/screenshots"
 
 bench: setup
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/[a-z]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf _build $(NOTEBOOKS)
