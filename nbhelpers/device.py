@@ -69,7 +69,7 @@ def get_device() -> torch.device:
     """
     requested = os.environ.get("NBHELPERS_DEVICE", "").strip()
     if requested and requested != "auto":
-        return _checked_device(requested)
+        return checked_device(requested)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if _mps_available():
@@ -77,22 +77,30 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
-def _checked_device(name: str) -> torch.device:
+def checked_device(name: str, label: str | None = None) -> torch.device:
+    """``torch.device(name)`` after checking that such a device exists and is available here.
+
+    Args:
+        name: cpu, cuda, cuda:N or mps.
+        label: how the error names the setting, e.g. "--device cuda"; default "NBHELPERS_DEVICE='cuda'".
+
+    Raises:
+        ValueError: not a device name, or a device this machine does not have.
+    """
+    label = label or f"NBHELPERS_DEVICE={name!r}"
     try:
         device = torch.device(name)
     except RuntimeError as error:
-        raise ValueError(f"NBHELPERS_DEVICE={name!r} is not a device name ({error})") from None
+        raise ValueError(f"{label} is not a device name ({error})") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"NBHELPERS_DEVICE={name!r}, but CUDA is not available here")
+            raise ValueError(f"{label}, but CUDA is not available here")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"NBHELPERS_DEVICE={name!r}, but only {torch.cuda.device_count()} CUDA device(s) exist"
-            )
+            raise ValueError(f"{label}, but only {torch.cuda.device_count()} CUDA device(s) exist")
     elif device.type == "mps" and not _mps_available():
-        raise ValueError(f"NBHELPERS_DEVICE={name!r}, but MPS is not available here")
+        raise ValueError(f"{label}, but MPS is not available here")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"NBHELPERS_DEVICE={name!r}: use cpu, cuda, cuda:N or mps")
+        raise ValueError(f"{label}: use cpu, cuda, cuda:N or mps")
     return device
 
 

@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def device(pytestconfig: pytest.Config) -> torch.device:
     """The torch.device chosen with --device (default: the same choice as nbhelpers.get_device)."""
-    from nbhelpers.device import _checked_device, get_device
+    from nbhelpers.device import checked_device, get_device
 
     name = pytestconfig.getoption("--device")
     if name == "auto":
@@ -40,7 +40,7 @@ def device(pytestconfig: pytest.Config) -> torch.device:
         finally:
             if saved is not None:
                 os.environ["NBHELPERS_DEVICE"] = saved
-    return _checked_device(name)
+    return checked_device(name, label=f"--device {name}")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 import torch.distributed as dist
 
-from nbhelpers.device import _checked_device, get_device
+from nbhelpers.device import checked_device, get_device
 from nbhelpers.recipes.mnist import BASE_MAX_LR, MnistRecipe, MnistRun, train_mnist
 from nbhelpers.train.distributed import world_size_from_env
 from nbhelpers.train.precision import PRECISIONS, check_precision
@@ -64,10 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _device(name: str) -> torch.device:
     if name == "auto":
         return get_device()
-    try:
-        return _checked_device(name)
-    except ValueError as error:  # the shared check words its message for the environment variable
-        raise ValueError(str(error).replace(f"NBHELPERS_DEVICE={name!r}", f"--device {name}")) from None
+    return checked_device(name, label=f"--device {name}")
 
 
 def checked_setup(args: argparse.Namespace) -> tuple[MnistRecipe, torch.device]:
