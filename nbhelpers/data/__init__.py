@@ -25,7 +25,8 @@ _EXPORTS = {
     "images": ("demo_image",),
     "loaders": ("DeviceBatches",),
     "mnist": ("MNISTDataset", "embedded_digits", "load_mnist"),
-    "names": ("CHARS", "GENDERS", "MAX_LEN", "NamesDataset", "embedded_names", "load_names"),
+    "names": ("GENDERS", "NamesDataset", "embedded_names", "load_names"),
+    "tokens": ("CHARS", "MAX_LEN"),
     "paths": ("DOWNLOAD", "EMBEDDED", "LOCAL", "MIRROR", "data_dir", "find_data", "mirror_dir", "offline"),
     "synthetic_histopathology": ("SyntheticPatch", "make_synthetic_histopathology", "synthetic_patch"),
 }

@@ -19,14 +19,12 @@ from torch.utils.data import Dataset
 
 from nbhelpers.data.download import DownloadError, download
 from nbhelpers.data.paths import DOWNLOAD, EMBEDDED, data_dir, data_roots, offline, record_source
+from nbhelpers.data.tokens import CHARS, MAX_LEN, decode, encode, preprocess
 
 NAMES_DIR = "spanish-names"
 FILES = {"M": "male_names.csv", "F": "female_names.csv"}
 URL = "https://raw.githubusercontent.com/jvalhondo/spanish-names-surnames/master/{file}"
 DOWNLOAD_TIMEOUT_S = 10.0
-# "." pads, then the sorted characters of the preprocessed real data (checked by a test).
-CHARS: list[str] = ["."] + sorted("'_abcdefghijklmnopqrstuvwxyzçñ")
-MAX_LEN = 22
 GENDERS = ("M", "F")  # label i means GENDERS[i]: M -> 0, F -> 1, as in the seed
 
 # gender-guesser's nam_dict.txt: fixed columns. Gender code in 0..1, name in 3..28, a "+" in
@@ -147,30 +145,6 @@ def _strip_accents(name: str) -> str:
         else:
             kept.append("".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c)))
     return "".join(kept)
-
-
-def preprocess(name: str) -> str:
-    """"." + the name's characters in ``CHARS`` (at most ``MAX_LEN``) + "." padding: MAX_LEN + 1 chars."""
-    kept = "".join(char for char in name if char in _CHAR_SET)[:MAX_LEN]
-    return "." + kept + "." * (MAX_LEN - len(kept))
-
-
-def encode(name: str) -> list[int]:
-    """The MAX_LEN + 1 token ids of ``preprocess(name)``."""
-    return [_CHAR_TO_INT[char] for char in preprocess(name)]
-
-
-def decode(tokens: torch.Tensor | Sequence[int]) -> str:
-    """Token ids (any length, e.g. (MAX_LEN + 1,)) back to characters, padding dots included."""
-    ids = tokens.tolist() if isinstance(tokens, torch.Tensor) else list(tokens)
-    for token in ids:
-        if not 0 <= token < len(CHARS):
-            raise ValueError(f"token {token} is outside 0..{len(CHARS) - 1}")
-    return "".join(CHARS[token] for token in ids)
-
-
-_CHAR_SET = frozenset(CHARS)
-_CHAR_TO_INT = {char: index for index, char in enumerate(CHARS)}
 
 
 class NamesDataset(Dataset):
