@@ -317,6 +317,7 @@ def download(
     sha256: str | None = None,
     *,
     sha256_prefix: str | None = None,
+    md5: str | None = None,
     retries: int = 3,
     timeout: float = 30.0,
     deadline: float | None = None,
@@ -328,7 +329,8 @@ def download(
 
     The body is streamed to a temporary file beside ``dest`` (with a tqdm progress bar), its
     sha256 compared with ``sha256`` (all 64 hex digits) or ``sha256_prefix`` (torch.hub's
-    convention of a hash prefix in the file name) when given, ``check(temporary_path)`` called
+    convention of a hash prefix in the file name), its md5 with ``md5`` (where a publisher gives
+    only md5, as torchvision's dataset tables do) when given, ``check(temporary_path)`` called
     when given (it raises ValueError to reject the content, e.g. an HTML page where a gzip file
     was expected), and only then renamed onto ``dest`` with ``0o666`` less the umask.
 
@@ -352,6 +354,8 @@ def download(
         raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
     if sha256_prefix is not None and not (sha256_prefix and _HEX.fullmatch(sha256_prefix.lower())):
         raise ValueError(f"sha256_prefix must be hexadecimal digits, got {sha256_prefix!r}")
+    if md5 is not None and not (len(md5) == 32 and _HEX.fullmatch(md5.lower())):
+        raise ValueError(f"md5 must be 32 hexadecimal digits, got {md5!r}")
     if not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
     if not timeout > 0 or (deadline is not None and not deadline > 0):
@@ -368,7 +372,9 @@ def download(
         try:
             with atomic_path(dest) as temporary:
                 with temporary.open("wb") as out:
-                    digest = _stream(url, out, timeout, deadline, started, progress, label=dest.name)
+                    digest, md5_digest = _stream(url, out, timeout, deadline, started, progress, label=dest.name)
+                if md5 is not None and md5_digest != md5.lower():
+                    raise DownloadError(f"md5 mismatch for {url}: expected {md5.lower()}, got {md5_digest}")
                 if expected is not None and digest != expected:
                     raise DownloadError(f"sha256 mismatch for {url}: expected {expected}, got {digest}")
                 if prefix is not None and not digest.startswith(prefix):
@@ -388,12 +394,13 @@ def download(
 
 def _stream(
     url: str, out: BinaryIO, timeout: float, deadline: float | None, started: float, progress: bool, label: str
-) -> str:
-    """Write the body of ``url`` to ``out``; return its sha256 hex digest."""
+) -> tuple[str, str]:
+    """Write the body of ``url`` to ``out``; return its sha256 and md5 hex digests."""
     from tqdm.auto import tqdm
 
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     digest = hashlib.sha256()
+    md5_digest = hashlib.md5(usedforsecurity=False)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             if response.status != 200:
@@ -406,6 +413,7 @@ def _stream(
                 while chunk := response.read(CHUNK_BYTES):
                     out.write(chunk)
                     digest.update(chunk)
+                    md5_digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
                     if deadline is not None and time.monotonic() - started > deadline:
@@ -427,7 +435,7 @@ def _stream(
         if isinstance(error, DownloadError):
             raise
         raise _classify_network_error(url, error) from None
-    return digest.hexdigest()
+    return digest.hexdigest(), md5_digest.hexdigest()
 
 
 def _classify_network_error(url: str, reason: object) -> Exception:
