@@ -146,7 +146,7 @@ def writable_data_dir() -> Path | None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    return path if os.access(path, os.W_OK | os.X_OK) else None
+    return path if _writable(path) else None
 
 
 def mirror_dir() -> Path | None:
@@ -210,10 +210,23 @@ def _check_replaceable(target: Path) -> None:
         raise FileNotFoundError(f"folder does not exist: {target.parent} (for {target.name})")
     if target.is_dir():
         raise IsADirectoryError(f"{target} is a folder; expected a file path")
-    if target.exists() and not os.access(target, os.W_OK):
+    if target.exists() and not _writable(target):
         raise PermissionError(f"{target} is read-only; not replacing it (change its mode or choose another path)")
-    if not os.access(target.parent, os.W_OK | os.X_OK):
+    if not _writable(target.parent):
         raise PermissionError(f"folder {target.parent} is not writable (for {target.name})")
+
+
+def _writable(path: Path) -> bool:
+    """Writable by this process, and not marked read-only by its owner's write bit.
+
+    The mode bit is checked too because ``os.access`` says yes to root for any file: a file or
+    folder someone made read-only is treated as read-only, whoever runs the code.
+    """
+    try:
+        owner_may_write = bool(path.stat().st_mode & stat.S_IWUSR)
+    except OSError:
+        return False
+    return owner_may_write and os.access(path, os.W_OK)
 
 
 @contextlib.contextmanager
@@ -269,7 +282,7 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     if not target.parent.is_dir():
         raise FileNotFoundError(f"folder does not exist: {target.parent} (for {target.name})")
-    if not os.access(target.parent, os.W_OK | os.X_OK):
+    if not _writable(target.parent):
         raise PermissionError(f"folder {target.parent} is not writable (for {target.name})")
     temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
     try:

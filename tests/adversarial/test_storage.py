@@ -1,0 +1,172 @@
+"""Hostile inputs against nbhelpers.storage: environment variables, atomic writes, downloads."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from harness import Case, Route, Workspace, run_case
+
+from nbhelpers import storage
+
+
+def _write(ws: Workspace, relative: str, content: bytes = b"old") -> None:
+    path = ws.root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+def _read_only(ws: Workspace, relative: str) -> None:
+    _write(ws, relative)
+    os.chmod(ws.root / relative, 0o444)
+
+
+def _atomic(ws: Workspace, relative: str) -> None:
+    with storage.atomic_write(ws.root / relative) as out:
+        out.write(b"new")
+
+
+def _interrupted(ws: Workspace) -> None:
+    with storage.atomic_write(ws.data / "file.bin") as out:
+        out.write(b"half")
+        raise KeyboardInterrupt("simulated Ctrl-C")
+
+
+def _mode_is_umask_default(_result: object, ws: Workspace) -> None:
+    mode = stat.S_IMODE((ws.data / "new.bin").stat().st_mode)
+    assert mode == 0o666 & ~storage.current_umask(), oct(mode)
+
+
+def _is_none(result: object) -> None:
+    assert result is None, result
+
+
+def _download(ws: Workspace, path: str, **kwargs: object) -> object:
+    ws.env.delenv("NBHELPERS_OFFLINE")
+    return storage.download(ws.server.url(path), ws.data / "file.bin", progress=False, backoff=0.01, **kwargs)
+
+
+CASES = [
+    Case(
+        "offline-typo",
+        "environment",
+        "offline",
+        "NBHELPERS_OFFLINE=treu (a typo)",
+        "ValueError naming the variable and its value",
+        act=lambda ws: (ws.env.setenv("NBHELPERS_OFFLINE", "treu"), storage.offline()),
+        raises=ValueError,
+        names="NBHELPERS_OFFLINE='treu'",
+    ),
+    Case(
+        "data-is-a-file",
+        "environment",
+        "data_dir",
+        "NBHELPERS_DATA names a file",
+        "ValueError naming the variable",
+        setup=lambda ws: _write(ws, "afile"),
+        act=lambda ws: (ws.env.setenv("NBHELPERS_DATA", str(ws.root / "afile")), storage.data_dir()),
+        raises=ValueError,
+        names="NBHELPERS_DATA=.*afile.* is a file",
+    ),
+    Case(
+        "mirror-missing",
+        "environment",
+        "mirror_dir",
+        "NBHELPERS_DATA_MIRROR names a missing folder",
+        "FileNotFoundError naming the variable and the folder",
+        act=lambda ws: (ws.env.setenv("NBHELPERS_DATA_MIRROR", str(ws.root / "nowhere")), storage.mirror_dir()),
+        raises=FileNotFoundError,
+        names="NBHELPERS_DATA_MIRROR=.*nowhere",
+    ),
+    Case(
+        "read-only-data-folder",
+        "environment",
+        "writable_data_dir",
+        "NBHELPERS_DATA is a read-only folder",
+        "None: loaders fall back instead of failing",
+        setup=lambda ws: os.chmod(ws.data, 0o555),
+        act=lambda ws: storage.writable_data_dir(),
+        expect=lambda result, ws: _is_none(result),
+    ),
+    Case(
+        "replace-read-only-file",
+        "files",
+        "atomic_write",
+        "write over a read-only (0444) file",
+        "PermissionError naming the file; the file unchanged",
+        setup=lambda ws: _read_only(ws, "data/locked.bin"),
+        act=lambda ws: _atomic(ws, "data/locked.bin"),
+        raises=PermissionError,
+        names="locked.bin is read-only",
+    ),
+    Case(
+        "write-into-missing-folder",
+        "files",
+        "atomic_write",
+        "write into a folder that does not exist",
+        "FileNotFoundError naming the folder",
+        act=lambda ws: _atomic(ws, "data/no/such/dir/file.bin"),
+        raises=FileNotFoundError,
+        names="no/such/dir",
+    ),
+    Case(
+        "interrupted-write",
+        "files",
+        "atomic_write",
+        "Ctrl-C in the middle of a write over an existing file",
+        "KeyboardInterrupt passes; the old file intact, no temporary file",
+        setup=lambda ws: _write(ws, "data/file.bin"),
+        act=lambda ws: _interrupted(ws),
+        raises=KeyboardInterrupt,
+        names="simulated",
+    ),
+    Case(
+        "new-file-mode",
+        "files",
+        "atomic_write",
+        "a new file written through a temporary file",
+        "mode 0666 less the umask (not tempfile's 0600)",
+        act=lambda ws: _atomic(ws, "data/new.bin"),
+        expect=_mode_is_umask_default,
+        may_create=("data/new.bin",),
+    ),
+    Case(
+        "download-html-instead-of-file",
+        "network",
+        "download",
+        "HTTP 200 with an HTML page where a file with a known sha256 was expected",
+        "DownloadError naming the url and both digests; nothing written",
+        setup=lambda ws: ws.server.routes.update({"/f": Route(body=b"<html>captive portal</html>")}),
+        act=lambda ws: _download(ws, "/f", sha256="0" * 64),
+        raises=storage.DownloadError,
+        names="sha256 mismatch for http://127.0.0.1:[0-9]+/f",
+    ),
+    Case(
+        "download-redirect-loop",
+        "network",
+        "download",
+        "a redirect to itself, forever",
+        "DownloadError naming the url",
+        setup=lambda ws: ws.server.routes.update({"/loop": Route(status=302, headers={"Location": "/loop"})}),
+        act=lambda ws: _download(ws, "/loop", retries=0),
+        raises=storage.DownloadError,
+        names="/loop",
+    ),
+    Case(
+        "download-connection-reset",
+        "network",
+        "download",
+        "the server closes the connection without answering, every time",
+        "DownloadError after the retries, naming the url",
+        setup=lambda ws: ws.server.routes.update({"/reset": Route(reset=True)}),
+        act=lambda ws: _download(ws, "/reset", retries=1),
+        raises=storage.DownloadError,
+        names="/reset",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_storage_case(case: Case, workspace: Workspace) -> None:
+    run_case(case, workspace)
