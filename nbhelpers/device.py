@@ -1,54 +1,20 @@
-"""Where computation runs and how much of it: the device, the seed and the run profile.
+"""Where computation runs and how much of it: the device, the seed, CPU threads and the run profile.
 
-Every notebook starts with ``print(run_banner(...))`` so a reader sees on which device, in which
-profile and on which data the numbers below were produced.
+Every chapter starts with ``device = start_chapter(source)``, which prints one banner line, so a
+reader sees on which device, in which profile and on which data the numbers below were produced.
+The sizes of each profile live with the recipes (``XRecipe.SIZES``); this module only says which
+profile is in force.
 """
 
 from __future__ import annotations
 
 import os
 import random
-from typing import Any
 
 import numpy as np
 import torch
 
 PROFILES = ("quick", "full")
-
-# The one table of sizes per run profile. Notebooks read their sizes from here (``sizes(...)``)
-# and never hard-code them. "full" follows the seed's recipes; "quick" runs the same code on less
-# data so that each chapter finishes within 60 s on 2 CPU cores and still shows learning.
-SIZES: dict[str, dict[str, dict[str, Any]]] = {
-    "mnist": {
-        "full": {"train": 55_000, "valid": 5_000, "epochs": 3, "batch_size": 32},
-        "quick": {"train": 12_000, "valid": 2_000, "epochs": 1, "batch_size": 32},
-    },
-    "histopathology": {
-        "full": {
-            "train": 32_000,
-            "valid": 8_000,
-            "epochs_frozen": 10,
-            "epochs_finetune": 20,
-            "batch_size": 16,
-            "synthetic": 40_000,
-        },
-        # quick: chosen on the 2-core CPU (one torch thread, bf16 autocast, random initialisation):
-        # about 19 s of training and 0.88 validation accuracy on the synthetic set (majority share
-        # about 0.6), so that chapters 05 and 06 each stay within 60 s when run side by side.
-        "quick": {
-            "train": 1_200,
-            "valid": 300,
-            "epochs_frozen": 1,
-            "epochs_finetune": 2,
-            "batch_size": 32,
-            "synthetic": 1_500,
-        },
-    },
-    "names": {
-        "full": {"epochs": 5, "batch_size": 32, "subset": None},
-        "quick": {"epochs": 2, "batch_size": 64, "subset": None},
-    },
-}
 
 
 def accelerator_available() -> bool:
@@ -118,40 +84,59 @@ def profile() -> str:
     return "full" if accelerator_available() else "quick"
 
 
-def sizes(section: str, run_profile: str | None = None) -> dict[str, Any]:
-    """The sizes (epochs, subset sizes, batch size, ...) of one chapter's experiments.
-
-    Args:
-        section: a key of ``SIZES``, e.g. "mnist".
-        run_profile: "quick" or "full"; ``None`` means ``profile()``.
-
-    Returns:
-        A fresh copy of the table entry, safe to modify.
-    """
-    if section not in SIZES:
-        raise ValueError(f"unknown section {section!r}; known: {', '.join(sorted(SIZES))}")
-    chosen = run_profile or profile()
-    if chosen not in PROFILES:
-        raise ValueError(f"unknown profile {chosen!r}; use one of {', '.join(PROFILES)}")
-    return dict(SIZES[section][chosen])
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's (CPU and every accelerator) random generators."""
-    if not isinstance(seed, int) or seed < 0:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds CUDA and MPS generators
 
 
-def run_banner(data_source: str | None = None) -> str:
-    """One line naming the device, the profile and (optionally) where the data came from."""
+def cpu_threads() -> int | None:
+    """``NBHELPERS_THREADS`` as a number of torch CPU threads; None when unset (torch's choice).
+
+    The Makefile sets it to 1 for the test suite, which runs two notebooks at once on two cores:
+    measured there, one thread per notebook is fastest. A reader running one chapter keeps
+    torch's default (every core).
+
+    Raises:
+        ValueError: the variable is set to something other than a positive integer.
+    """
+    value = os.environ.get("NBHELPERS_THREADS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"NBHELPERS_THREADS={value!r}: use a positive number of threads")
+    return int(value)
+
+
+def start_chapter(data_source: object | None = None, seed: int = 0) -> torch.device:
+    """A chapter's first cell: CPU threads, seeds, and the banner line; returns the device.
+
+    Args:
+        data_source: where the chapter's data came from (e.g. ``data.source``), for the banner.
+        seed: passed to ``seed_everything``.
+
+    Returns:
+        ``get_device()``.
+    """
     device = get_device()
+    threads = cpu_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    seed_everything(seed)
+    print(run_banner(data_source, device), flush=True)
+    return device
+
+
+def run_banner(data_source: object | None = None, device: torch.device | None = None) -> str:
+    """One line naming the device, the profile, torch's version and (optionally) the data source."""
+    device = device if device is not None else get_device()
     name = device.type
     if device.type == "cuda":
         name = f"cuda ({torch.cuda.get_device_name(device)})"
     parts = [f"device: {name}", f"profile: {profile()}", f"torch {torch.__version__}"]
-    if data_source:
+    if data_source is not None:
         parts.append(f"data: {data_source}")
     return " | ".join(parts)

@@ -1,5 +1,6 @@
-"""Guided backpropagation (Springenberg et al. 2014, [SDBR14]) and tensor-only display helpers.
+"""What a trained network computes: layer outputs, guided backpropagation ([SDBR14]), display helpers.
 
+``layer_outputs`` walks a sequential network one layer at a time (chapter 04's feature maps).
 ``guided_backprop`` computes; the display helpers (``standardize_and_clip``, ``channel_max``,
 ``normalize01``) turn its result into images; ``plotting.plot_guided_backprop`` draws them.
 
@@ -166,3 +167,33 @@ def normalize01(x: torch.Tensor) -> torch.Tensor:
     if high == low:
         return torch.zeros_like(x)
     return (x - low) / (high - low)
+
+
+def layer_outputs(model: nn.Sequential, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """The output of every layer of a sequential ``model`` for one input, in eval mode.
+
+    Args:
+        model: an ``nn.Sequential`` such as ``mnist_cnn()``.
+        x: one input with its batch dimension, e.g. (1, 1, 28, 28), on any device.
+
+    Returns:
+        One pair ``(layer class name, output without the batch dimension)`` per layer, on the
+        CPU; for ``mnist_cnn()`` the shapes are (32, 28, 28), (32, 28, 28), (32, 14, 14), ...,
+        (800,), ..., (10,).
+
+    Raises:
+        ValueError: ``model`` is not an ``nn.Sequential``, or ``x`` is not one input.
+    """
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(f"layer_outputs walks an nn.Sequential, got {type(model).__name__}")
+    if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] != 1:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"expected one input with a batch dimension of 1, got {shape}")
+    device = next(model.parameters()).device
+    outputs = []
+    with torch.inference_mode(), eval_context(model):
+        h = x.to(device)
+        for layer in model:
+            h = layer(h)
+            outputs.append((type(layer).__name__, h[0].cpu()))
+    return outputs

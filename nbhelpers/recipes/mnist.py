@@ -1,109 +1,208 @@
 """Chapter 04's recipe: the LeNet-style network on MNIST, AdamW under a one-cycle schedule.
 
-The seed's recipe (``MnistRecipe()``): a seeded 55,000 / 5,000 split of the 60,000 training
-images, batches of 32 drawn in a new random order every epoch, AdamW stepped under a one-cycle
-schedule after every batch, 3 epochs. One change: the schedule peaks at 0.003, not at the seed's
-0.01 (see ``BASE_MAX_LR``). The same functions serve chapter 04,
-``python -m nbhelpers.examples.mnist`` and ``benchmarks/mnist_recipe.py``; the options of the
-fast data path (batches resident on the device, larger batches, bf16, a CUDA-graph step) are
-fields of the recipe.
+The source's recipe (``MnistRecipe.for_profile("full")``): a seeded 55,000 / 5,000 split of the
+60,000 training images, batches of 32 drawn in a new random order every epoch, AdamW stepped
+under a one-cycle schedule after every batch, 3 epochs. One change: the schedule peaks at 0.003,
+not at the source's 0.01 (see ``BASE_MAX_LR``). The same recipe serves chapter 04,
+``python -m nbhelpers.examples.mnist`` and ``benchmarks/mnist_recipe.py``; the fast data path
+(batches resident on the device, larger batches, bf16, a CUDA-graph step) is a matter of fields.
 
-Pieces, in the order ``train_mnist`` uses them: ``split_mnist`` -> ``make_batches`` (train and
-validation) -> ``build_trainer`` (``make_optimizer``, ``make_scheduler``) -> ``Trainer.run``.
+    recipe = MnistRecipe.for_profile()
+    data = recipe.prepare()              # MnistData: the split, with data.source
+    run = recipe.train(data, device)     # Run: model, trainers, validation, seconds
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import OneCycleLR
 from torch.utils.data import DataLoader, Subset
 
 from nbhelpers.data.loaders import DeviceBatches
 from nbhelpers.data.mnist import MNISTDataset, load_mnist
-from nbhelpers.device import get_device, seed_everything, sizes
+from nbhelpers.device import get_device, seed_everything
 from nbhelpers.models import mnist_cnn
-from nbhelpers.train import Callback, Trainer, eval_context
-from nbhelpers.train.distributed import process_device, world_size_from_env
-from nbhelpers.train.precision import PRECISIONS
+from nbhelpers.recipes.common import (
+    Phase,
+    ProfiledRecipe,
+    Run,
+    check_positive_ints,
+    check_positive_number,
+    check_seed,
+    run_phases,
+)
+from nbhelpers.storage import DataSource
+from nbhelpers.train import Callback, Trainer
+from nbhelpers.train import distributed
+from nbhelpers.train.precision import PRECISIONS, check_precision, fast_precision
 
-BASE_LR = 1e-3  # AdamW's initial lr in the seed; OneCycleLR replaces it from the first step on
-# The one-cycle peak for batches of 32. The seed used 0.01, but its inputs were 255 times too
+BASE_LR = 1e-3  # AdamW's initial lr in the source; OneCycleLR replaces it from the first step on
+# The one-cycle peak for batches of 32. The source used 0.01, but its inputs were 255 times too
 # small (scaled twice), which kept the first layer nearly still. With inputs in [0, 1] that peak
 # makes the loss explode near the top of the cycle; measured here (full recipe, CPU, seed 0):
 # 0.01 -> 98.08% validation accuracy, 0.005 -> 98.88%, 0.003 -> 98.98% (seed 1: 98.86%).
-SEED_MAX_LR = 0.01
+SOURCE_MAX_LR = 0.01
 BASE_MAX_LR = 0.003
 BASE_BATCH_SIZE = 32
-EVAL_BATCH_SIZE = 1000  # validation batches: any size gives the same means, larger is faster
 
 
 @dataclass(frozen=True)
-class MnistRecipe:
-    """What to train and how; defaults are the seed's recipe (the "full" profile), peak 0.003.
+class MnistRecipe(ProfiledRecipe):
+    """What to train and how; the defaults are the source's recipe (the "full" profile), peak 0.003.
 
     Attributes:
+        train_size, valid_size: sizes of the seeded split of the 60,000 training images; shrunk
+            in proportion when the data set is smaller (the offline digits, see ``split_sizes``).
         epochs: passes over the training split.
         batch_size: training examples per optimizer step (per process under torchrun).
-        max_lr: the peak of the one-cycle schedule (``BASE_MAX_LR``; the seed's was 0.01).
-        train_size, valid_size: sizes of the seeded split of the 60,000 training images; capped
-            proportionally when the data set is smaller (see ``split_sizes``).
+        eval_batch_size: validation batch size (any size gives the same means; larger is faster).
+        max_lr: the peak of the one-cycle schedule (``BASE_MAX_LR``; the source's was 0.01).
         seed: seeds the split, the data order and the initial weights.
         resident: serve batches from tensors on the device (``DeviceBatches``) instead of a
-            ``DataLoader``; not available under torchrun.
-        precision: "32", "bf16" or "16" (see ``nbhelpers.train.precision``).
+            ``DataLoader``; one process only.
+        precision: "auto" (bf16 where it is fast on the training device, else 32; resolved by
+            ``train``), "32", "bf16" or "16".
         cuda_graph: capture the training step in a CUDA graph (CUDA only; implies a capturable
-            AdamW with a tensor learning rate, ``drop_last=True`` and no momentum cycling).
+            AdamW with a tensor learning rate, ``drop_last`` and no momentum cycling).
     """
 
-    epochs: int = 3
-    batch_size: int = 32
-    max_lr: float = BASE_MAX_LR
+    SIZES: ClassVar[dict[str, dict[str, Any]]] = {
+        "full": {"train_size": 55_000, "valid_size": 5_000, "epochs": 3, "batch_size": 32},
+        "quick": {"train_size": 12_000, "valid_size": 2_000, "epochs": 1, "batch_size": 32},
+    }
+
     train_size: int = 55_000
     valid_size: int = 5_000
+    epochs: int = 3
+    batch_size: int = BASE_BATCH_SIZE
+    eval_batch_size: int = 1_000
+    max_lr: float = BASE_MAX_LR
     seed: int = 0
     resident: bool = False
     precision: str = "32"
     cuda_graph: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "train_size", "valid_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
-        if not (isinstance(self.max_lr, (int, float)) and math.isfinite(self.max_lr) and self.max_lr > 0):
-            raise ValueError(f"max_lr must be a positive number, got {self.max_lr!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision={self.precision!r}: use one of {', '.join(PRECISIONS)}")
+        check_positive_ints(self, ("train_size", "valid_size", "epochs", "batch_size", "eval_batch_size"))
+        check_positive_number(self, "max_lr")
+        check_seed(self)
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ValueError(f"MnistRecipe.precision={self.precision!r}: use auto or one of {', '.join(PRECISIONS)}")
+        for name in ("resident", "cuda_graph"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"MnistRecipe.{name} must be True or False, got {getattr(self, name)!r}")
 
-    @classmethod
-    def for_profile(cls, run_profile: str | None = None, **overrides: Any) -> MnistRecipe:
-        """The recipe with the sizes of ``SIZES["mnist"][profile]``, then ``overrides`` applied.
+    def prepare(self, dataset: MNISTDataset | None = None) -> MnistData:
+        """The seeded split of ``dataset`` (default: ``load_mnist()``), with its source."""
+        dataset = dataset if dataset is not None else load_mnist()
+        train, valid = split_mnist(dataset, self.train_size, self.valid_size, self.seed)
+        return MnistData(dataset=dataset, train=train, valid=valid, source=dataset.source)
+
+    def batches(self, data: MnistData, device: torch.device | str) -> tuple[DataLoader | DeviceBatches, Any]:
+        """(train, valid) batches for ``device``: DataLoaders, or DeviceBatches with ``resident``.
+
+        Training batches are reshuffled every epoch from the recipe's seed; validation keeps the
+        split's order. x: (B, 1, 28, 28) float32 in [0, 1], y: (B,) int64.
+        """
+        device = torch.device(device)
+        common = {"resident": self.resident, "device": device}
+        train = make_batches(
+            data.train, self.batch_size, train=True, seed=self.seed, drop_last=self.cuda_graph, **common
+        )
+        valid = make_batches(data.valid, self.eval_batch_size, train=False, **common)
+        return train, valid
+
+    def train(
+        self,
+        data: MnistData,
+        device: torch.device | str | None = None,
+        *,
+        callbacks: Sequence[Callback] = (),
+        verbose: bool = True,
+        checkpoint: str | Path | None = None,
+        stop_after: int | None = None,
+    ) -> Run:
+        """Train a seeded ``mnist_cnn()`` on ``data`` and validate after every epoch.
+
+        Works alone and in each process of a ``torchrun`` launch whose process group was joined
+        (``nbhelpers.train.distributed.join_process_group``): DataLoader batches are then sharded
+        by the Trainer, and the schedule counts the steps of one process.
 
         Args:
-            run_profile: "quick" or "full"; None means ``nbhelpers.device.profile()``.
-            overrides: any field of ``MnistRecipe``, e.g. ``resident=True``.
+            device: where to train; None means ``get_device()`` (``cuda:LOCAL_RANK`` under torchrun).
+            callbacks: extra Trainer callbacks (e.g. a ``SchedulerStatsRecorder``).
+            checkpoint, stop_after: see ``nbhelpers.recipes.common.run_phases``.
+
+        Raises:
+            ValueError: a combination the device or the launch cannot do (``resident`` under
+                torchrun, ``cuda_graph`` off CUDA, a precision the device lacks), before any work.
         """
-        table = sizes("mnist", run_profile)
-        base = cls(
-            epochs=table["epochs"],
-            batch_size=table["batch_size"],
-            train_size=table["train"],
-            valid_size=table["valid"],
-        )
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown MnistRecipe field(s) {unknown}; known: {sorted(known)}")
-        return replace(base, **overrides)
+        device = torch.device(device) if device is not None else get_device()
+        world = distributed.world_size()
+        if world > 1:
+            device = distributed.process_device(device)
+        recipe = self.resolved(device)
+        if recipe.resident and world > 1:
+            raise ValueError(
+                f"resident=True keeps the whole split on one device and cannot be sharded across {world} "
+                "processes; use DataLoader batches (resident=False) under torchrun"
+            )
+        if recipe.cuda_graph and device.type != "cuda":
+            raise ValueError(f"cuda_graph=True needs a CUDA device, got {device}")
+        check_precision(recipe.precision, device)
+        train, valid = recipe.batches(data, device)
+        steps = steps_per_epoch(len(data.train), recipe.batch_size, world, drop_last=recipe.cuda_graph)
+        seed_everything(recipe.seed)
+        model = mnist_cnn().to(device)
+
+        def build(model: nn.Module, callbacks: list[Callback], verbose: bool) -> Trainer:
+            optim = make_optimizer(model, recipe, device)
+            return Trainer(
+                model,
+                optim,
+                F.cross_entropy,
+                make_scheduler(optim, recipe, steps),
+                callbacks=callbacks,
+                device=device,
+                verbose=verbose,
+                precision=recipe.precision,
+                cuda_graph=recipe.cuda_graph,
+            )
+
+        phases = [Phase("train", recipe.epochs, build)]
+        options = {"callbacks": callbacks, "verbose": verbose, "checkpoint": checkpoint, "stop_after": stop_after}
+        return run_phases(recipe, model, phases, train, valid, data.source, **options)
+
+    def resolved(self, device: torch.device | str) -> MnistRecipe:
+        """The recipe with ``precision="auto"`` replaced by what is fast on ``device``."""
+        if self.precision != "auto":
+            return self
+        return replace(self, precision=fast_precision(device))
+
+
+@dataclass(frozen=True)
+class MnistData:
+    """The recipe's data: the whole set and its seeded split.
+
+    Attributes:
+        dataset: every image, ``dataset.images`` (N, 1, 28, 28) float32 in [0, 1],
+            ``dataset.targets`` (N,) int64.
+        train, valid: disjoint ``Subset``s of ``dataset``; ``subset.indices`` lists the images.
+        source: where the images came from.
+    """
+
+    dataset: MNISTDataset
+    train: Subset
+    valid: Subset
+    source: DataSource
 
 
 def scaled_max_lr(batch_size: int, base_max_lr: float = BASE_MAX_LR, base_batch_size: int = BASE_BATCH_SIZE) -> float:
@@ -115,9 +214,9 @@ def scaled_max_lr(batch_size: int, base_max_lr: float = BASE_MAX_LR, base_batch_
     is the one that keeps the dynamics comparable (Malladi et al., 2022, "On the SDEs and
     scaling rules for adaptive gradient algorithms"). Batch 256: 0.003 x sqrt(8) = 0.0085, which
     reached 98.90% in the full recipe (CPU, seed 0), while 0.01 x sqrt(8) = 0.028, scaled from
-    the seed's peak, made the loss explode near the top of the cycle and ended at 97.90%.
+    the source's peak, made the loss explode near the top of the cycle and ended at 97.90%.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     return base_max_lr * math.sqrt(batch_size / base_batch_size)
 
@@ -145,11 +244,8 @@ def split_mnist(dataset: MNISTDataset, train_size: int, valid_size: int, seed: i
     Like ``torch.utils.data.random_split(dataset, [train_size, valid_size, rest], generator)``
     with ``generator = torch.Generator().manual_seed(seed)``: the first ``train_size`` entries of
     one random permutation train, the next ``valid_size`` validate. With 55,000 + 5,000 of the
-    60,000 images and seed 0 this is the seed notebook's split. Sizes are capped by
+    60,000 images and seed 0 this is the source notebook's split. Sizes are capped by
     ``split_sizes``.
-
-    Returns:
-        (train, valid) ``Subset`` objects; ``subset.indices`` lists the chosen dataset indices.
     """
     train_size, valid_size = split_sizes(len(dataset), train_size, valid_size)
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
@@ -162,39 +258,32 @@ def make_batches(
     *,
     train: bool,
     resident: bool = False,
-    device: torch.device | str | None = None,
+    device: torch.device | str = "cpu",
     seed: int = 0,
     drop_last: bool = False,
 ) -> DataLoader | DeviceBatches:
     """The batches of one split: a ``DataLoader``, or ``DeviceBatches`` with ``resident=True``.
 
-    Training batches are reshuffled every epoch from a generator seeded with ``seed``
-    (``shuffle=True``, see chapter 04 for why it matters); validation batches keep the order.
+    Training batches are reshuffled every epoch from ``seed`` (``shuffle=True``; see chapter 04
+    for why it matters); validation batches keep the order.
 
     Args:
         subset: a ``Subset`` of an ``MNISTDataset`` (from ``split_mnist``).
         batch_size: examples per batch; x: (batch_size, 1, 28, 28) float32, y: (batch_size,) int64.
         train: shuffle (training) or not (validation).
         resident: copy the subset's images to ``device`` once and cut batches there.
-        device: the device the batches are for (None: ``get_device()``); a DataLoader pins its
-            batches in memory when it is a CUDA device.
+        device: the device the batches are for; a DataLoader pins its batches in memory for CUDA.
         drop_last: drop a smaller final batch (for a CUDA-graph step).
     """
-    device = torch.device(device) if device is not None else get_device()
+    device = torch.device(device)
     if resident:
         dataset = subset.dataset
         if not isinstance(dataset, MNISTDataset) or dataset.transform is not None:
             raise ValueError("resident batches need a Subset of an MNISTDataset without a transform")
         indices = torch.as_tensor(subset.indices, dtype=torch.long)
-        generator = torch.Generator(device=device).manual_seed(seed) if train else None
+        images, targets = dataset.images[indices], dataset.targets[indices]
         return DeviceBatches(
-            dataset.images[indices],
-            dataset.targets[indices],
-            batch_size,
-            shuffle=train,
-            generator=generator,
-            device=device,
-            drop_last=drop_last,
+            images, targets, batch_size, shuffle=train, seed=seed, drop_last=drop_last, device=device
         )
     generator = torch.Generator().manual_seed(seed) if train else None
     return DataLoader(
@@ -216,7 +305,7 @@ def steps_per_epoch(train_examples: int, batch_size: int, world_size: int = 1, d
     return steps
 
 
-def make_optimizer(model: torch.nn.Module, recipe: MnistRecipe, device: torch.device) -> torch.optim.AdamW:
+def make_optimizer(model: nn.Module, recipe: MnistRecipe, device: torch.device) -> torch.optim.AdamW:
     """AdamW over ``model``'s parameters, in the form the recipe's step needs.
 
     With ``cuda_graph`` the optimizer is ``capturable`` (its step counter stays on the GPU) and
@@ -236,7 +325,7 @@ def make_optimizer(model: torch.nn.Module, recipe: MnistRecipe, device: torch.de
 def make_scheduler(optim: torch.optim.Optimizer, recipe: MnistRecipe, steps: int) -> OneCycleLR:
     """OneCycleLR up to ``recipe.max_lr`` over ``recipe.epochs`` epochs of ``steps`` steps.
 
-    Momentum (AdamW's beta1) cycles opposite to the rate, as in the seed, except with
+    Momentum (AdamW's beta1) cycles opposite to the rate, as in the source, except with
     ``cuda_graph``: beta1 is a float the graph cannot follow, so it stays fixed there.
     """
     return OneCycleLR(
@@ -245,138 +334,4 @@ def make_scheduler(optim: torch.optim.Optimizer, recipe: MnistRecipe, steps: int
         epochs=recipe.epochs,
         steps_per_epoch=steps,
         cycle_momentum=not recipe.cuda_graph,
-    )
-
-
-def build_trainer(
-    recipe: MnistRecipe,
-    steps: int,
-    device: torch.device | str | None = None,
-    callbacks: Iterable[Callback | Callable[[], Any]] = (),
-    verbose: bool = True,
-) -> Trainer:
-    """A Trainer for ``mnist_cnn()`` (seeded initial weights) with the recipe's optimizer and schedule.
-
-    Args:
-        steps: optimizer steps per epoch of this process (``len(train_batches)``, or
-            ``steps_per_epoch(...)`` under torchrun, where the Trainer shards the loader).
-    """
-    device = torch.device(device) if device is not None else get_device()
-    seed_everything(recipe.seed)
-    model = mnist_cnn().to(device)
-    optim = make_optimizer(model, recipe, device)
-    scheduler = make_scheduler(optim, recipe, steps)
-    return Trainer(
-        model,
-        optim,
-        F.cross_entropy,
-        scheduler,
-        callbacks=callbacks,
-        device=device,
-        verbose=verbose,
-        precision=recipe.precision,
-        cuda_graph=recipe.cuda_graph,
-    )
-
-
-def layer_outputs(model: torch.nn.Sequential, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    """The output of every layer of a sequential ``model`` for one input, in eval mode.
-
-    Args:
-        model: an ``nn.Sequential`` such as ``mnist_cnn()``.
-        x: one input with its batch dimension, e.g. (1, 1, 28, 28), on any device.
-
-    Returns:
-        One pair ``(layer class name, output without the batch dimension)`` per layer, on the
-        CPU; for ``mnist_cnn()`` the shapes are (32, 28, 28), (32, 28, 28), (32, 14, 14), ...,
-        (800,), ..., (10,).
-    """
-    if not isinstance(model, torch.nn.Sequential):
-        raise ValueError(f"layer_outputs walks an nn.Sequential, got {type(model).__name__}")
-    if x.dim() < 1 or x.shape[0] != 1:
-        raise ValueError(f"expected one input with a batch dimension of 1, got shape {tuple(x.shape)}")
-    device = next(model.parameters()).device
-    outputs = []
-    with torch.inference_mode(), eval_context(model):
-        h = x.to(device)
-        for layer in model:
-            h = layer(h)
-            outputs.append((type(layer).__name__, h[0].cpu()))
-    return outputs
-
-
-@dataclass
-class MnistRun:
-    """The outcome of ``train_mnist``.
-
-    Attributes:
-        recipe: what was run.
-        trainer: the trained Trainer (``trainer.model``, logs, ``history``).
-        train_batches, valid_batches: what it trained and validated on.
-        train_examples, valid_examples: the sizes of the two splits.
-        valid_loss, valid_accuracy: validation after the last epoch (over the whole split, all
-            processes together under torchrun).
-        seconds: wall time from loading the data to the last validation, both included.
-        data_source: where the images came from (``load_mnist.source``).
-    """
-
-    recipe: MnistRecipe
-    trainer: Trainer
-    train_batches: Iterable[Any]
-    valid_batches: Iterable[Any]
-    train_examples: int
-    valid_examples: int
-    valid_loss: float
-    valid_accuracy: float
-    seconds: float
-    data_source: str
-
-
-def train_mnist(
-    recipe: MnistRecipe,
-    dataset: MNISTDataset | None = None,
-    device: torch.device | str | None = None,
-    callbacks: Iterable[Callback | Callable[[], Any]] = (),
-    verbose: bool = True,
-) -> MnistRun:
-    """Run the recipe end to end: load (unless ``dataset`` is given), split, batch, train, validate.
-
-    Works alone and in each process of a ``torchrun`` launch (DataLoader batches only: the
-    Trainer shards them, and the schedule counts the steps of one process).
-
-    Raises:
-        ValueError: an invalid combination, e.g. ``resident=True`` under torchrun.
-    """
-    start = time.perf_counter()
-    world = world_size_from_env()
-    if recipe.resident and world > 1:
-        raise ValueError(
-            "resident=True keeps the whole split on one device and cannot be sharded across "
-            f"{world} processes; use DataLoader batches (resident=False) under torchrun"
-        )
-    device = torch.device(device) if device is not None else get_device()
-    if world > 1:
-        device = process_device(device)
-    if dataset is None:
-        dataset = load_mnist()
-    train_set, valid_set = split_mnist(dataset, recipe.train_size, recipe.valid_size, recipe.seed)
-    drop_last = recipe.cuda_graph
-    common = {"resident": recipe.resident, "device": device, "seed": recipe.seed}
-    train_batches = make_batches(train_set, recipe.batch_size, train=True, drop_last=drop_last, **common)
-    valid_batches = make_batches(valid_set, EVAL_BATCH_SIZE, train=False, **common)
-    steps = steps_per_epoch(len(train_set), recipe.batch_size, world, drop_last)
-    trainer = build_trainer(recipe, steps, device, callbacks, verbose)
-    trainer.run(recipe.epochs, train_batches, valid_batches)
-    seconds = time.perf_counter() - start  # valid_log holds host floats: the device has finished
-    return MnistRun(
-        recipe=recipe,
-        trainer=trainer,
-        train_batches=train_batches,
-        valid_batches=valid_batches,
-        train_examples=len(train_set),
-        valid_examples=len(valid_set),
-        valid_loss=trainer.valid_log["loss"][-1],
-        valid_accuracy=trainer.valid_log["accu"][-1],
-        seconds=seconds,
-        data_source=dataset.source,
     )

@@ -1,50 +1,72 @@
 """Chapter 07's recipe: a character-level CNN that guesses the gender of Spanish given names.
 
-The seed's recipe: every (name, gender) row encoded as ``MAX_LEN + 1`` token ids, a seeded
+The source's recipe: every (name, gender) row encoded as ``MAX_LEN + 1`` token ids, a seeded
 80 / 20 split, batches of 32 in a new order each epoch, ``CharCNN(conv_width=128, context=4)``
-trained with Adam at 1e-3 for 5 epochs. ``NamesRecipe.for_profile()`` reads epochs and batch size
-from ``SIZES["names"]``.
+trained with Adam at 1e-3 for 5 epochs.
+
+    recipe = NamesRecipe.for_profile()
+    data = recipe.prepare()              # NamesData: the split, with data.source
+    run = recipe.train(data, device)     # Run
+    female_probability(run.model, ["María José", "Tuco"])
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pandas as pd
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset, random_split
 
-from nbhelpers.data.names import GENDERS, NamesDataset, encode
-from nbhelpers.device import get_device, seed_everything, sizes
+from nbhelpers.data.names import GENDERS, NamesDataset, NamesTable, load_names
+from nbhelpers.data.tokens import encode, normalize_name
+from nbhelpers.device import get_device, seed_everything
 from nbhelpers.models import CharCNN
-from nbhelpers.train import Callback, Trainer
-
-EVAL_BATCH_SIZE = 1024  # validation batches: any size gives the same means, larger is faster
+from nbhelpers.recipes.common import (
+    Phase,
+    ProfiledRecipe,
+    Run,
+    check_positive_ints,
+    check_positive_number,
+    check_seed,
+    run_phases,
+)
+from nbhelpers.storage import DataSource
+from nbhelpers.train import Callback, Trainer, eval_context
 
 
 @dataclass(frozen=True)
-class NamesRecipe:
-    """What to train and how; defaults are the seed's recipe (the "full" profile).
+class NamesRecipe(ProfiledRecipe):
+    """What to train and how; the defaults are the source's recipe (the "full" profile).
 
     Attributes:
+        train_size, valid_size: None (the source's split of all names, 80 / 20 by
+            ``valid_fraction``), or numbers of names drawn (seeded) for training and validation.
+        valid_fraction: share of the names held out for validation when the sizes are None.
         epochs: passes over the training split.
-        batch_size: training examples per optimizer step.
+        batch_size: training examples per optimizer step; eval_batch_size: for validation.
         lr: Adam's learning rate (constant).
-        valid_fraction: share of the names held out for validation.
-        subset: train and validate on this many names only (a seeded choice); None: all.
         seed: seeds the split, the data order and the initial weights.
-        context, conv_width, embedding_dim, fc_width: passed to ``CharCNN``.
+        context, conv_width, embedding_dim, fc_width: the shape of the ``CharCNN``.
     """
 
+    SIZES: ClassVar[dict[str, dict[str, Any]]] = {
+        "full": {"epochs": 5, "batch_size": 32},
+        "quick": {"epochs": 2, "batch_size": 64},
+    }
+
+    train_size: int | None = None
+    valid_size: int | None = None
+    valid_fraction: float = 0.2
     epochs: int = 5
     batch_size: int = 32
+    eval_batch_size: int = 1_024
     lr: float = 1e-3
-    valid_fraction: float = 0.2
-    subset: int | None = None
     seed: int = 0
     context: int = 4
     conv_width: int = 128
@@ -52,33 +74,115 @@ class NamesRecipe:
     fc_width: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "context", "conv_width", "embedding_dim", "fc_width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 2):
-            raise ValueError(f"subset must be None or an int >= 2, got {self.subset!r}")
-        if not 0 < self.valid_fraction < 1:
-            raise ValueError(f"valid_fraction must lie strictly between 0 and 1, got {self.valid_fraction!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        check_positive_ints(self, ("epochs", "batch_size", "eval_batch_size", "context", "conv_width"))
+        check_positive_ints(self, ("embedding_dim", "fc_width"))
+        if (self.train_size is None) != (self.valid_size is None):
+            raise ValueError(
+                f"NamesRecipe: give both train_size and valid_size or neither, got {self.train_size!r} "
+                f"and {self.valid_size!r}"
+            )
+        if self.train_size is not None:
+            check_positive_ints(self, ("train_size", "valid_size"))
+        fraction = self.valid_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise ValueError(f"NamesRecipe.valid_fraction must lie strictly between 0 and 1, got {fraction!r}")
+        check_positive_number(self, "lr")
+        check_seed(self)
 
-    @classmethod
-    def for_profile(cls, run_profile: str | None = None, **overrides: Any) -> NamesRecipe:
-        """The recipe with epochs, batch size and subset of ``SIZES["names"][profile]``, then ``overrides``."""
-        table = sizes("names", run_profile)
-        base = cls(epochs=table["epochs"], batch_size=table["batch_size"], subset=table["subset"])
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown NamesRecipe field(s) {unknown}; known: {sorted(known)}")
-        return replace(base, **overrides)
+    def prepare(self, table: NamesTable | None = None) -> NamesData:
+        """Encode ``table`` (default: ``load_names()``) and split it, seeded.
+
+        Raises:
+            ValueError: the table lacks a column, holds an unknown gender, or is too small for
+                the requested sizes.
+        """
+        table = table if table is not None else load_names()
+        dataset = names_dataset(table.frame)
+        generator = torch.Generator().manual_seed(self.seed)
+        if self.train_size is None:
+            train, valid = random_split(dataset, [1 - self.valid_fraction, self.valid_fraction], generator=generator)
+        else:
+            assert self.valid_size is not None
+            wanted = self.train_size + self.valid_size
+            if wanted > len(dataset):
+                raise ValueError(
+                    f"train_size + valid_size = {wanted:,} names, but the table ({table.source}) holds {len(dataset):,}"
+                )
+            order = torch.randperm(len(dataset), generator=generator).tolist()
+            train = Subset(dataset, order[: self.train_size])
+            valid = Subset(dataset, order[self.train_size : wanted])
+        return NamesData(table=table, train=train, valid=valid, source=table.source)
+
+    def batches(self, data: NamesData) -> tuple[DataLoader, DataLoader]:
+        """Shuffled training batches (the recipe's seed) and ordered validation batches.
+
+        Each batch is (x, y): x (B, MAX_LEN + 1) int64 token ids, y (B,) int64 labels.
+        """
+        generator = torch.Generator().manual_seed(self.seed)
+        train = DataLoader(data.train, batch_size=self.batch_size, shuffle=True, generator=generator)
+        valid = DataLoader(data.valid, batch_size=self.eval_batch_size, shuffle=False)
+        return train, valid
+
+    def build_model(self) -> CharCNN:
+        """A ``CharCNN`` of the recipe's shape, its initial weights seeded by ``seed``."""
+        seed_everything(self.seed)
+        return CharCNN(
+            context=self.context, embedding_dim=self.embedding_dim, conv_width=self.conv_width, fc_width=self.fc_width
+        )
+
+    def train(
+        self,
+        data: NamesData,
+        device: torch.device | str | None = None,
+        *,
+        callbacks: Sequence[Callback] = (),
+        verbose: bool = True,
+        checkpoint: str | Path | None = None,
+        stop_after: int | None = None,
+    ) -> Run:
+        """Train a seeded ``CharCNN`` with Adam at ``lr``, validating after every epoch.
+
+        Args:
+            device: where to train; None means ``get_device()``.
+            callbacks, verbose: passed to the Trainer.
+            checkpoint, stop_after: see ``nbhelpers.recipes.common.run_phases``.
+        """
+        device = torch.device(device) if device is not None else get_device()
+        train, valid = self.batches(data)
+        model = self.build_model()
+
+        def build(model: nn.Module, callbacks: list[Callback], verbose: bool) -> Trainer:
+            optim = torch.optim.Adam(model.parameters(), lr=self.lr)
+            return Trainer(model, optim, F.cross_entropy, callbacks=callbacks, device=device, verbose=verbose)
+
+        phases = [Phase("train", self.epochs, build)]
+        options = {"callbacks": callbacks, "verbose": verbose, "checkpoint": checkpoint, "stop_after": stop_after}
+        return run_phases(self, model, phases, train, valid, data.source, **options)
+
+
+@dataclass(frozen=True)
+class NamesData:
+    """The recipe's data: the table and its seeded split into encoded names.
+
+    Attributes:
+        table: the names as loaded (``table.frame``: columns name, gender).
+        train, valid: disjoint ``Subset``s of one ``NamesDataset``; items (x, y) with
+            x (MAX_LEN + 1,) int64 token ids and y an int64 label (0 for M, 1 for F).
+        source: where the names came from.
+    """
+
+    table: NamesTable
+    train: Subset
+    valid: Subset
+    source: DataSource
 
 
 def names_dataset(frame: pd.DataFrame) -> NamesDataset:
-    """Encode a ``load_names()`` frame: label 1 for "F", 0 for "M" (``GENDERS``)."""
+    """Encode a names frame (columns name, gender): label 1 for "F", 0 for "M" (``GENDERS``).
+
+    Raises:
+        ValueError: a missing column or a gender other than M and F.
+    """
     for column in ("name", "gender"):
         if column not in frame.columns:
             raise ValueError(f"expected a frame with columns name and gender, got {list(frame.columns)}")
@@ -89,90 +193,26 @@ def names_dataset(frame: pd.DataFrame) -> NamesDataset:
     return NamesDataset(frame["name"].tolist(), labels)
 
 
-def split_names(dataset: NamesDataset, recipe: NamesRecipe) -> tuple[Subset, Subset]:
-    """Seeded (train, valid) subsets: ``random_split`` by fractions, as in the seed.
+def female_probability(model: CharCNN, names: Sequence[str]) -> torch.Tensor:
+    """p(F | name) for each name, as the model sees it after ``normalize_name``.
 
-    With ``recipe.subset`` set, a seeded choice of that many names is split instead.
+    Names are normalised as the data was ("María José" -> "maria_jose"); a name that cannot be
+    (digits, other alphabets, empty) raises instead of being silently cut.
+
+    Args:
+        model: a trained ``CharCNN`` (e.g. ``run.model``), on any device.
+        names: one or more names.
+
+    Returns:
+        (len(names),) float32 probabilities on the CPU.
+
+    Raises:
+        ValueError: no names, a single string instead of a list, or a name outside the vocabulary.
     """
-    generator = torch.Generator().manual_seed(recipe.seed)
-    pool: Any = dataset
-    if recipe.subset is not None and recipe.subset < len(dataset):
-        chosen = torch.randperm(len(dataset), generator=generator)[: recipe.subset].tolist()
-        pool = Subset(dataset, chosen)
-    train, valid = random_split(pool, [1 - recipe.valid_fraction, recipe.valid_fraction], generator=generator)
-    return train, valid
-
-
-def make_loaders(train: Subset, valid: Subset, recipe: NamesRecipe) -> tuple[DataLoader, DataLoader]:
-    """Shuffled training batches (own seeded generator) and ordered validation batches.
-
-    Each batch is (x, y): x (B, MAX_LEN + 1) int64 token ids, y (B,) int64 labels.
-    """
-    generator = torch.Generator().manual_seed(recipe.seed)
-    train_loader = DataLoader(train, batch_size=recipe.batch_size, shuffle=True, generator=generator)
-    valid_loader = DataLoader(valid, batch_size=EVAL_BATCH_SIZE, shuffle=False)
-    return train_loader, valid_loader
-
-
-def build_trainer(
-    recipe: NamesRecipe,
-    device: torch.device | str | None = None,
-    callbacks: Iterable[Callback | Callable[[], Any]] = (),
-    verbose: bool = True,
-) -> Trainer:
-    """A Trainer for a seeded ``CharCNN`` of the recipe's shape, Adam at ``recipe.lr``."""
-    device = torch.device(device) if device is not None else get_device()
-    seed_everything(recipe.seed)
-    model = CharCNN(
-        context=recipe.context,
-        embedding_dim=recipe.embedding_dim,
-        conv_width=recipe.conv_width,
-        fc_width=recipe.fc_width,
-    )
-    optim = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    return Trainer(model, optim, F.cross_entropy, callbacks=callbacks, device=device, verbose=verbose)
-
-
-@dataclass
-class NamesRun:
-    """The outcome of ``train_names``: the Trainer, its loaders, final validation and wall time."""
-
-    recipe: NamesRecipe
-    trainer: Trainer
-    train_loader: DataLoader
-    valid_loader: DataLoader
-    valid_loss: float
-    valid_accuracy: float
-    seconds: float
-
-
-def train_names(
-    recipe: NamesRecipe,
-    frame: pd.DataFrame,
-    device: torch.device | str | None = None,
-    callbacks: Iterable[Callback | Callable[[], Any]] = (),
-    verbose: bool = True,
-) -> NamesRun:
-    """Encode ``frame`` (from ``load_names()``), split, train and validate; seconds include encoding."""
-    start = time.perf_counter()
-    train, valid = split_names(names_dataset(frame), recipe)
-    train_loader, valid_loader = make_loaders(train, valid, recipe)
-    trainer = build_trainer(recipe, device, callbacks, verbose)
-    trainer.run(recipe.epochs, train_loader, valid_loader)
-    return NamesRun(
-        recipe=recipe,
-        trainer=trainer,
-        train_loader=train_loader,
-        valid_loader=valid_loader,
-        valid_loss=trainer.valid_log["loss"][-1],
-        valid_accuracy=trainer.valid_log["accu"][-1],
-        seconds=time.perf_counter() - start,
-    )
-
-
-def female_probability(trainer: Trainer, names: Sequence[str]) -> torch.Tensor:
-    """p(F | name) for each name: softmax of the model's scores, column 1. Returns (len(names),) on the CPU."""
     if isinstance(names, str) or len(names) == 0:
         raise ValueError(f"expected a non-empty list of names, got {names!r}")
-    tokens = torch.tensor([encode(name) for name in names], dtype=torch.long)
-    return F.softmax(trainer.predict(tokens).float(), dim=1)[:, GENDERS.index("F")].cpu()
+    tokens = torch.tensor([encode(normalize_name(name)) for name in names], dtype=torch.long)
+    device = next(model.parameters()).device
+    with torch.inference_mode(), eval_context(model):
+        scores = model(tokens.to(device))
+    return F.softmax(scores.float(), dim=1)[:, GENDERS.index("F")].cpu()
