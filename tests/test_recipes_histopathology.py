@@ -1,127 +1,176 @@
-"""nbhelpers.recipes.histopathology: configuration, split, a tiny run that learns, the model cache."""
+"""Chapter 05's recipe: fields and profiles, the data chain, the phases, exact resume, the model cache."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from nbhelpers import device as device_module
 from nbhelpers.recipes import histopathology as histo
 from nbhelpers.recipes.histopathology import (
     HistopathologyRecipe,
-    fast_precision,
     load_model,
     model_cache_path,
-    recipe,
-    run_recipe,
     save_model,
     split_labels,
     trained_histopathology_model,
 )
+from nbhelpers.storage import DataSource
 
-TRUE_SIZES = {name: dict(values) for name, values in device_module.SIZES["histopathology"].items()}
-TINY = {"train": 16, "valid": 4, "epochs_frozen": 1, "epochs_finetune": 1, "batch_size": 8, "synthetic": 20}
+TINY = {
+    "train_size": 16,
+    "valid_size": 4,
+    "epochs_frozen": 1,
+    "epochs_finetune": 1,
+    "batch_size": 8,
+    "synthetic_size": 20,
+    "weights": "none",
+    "precision": "32",
+}
 
 
 @pytest.fixture(autouse=True)
 def isolated_data(tmp_path, monkeypatch):
-    """An empty data folder, no mirror, no network, tiny sizes in both profiles, one thread."""
+    """An empty data folder, no mirror, no network, one thread."""
     monkeypatch.setenv("NBHELPERS_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("NBHELPERS_DATA_MIRROR", raising=False)
     monkeypatch.setenv("NBHELPERS_OFFLINE", "1")
-    monkeypatch.setenv("NBHELPERS_PROFILE", "quick")
-    for name in ("quick", "full"):
-        monkeypatch.setitem(device_module.SIZES["histopathology"], name, dict(TINY))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield tmp_path / "data"
     torch.set_num_threads(threads)
 
 
-# ---- configuration and split ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """The tiny recipe's patches (a synthetic set of 20), decoded once for the module."""
+    folder = tmp_path_factory.mktemp("histo-data")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("NBHELPERS_DATA", str(folder))
+        env.delenv("NBHELPERS_DATA_MIRROR", raising=False)
+        env.setenv("NBHELPERS_OFFLINE", "1")
+        return HistopathologyRecipe(**TINY).prepare()
 
 
-def test_recipe_reads_the_profile_sizes_and_takes_overrides():
-    config = recipe("full", batch_size=4, precision="32")
-    assert (config.train, config.valid, config.epochs_frozen, config.epochs_finetune) == (16, 4, 1, 1)
-    assert config.batch_size == 4 and config.precision == "32" and config.profile == "full"
-    assert (config.lr_frozen, config.max_lr_frozen, config.lr_finetune, config.max_lr_finetune) == (1e-3, 1e-2, 1e-4, 1e-3)
-    assert recipe().profile == "quick"
-    with pytest.raises(ValueError, match="unknown recipe field"):
-        recipe("quick", epochs=3)
-    with pytest.raises(ValueError, match="batch_size"):
-        recipe("quick", batch_size=1)
-    with pytest.raises(ValueError, match="epochs_finetune"):
-        HistopathologyRecipe(train=1, valid=1, epochs_frozen=1, epochs_finetune=0, batch_size=2)
+# ---- fields and profiles -------------------------------------------------------------------------
 
 
-def test_the_real_profiles_follow_the_seed():
-    full, quick = TRUE_SIZES["full"], TRUE_SIZES["quick"]
-    assert (full["train"], full["valid"], full["epochs_frozen"], full["epochs_finetune"]) == (32_000, 8_000, 10, 20)
-    assert full["batch_size"] == 16 and full["synthetic"] == full["train"] + full["valid"]
-    assert quick["train"] + quick["valid"] <= quick["synthetic"]
-    assert HistopathologyRecipe(**{k: v for k, v in quick.items() if k != "synthetic"}).train == quick["train"]
+def test_the_profiles_follow_the_source_and_take_overrides():
+    full = HistopathologyRecipe.for_profile("full")
+    assert (full.train_size, full.valid_size, full.epochs_frozen, full.epochs_finetune) == (32_000, 8_000, 10, 20)
+    assert full.batch_size == 16 and full.download and full.synthetic_size == 40_000
+    assert (full.lr_frozen, full.max_lr_frozen, full.lr_finetune, full.max_lr_finetune) == (1e-3, 1e-2, 1e-4, 1e-3)
+    quick = HistopathologyRecipe.for_profile("quick", batch_size=4)
+    assert quick.batch_size == 4 and not quick.download
+    assert quick.train_size + quick.valid_size <= quick.synthetic_size
+    with pytest.raises(ValueError, match="unknown HistopathologyRecipe field"):
+        HistopathologyRecipe.for_profile("quick", epochs=3)
 
 
-def test_fast_precision():
-    assert fast_precision("cpu") in ("32", "bf16")
-    assert fast_precision("meta") == "32"
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"batch_size": 1}, "BatchNorm1d"),
+        ({"epochs_finetune": 0}, "epochs_finetune"),
+        ({"max_lr_frozen": float("nan")}, "max_lr_frozen"),
+        ({"precision": "64"}, "precision"),
+        ({"weights": "pretrained"}, "weights"),
+        ({"augment": 1}, "augment"),
+    ],
+)
+def test_recipe_rejects_bad_values(bad, match):
+    with pytest.raises(ValueError, match=match):
+        HistopathologyRecipe(**bad)
 
 
-def test_split_is_the_seeds_80_20_and_deterministic():
-    labels = pd.DataFrame({"id": [f"i{k}" for k in range(100)], "label": [k % 3 == 0 for k in range(100)]}).astype({"label": int})
+def test_the_split_is_the_sources_80_20_and_deterministic():
+    labels = pd.DataFrame({"id": [f"i{k}" for k in range(100)], "label": [int(k % 3 == 0) for k in range(100)]})
     train, valid = split_labels(labels, 70, 15, seed=3)
     assert len(train) == 70 and len(valid) == 15
     assert not set(train["id"]) & set(valid["id"])
     shuffled = labels.sample(frac=1.0, random_state=3).reset_index(drop=True)
     assert list(train["id"]) == list(shuffled["id"][:70]) and list(valid["id"]) == list(shuffled["id"][80:95])
-    again, _ = split_labels(labels, 70, 15, seed=3)
-    other, _ = split_labels(labels, 70, 15, seed=4)
-    assert again.equals(train) and not other.equals(train)
-    with pytest.raises(ValueError, match="valid=21"):
-        split_labels(labels, 10, 21)
-    with pytest.raises(ValueError, match="train=81"):
-        split_labels(labels, 81, 1)
+    with pytest.raises(ValueError, match="train_size=90"):
+        split_labels(labels, 90, 5)
 
 
-# ---- a tiny run ----------------------------------------------------------------------------------
+# ---- data --------------------------------------------------------------------------------------
+
+
+def test_without_a_real_set_the_synthetic_one_is_used_and_named(tiny_data):
+    assert tiny_data.source.kind == "embedded" and "synthetic" in tiny_data.source.detail
+    assert tiny_data.train_images.shape == (16, 3, 96, 96) and tiny_data.train_images.dtype == torch.uint8
+    assert tiny_data.valid_images.shape == (4, 3, 96, 96)
+    assert tiny_data.train_targets.dtype == torch.int64 and set(tiny_data.train_targets.tolist()) <= {0, 1}
+    assert "/" not in str(tiny_data.source).split("(", 1)[1].split("$", 1)[0]  # no absolute path printed
+
+
+def test_batches_are_augmented_crops_on_the_device(tiny_data):
+    recipe = HistopathologyRecipe(**TINY)
+    train, valid = recipe.batches(tiny_data, "cpu")
+    x, y = next(iter(train))
+    assert x.shape == (8, 3, 49, 49) and x.dtype == torch.float32 and y.shape == (8,)
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    assert len(train) == 2 and len(valid) == 1
+    still = replace(recipe, augment=False).batches(tiny_data, "cpu")[0]
+    x1, _ = next(iter(still))
+    assert x1.shape == (8, 3, 49, 49)
+
+
+# ---- training ----------------------------------------------------------------------------------
+
+
+def test_phase_one_trains_only_the_head_and_phase_two_everything(tiny_data):
+    recipe = HistopathologyRecipe(**TINY)
+    model, _ = recipe.build_model()
+    backbone = [p.detach().clone() for p in model[0].parameters()]
+    run_frozen = recipe.train(tiny_data, "cpu", verbose=False, stop_after=1)
+    assert not run_frozen.completed and list(run_frozen.trainers) == ["frozen", "finetune"][:len(run_frozen.trainers)]
+    frozen = run_frozen.trainers["frozen"]
+    assert all(torch.equal(a, b.cpu()) for a, b in zip(backbone, run_frozen.model[0].parameters()))
+    assert frozen.optim.param_groups[0]["initial_lr"] == recipe.max_lr_frozen / 25  # OneCycleLR's start
+    run = recipe.train(tiny_data, "cpu", verbose=False)
+    assert run.completed and list(run.trainers) == ["frozen", "finetune"]
+    assert all(p.requires_grad for p in run.model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(backbone, run.model[0].parameters()))
+    assert set(run.seconds) == {"frozen", "finetune", "total"}
+    assert run.init.startswith("random initialisation")
+
+
+@pytest.mark.parametrize("stop_after", [1, 2])
+def test_resume_is_exact_at_the_phase_boundary_and_inside_a_phase(tiny_data, tmp_path, stop_after):
+    recipe = HistopathologyRecipe(**{**TINY, "epochs_finetune": 2})
+    straight = recipe.train(tiny_data, "cpu", verbose=False)
+    checkpoint = tmp_path / "histo.pt"
+    first = recipe.train(tiny_data, "cpu", verbose=False, checkpoint=checkpoint, stop_after=stop_after)
+    assert not first.completed
+    torch.manual_seed(4321)
+    torch.rand(50)
+    resumed = recipe.train(tiny_data, "cpu", verbose=False, checkpoint=checkpoint)
+    assert resumed.completed
+    difference = max(
+        (a - b).abs().max().item() for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values())
+        if a.is_floating_point()
+    )
+    assert difference <= 1e-6
+    assert resumed.trainers["frozen"].valid_log == pytest.approx(straight.trainers["frozen"].valid_log)
+    assert resumed.trainers["finetune"].valid_log == pytest.approx(straight.trainers["finetune"].valid_log)
 
 
 @pytest.mark.slow
-def test_a_small_run_learns_well_above_chance(monkeypatch):
-    """320 / 80 synthetic patches, 1 + 4 epochs from random weights (about 13 s on one CPU thread).
-
-    Three seeds reached 0.83 to 0.88 validation accuracy with a majority share of 0.66.
-    """
-    sizes = {"train": 320, "valid": 80, "epochs_frozen": 1, "epochs_finetune": 4, "batch_size": 16, "synthetic": 400}
-    monkeypatch.setitem(device_module.SIZES["histopathology"], "quick", sizes)
-    run = run_recipe(recipe("quick", weights="none"), device="cpu")
-    targets = run.data.valid_targets.float()
-    majority = max(targets.mean().item(), 1 - targets.mean().item())
-    accuracy = run.finetune.valid_log["accu"][-1]
-    assert accuracy >= majority + 0.1, f"validation accuracy {accuracy:.3f}, majority share {majority:.3f}"
-    assert len(run.frozen.valid_log["accu"]) == 1 and len(run.finetune.valid_log["accu"]) == 4
-    assert all(p.requires_grad for p in run.model.parameters())  # phase 2 unfroze the backbone
-    assert set(run.seconds) == {"data", "frozen", "finetune", "total"}
-    assert run.data.source.startswith("embedded (synthetic")
-
-
-def test_phase_one_trains_only_the_head():
-    config = recipe("quick", precision="32")
-    data = histo.load_patch_data(config)
-    train_loader, valid_loader = histo.patch_batches(data, config, "cpu")
-    model = histo.build_model(config)
-    backbone_before = [p.detach().clone() for p in model[0].parameters()]
-    head_before = [p.detach().clone() for p in model[1].parameters()]
-    trainer = histo.train_frozen(model, train_loader, valid_loader, config, "cpu", verbose=False)
-    assert all(torch.equal(a, b) for a, b in zip(backbone_before, model[0].parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(head_before, model[1].parameters()))
-    assert trainer.optim.param_groups[0]["initial_lr"] == config.max_lr_frozen / 25  # OneCycleLR's start
-    assert len(trainer.valid_log["accu"]) == config.epochs_frozen
+def test_a_small_run_learns_well_above_chance(isolated_data):
+    """320 / 80 synthetic patches, 1 + 4 epochs from random weights (about 13 s on one CPU thread)."""
+    sizes = {**TINY, "train_size": 320, "valid_size": 80, "epochs_finetune": 4, "batch_size": 16, "synthetic_size": 400}
+    recipe = HistopathologyRecipe(**sizes)
+    data = recipe.prepare()
+    run = recipe.train(data, "cpu", verbose=False)
+    share = data.valid_targets.float().mean().item()
+    majority = max(share, 1 - share)
+    assert run.valid_accuracy >= majority + 0.1, f"validation accuracy {run.valid_accuracy:.3f}, majority {majority:.3f}"
 
 
 # ---- the model cache -----------------------------------------------------------------------------
@@ -129,14 +178,14 @@ def test_phase_one_trains_only_the_head():
 
 def _tiny_model() -> torch.nn.Sequential:
     torch.manual_seed(0)
-    return histo.histopathology_resnet18(weights="none")
+    return histo.histopathology_resnet18(weights="none").model
 
 
 def test_save_and_load_round_trip(tmp_path):
     model = _tiny_model()
-    path = save_model(model, tmp_path / "m" / "model.pt", {"profile": "quick", "valid_accu": 0.5, "weights_source": "random"})
-    loaded = load_model(path)
-    assert loaded.training_meta == {"profile": "quick", "valid_accu": 0.5, "weights_source": "random"}
+    path = save_model(model, tmp_path / "m" / "model.pt", {"valid_accuracy": 0.5, "weights_source": "random"})
+    loaded, meta = load_model(path)
+    assert meta == {"valid_accuracy": 0.5, "weights_source": "random"}
     assert not loaded.training
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
@@ -175,59 +224,53 @@ def test_load_model_names_bad_files(tmp_path):
         load_model(mismatched)
 
 
-def test_cache_path_is_keyed_by_version_profile_data_start_and_sizes(isolated_data, monkeypatch, tmp_path):
-    synthetic_root = histo.histopathology_root(min_patches=20)
-    kaggle_root = tmp_path / "kaggle"
-    (kaggle_root / "train").mkdir(parents=True)
-    (kaggle_root / "train_labels.csv").write_text("id,label\na,0\nb,1\n")
-    quick, full = recipe("quick"), recipe("full")  # equal sizes, different profiles
-    path = model_cache_path(quick, synthetic_root, "random")
+def test_cache_path_is_keyed_by_version_data_start_and_every_field(isolated_data, tiny_data):
+    recipe = HistopathologyRecipe(**TINY)
+    path = model_cache_path(recipe, tiny_data, "random")
     assert path.parent == isolated_data.resolve() / "models"
-    assert path.name.startswith(f"histopathology-resnet18-r{histo.RECIPE_VERSION}-quick-synthetic")
-    assert path == model_cache_path(recipe("quick"), synthetic_root, "random")  # stable
+    assert path.name.startswith(f"histopathology-resnet18-r{histo.RECIPE_VERSION}-embedded-random-")
+    assert path == model_cache_path(HistopathologyRecipe(**TINY), tiny_data, "random")  # stable
+    other_source = replace(tiny_data, source=DataSource("local", "$NBHELPERS_DATA/histopathologic-cancer-detection"))
     others = [
-        model_cache_path(full, synthetic_root, "random"),
-        model_cache_path(quick, kaggle_root, "random"),
-        model_cache_path(quick, synthetic_root, "imagenet"),
-        model_cache_path(recipe("quick", epochs_finetune=2), synthetic_root, "random"),
+        model_cache_path(recipe, other_source, "random"),
+        model_cache_path(recipe, tiny_data, "imagenet"),
+        model_cache_path(replace(recipe, epochs_finetune=2), tiny_data, "random"),
+        model_cache_path(replace(recipe, seed=1), tiny_data, "random"),
     ]
-    assert "-kaggle-" in others[1].name and "-imagenet-" in others[2].name
+    assert "-local-" in others[0].name and "-imagenet-" in others[1].name
     assert len({path, *others}) == 5
-    monkeypatch.setitem(device_module.SIZES["histopathology"]["quick"], "train", 15)  # a changed profile
-    assert model_cache_path(recipe("quick"), synthetic_root, "random") != path
     with pytest.raises(ValueError, match="init"):
-        model_cache_path(quick, synthetic_root, "pretrained")
+        model_cache_path(recipe, tiny_data, "pretrained")
 
 
-class _FakeTrainer:
-    valid_log = {"accu": [0.75]}
-
-
-class _FakeRun:
-    def __init__(self, config):
-        self.model = _tiny_model()
-        self.model.weights_source = "random initialisation (test)"
-        self.data = type("Data", (), {"source": "embedded (synthetic, test)"})()
-        self.finetune = _FakeTrainer()
-        self.seconds = {"total": 1.0}
-
-
-def test_trained_model_is_trained_once_per_profile_then_loaded(monkeypatch, isolated_data):
+def test_the_trained_model_is_trained_once_then_loaded(isolated_data, tiny_data, monkeypatch):
+    recipe = HistopathologyRecipe(**TINY)
     calls = []
+    real_train = HistopathologyRecipe.train
 
-    def fake_run_recipe(config, root=None, device=None, verbose=False, num_workers=0):
-        calls.append(config.profile)
-        return _FakeRun(config)
+    def counting_train(self, *args, **kwargs):
+        calls.append(self)
+        return real_train(self, *args, **kwargs)
 
-    monkeypatch.setattr(histo, "run_recipe", fake_run_recipe)
-    first = trained_histopathology_model("quick", device="cpu")
-    assert calls == ["quick"] and not first.loaded_from_cache
-    assert first.cache_path.is_file() and "-quick-synthetic" in first.cache_path.name
-    assert first.training_meta["valid_accu"] == 0.75 and first.training_meta["profile"] == "quick"
-    second = trained_histopathology_model("quick", device="cpu")
-    assert calls == ["quick"] and second.loaded_from_cache
-    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+    monkeypatch.setattr(HistopathologyRecipe, "train", counting_train)
+    first = trained_histopathology_model(recipe, tiny_data, "cpu")
+    assert len(calls) == 1 and not first.loaded_from_cache and first.cache_path.is_file()
+    assert first.meta["source"] == str(tiny_data.source) and 0 <= first.meta["valid_accuracy"] <= 1
+    second = trained_histopathology_model(recipe, tiny_data, "cpu")
+    assert len(calls) == 1 and second.loaded_from_cache and second.meta == first.meta
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
         assert torch.equal(a, b)
-    third = trained_histopathology_model("full", device="cpu")
-    assert calls == ["quick", "full"] and third.cache_path != first.cache_path
+    third = trained_histopathology_model(replace(recipe, seed=1), tiny_data, "cpu")
+    assert len(calls) == 2 and third.cache_path != first.cache_path
     assert sorted(os.listdir(first.cache_path.parent)) == sorted([first.cache_path.name, third.cache_path.name])
+
+
+def test_a_read_only_data_folder_trains_without_caching(isolated_data, tiny_data):
+    isolated_data.mkdir(parents=True, exist_ok=True)
+    os.chmod(isolated_data, 0o555)
+    try:
+        result = trained_histopathology_model(HistopathologyRecipe(**TINY), tiny_data, "cpu")
+    finally:
+        os.chmod(isolated_data, 0o755)
+    assert result.cache_path is None and not result.loaded_from_cache
+    assert not (isolated_data / "models").exists()

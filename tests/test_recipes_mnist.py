@@ -1,4 +1,4 @@
-"""Chapter 04's recipe, DeviceBatches and the figures the chapter draws."""
+"""Chapter 04's recipe: its fields and profiles, its pieces, a tiny run, exact resume, the figures."""
 
 from __future__ import annotations
 
@@ -20,14 +20,11 @@ from matplotlib.figure import Figure
 from torch.utils.data import random_split
 
 from nbhelpers import plotting
-from nbhelpers.data.loaders import DeviceBatches
 from nbhelpers.data.mnist import MNISTDataset, embedded_digits
-from nbhelpers.device import SIZES
+from nbhelpers.interpret import layer_outputs
 from nbhelpers.models import mnist_cnn
 from nbhelpers.recipes.mnist import (
     MnistRecipe,
-    build_trainer,
-    layer_outputs,
     make_batches,
     make_optimizer,
     make_scheduler,
@@ -35,101 +32,35 @@ from nbhelpers.recipes.mnist import (
     split_mnist,
     split_sizes,
     steps_per_epoch,
-    train_mnist,
 )
-from nbhelpers.train import Trainer
+from nbhelpers.storage import DataSource
 
 
 @pytest.fixture(scope="module")
 def digits() -> MNISTDataset:
     """scikit-learn's digits as MNIST (1,497 images): real, learnable and always available."""
     images, targets = embedded_digits(train=True)
-    return MNISTDataset(images, targets, "embedded (test)")
-
-
-# --------------------------------------------------------------------------- DeviceBatches
-@settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 70), batch_size=st.integers(1, 20), drop_last=st.booleans(), shuffle=st.booleans())
-def test_device_batches_cover_each_example_once_per_epoch(n, batch_size, drop_last, shuffle):
-    if drop_last and n < batch_size:
-        with pytest.raises(ValueError, match="leaves no batch"):
-            DeviceBatches(torch.arange(n), torch.arange(n), batch_size, drop_last=drop_last)
-        return
-    batches = DeviceBatches(torch.arange(n).float(), torch.arange(n), batch_size, shuffle=shuffle, drop_last=drop_last)
-    epoch = list(batches)
-    assert len(epoch) == len(batches) == (n // batch_size if drop_last else math.ceil(n / batch_size))
-    assert all(len(x) == batch_size for x, _ in epoch[:-1]) and 1 <= len(epoch[-1][0]) <= batch_size
-    seen = torch.cat([y for _, y in epoch])
-    assert all(torch.equal(x.long(), y) for x, y in epoch)  # images and targets stay paired
-    if drop_last:
-        assert len(seen) == (n // batch_size) * batch_size and len(set(seen.tolist())) == len(seen)
-    else:
-        assert sorted(seen.tolist()) == list(range(n))
-    if not shuffle:
-        assert seen.tolist() == list(range(len(seen)))
-
-
-def test_device_batches_are_deterministic_for_a_seeded_generator_and_reshuffle_each_epoch():
-    data, labels = torch.arange(100).float().view(100, 1), torch.arange(100)
-
-    def orders(seed: int) -> list[list[int]]:
-        batches = DeviceBatches(data, labels, 10, generator=torch.Generator().manual_seed(seed))
-        return [torch.cat([y for _, y in batches]).tolist() for _ in range(3)]
-
-    first, again, other = orders(0), orders(0), orders(1)
-    assert first == again
-    assert first != other
-    assert first[0] != first[1] != first[2]  # a new order every epoch
-
-
-def test_device_batches_check_their_input():
-    with pytest.raises(ValueError, match="3 images but 2 targets"):
-        DeviceBatches(torch.zeros(3, 1), torch.zeros(2), 2)
-    with pytest.raises(ValueError, match="batch_size"):
-        DeviceBatches(torch.zeros(3, 1), torch.zeros(3), 0)
-    with pytest.raises(ValueError, match="at least one example"):
-        DeviceBatches(torch.zeros(0, 1), torch.zeros(0), 2)
-    with pytest.raises(ValueError, match="tensors"):
-        DeviceBatches([1, 2], torch.zeros(2), 1)
-
-
-@pytest.mark.gpu
-def test_device_batches_refuse_a_generator_on_another_device(device):
-    if device.type == "cpu":
-        pytest.skip("needs an accelerator")
-    with pytest.raises(ValueError, match="generator lives on cpu"):
-        DeviceBatches(torch.zeros(4, 1), torch.zeros(4), 2, generator=torch.Generator(), device=device)
-    batches = DeviceBatches(
-        torch.zeros(4, 1), torch.zeros(4), 2, generator=torch.Generator(device=device), device=device
-    )
-    assert all(x.device.type == device.type for x, _ in batches)
-
-
-def test_device_batches_drive_the_trainer_one_step_per_batch():
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn(90, 4, generator=g)
-    y = (X[:, 0] > 0).long()
-    torch.manual_seed(0)
-    model = nn.Linear(4, 2)
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.5), F.cross_entropy, device="cpu", verbose=False)
-    train = DeviceBatches(X, y, 16, generator=torch.Generator().manual_seed(0))
-    trainer.run(3, train, DeviceBatches(X, y, 50, shuffle=False))
-    assert trainer.global_step == 3 * len(train) == 18
-    assert trainer.valid_log["accu"][-1] > 0.9
+    return MNISTDataset(images, targets, DataSource("embedded", "test digits"))
 
 
 # --------------------------------------------------------------------------- recipe pieces
-def test_recipe_defaults_are_the_seeds_and_profiles_come_from_sizes():
+def test_recipe_defaults_are_the_sources_and_profiles_come_from_its_table():
     full = MnistRecipe()
     expected = {"epochs": 3, "batch_size": 32, "max_lr": 0.003, "train_size": 55_000, "valid_size": 5_000}
     assert {key: getattr(full, key) for key in expected} == expected
     quick = MnistRecipe.for_profile("quick")
-    table = SIZES["mnist"]["quick"]
-    assert (quick.epochs, quick.batch_size, quick.train_size, quick.valid_size) == (
-        table["epochs"], table["batch_size"], table["train"], table["valid"],
-    )  # fmt: skip
+    assert {key: getattr(quick, key) for key in MnistRecipe.SIZES["quick"]} == MnistRecipe.SIZES["quick"]
+    assert quick.train_size < full.train_size
     assert MnistRecipe.for_profile("full") == full
     assert MnistRecipe.for_profile("quick", resident=True).resident
+
+
+def test_for_profile_reads_the_environment_only_when_no_profile_is_given(monkeypatch):
+    monkeypatch.setenv("NBHELPERS_PROFILE", "full")
+    assert MnistRecipe.for_profile() == MnistRecipe()
+    assert MnistRecipe.for_profile("quick").train_size == MnistRecipe.SIZES["quick"]["train_size"]
+    with pytest.raises(ValueError, match="unknown profile 'medium'"):
+        MnistRecipe.for_profile("medium")
 
 
 @pytest.mark.parametrize(
@@ -141,6 +72,8 @@ def test_recipe_defaults_are_the_seeds_and_profiles_come_from_sizes():
         ({"max_lr": float("nan")}, "max_lr"),
         ({"precision": "64"}, "precision"),
         ({"seed": -1}, "seed"),
+        ({"train_size": True}, "train_size"),
+        ({"resident": "yes"}, "resident"),
     ],
 )
 def test_recipe_rejects_bad_values(bad, match):
@@ -243,35 +176,76 @@ def test_default_optimizer_cycles_momentum_with_the_schedule():
     assert optim.param_groups[0]["betas"][0] == pytest.approx(0.95)
 
 
-def test_cuda_graph_is_refused_on_the_cpu():
-    with pytest.raises(ValueError, match="CUDA"):
-        build_trainer(MnistRecipe(cuda_graph=True, epochs=1), steps=4, device="cpu", verbose=False)
+def test_cuda_graph_is_refused_on_the_cpu_before_any_work(digits):
+    recipe = MnistRecipe(cuda_graph=True, epochs=1, train_size=64, valid_size=32)
+    with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device"):
+        recipe.train(recipe.prepare(digits), "cpu", verbose=False)
 
 
-def test_build_trainer_seeds_the_initial_weights():
-    a = build_trainer(MnistRecipe(seed=5), steps=4, device="cpu", verbose=False)
-    b = build_trainer(MnistRecipe(seed=5), steps=4, device="cpu", verbose=False)
-    c = build_trainer(MnistRecipe(seed=6), steps=4, device="cpu", verbose=False)
-    assert torch.equal(a.model[0].weight, b.model[0].weight)
-    assert not torch.equal(a.model[0].weight, c.model[0].weight)
+def test_the_initial_weights_are_seeded(digits):
+    def first_weights(seed: int) -> torch.Tensor:
+        recipe = MnistRecipe(seed=seed, epochs=1, train_size=32, valid_size=32)
+        return recipe.train(recipe.prepare(digits), "cpu", verbose=False, stop_after=1).model[0].weight
+
+    assert torch.equal(first_weights(5), first_weights(5))
+    assert not torch.equal(first_weights(5), first_weights(6))
+
+
+def test_precision_auto_is_resolved_for_the_device_passed_not_the_default_one(monkeypatch):
+    monkeypatch.setattr("nbhelpers.recipes.mnist.fast_precision", lambda device: f"fast-on-{torch.device(device).type}")
+    assert MnistRecipe(precision="auto").resolved("cpu").precision == "fast-on-cpu"
+    assert MnistRecipe(precision="32").resolved("cpu").precision == "32"
 
 
 # --------------------------------------------------------------------------- end to end
 @pytest.mark.parametrize("resident", [False, True])
 def test_a_tiny_run_learns_and_is_reproducible(digits, resident):
     recipe = MnistRecipe(epochs=2, train_size=600, valid_size=200, resident=resident)
-    run = train_mnist(recipe, dataset=digits, device="cpu", verbose=False)
+    data = recipe.prepare(digits)
+    run = recipe.train(data, "cpu", verbose=False)
     assert run.trainer.global_step == 2 * math.ceil(600 / 32)
     assert run.valid_accuracy > 0.5  # chance is 0.1
-    assert run.seconds > 0 and run.data_source == "embedded (test)"
-    again = train_mnist(recipe, dataset=digits, device="cpu", verbose=False)
+    assert run.seconds["total"] > 0 and run.source == DataSource("embedded", "test digits")
+    assert run.completed and set(run.trainers) == {"train"}
+    again = recipe.train(data, "cpu", verbose=False)
     assert again.trainer.train_log == run.trainer.train_log
 
 
-def test_resident_batches_are_refused_under_torchrun(digits, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ValueError, match="resident=True"):
-        train_mnist(MnistRecipe(resident=True), dataset=digits, device="cpu", verbose=False)
+@pytest.mark.parametrize("resident", [False, True])
+def test_resume_from_an_epoch_checkpoint_is_exact(digits, resident, tmp_path):
+    recipe = MnistRecipe(epochs=2, train_size=256, valid_size=64, resident=resident)
+    data = recipe.prepare(digits)
+    straight = recipe.train(data, "cpu", verbose=False)
+    checkpoint = tmp_path / "mnist.pt"
+    first = recipe.train(data, "cpu", verbose=False, checkpoint=checkpoint, stop_after=1)
+    assert not first.completed and first.trainer.epoch == 1 and checkpoint.is_file()
+    torch.manual_seed(1234)  # disturb every generator the second half could draw from
+    torch.rand(100)
+    resumed = recipe.train(data, "cpu", verbose=False, checkpoint=checkpoint)
+    assert resumed.completed and resumed.trainer.epoch == 2
+    difference = max(
+        (a - b).abs().max().item() for a, b in zip(straight.model.parameters(), resumed.model.parameters())
+    )
+    assert difference <= 1e-6
+    assert resumed.trainer.valid_log == pytest.approx(straight.trainer.valid_log)
+
+
+def test_a_checkpoint_of_another_recipe_is_refused_before_training(digits, tmp_path):
+    recipe = MnistRecipe(epochs=1, train_size=64, valid_size=32)
+    data = recipe.prepare(digits)
+    checkpoint = tmp_path / "mnist.pt"
+    recipe.train(data, "cpu", verbose=False, checkpoint=checkpoint)
+    before = checkpoint.read_bytes()
+    other = MnistRecipe(epochs=1, train_size=64, valid_size=32, max_lr=0.001)
+    with pytest.raises(ValueError, match=r"mnist.pt was written by a different recipe \(max_lr: 0.003 -> 0.001\)"):
+        other.train(other.prepare(digits), "cpu", verbose=False, checkpoint=checkpoint)
+    assert checkpoint.read_bytes() == before
+
+
+def test_a_checkpoint_in_a_missing_folder_is_refused_before_training(digits, tmp_path):
+    recipe = MnistRecipe(epochs=1, train_size=64, valid_size=32)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        recipe.train(recipe.prepare(digits), "cpu", verbose=False, checkpoint=tmp_path / "nowhere" / "c.pt")
 
 
 def test_layer_outputs_walks_the_network_in_eval_mode_and_restores_training_mode():

@@ -1,4 +1,4 @@
-"""Chapter 07's recipe (character CNN on names) and its name-length figure."""
+"""Chapter 07's recipe (character CNN on names): fields, split, a tiny run, resume, probabilities."""
 
 from __future__ import annotations
 
@@ -13,39 +13,48 @@ import torch
 from matplotlib.figure import Figure
 
 from nbhelpers import plotting
-from nbhelpers.data.names import MAX_LEN, embedded_names
-from nbhelpers.device import SIZES
-from nbhelpers.recipes.names import (
-    NamesRecipe,
-    female_probability,
-    make_loaders,
-    names_dataset,
-    split_names,
-    train_names,
-)
+from nbhelpers.data.names import NamesTable, embedded_names
+from nbhelpers.data.tokens import MAX_LEN
+from nbhelpers.recipes.names import NamesRecipe, female_probability, names_dataset
+from nbhelpers.storage import DataSource
 
 
 @pytest.fixture(scope="module")
-def standin() -> pd.DataFrame:
-    """The offline stand-in list (about 1,600 names): always available, and learnable."""
+def names() -> NamesTable:
+    """The names that ship with the package (the real INE list): always available."""
     return embedded_names()
 
 
-def test_recipe_defaults_are_the_seeds_and_profiles_come_from_sizes():
+def _small(**fields: object) -> NamesRecipe:
+    return NamesRecipe(train_size=1_600, valid_size=400, batch_size=32, conv_width=32, fc_width=64, **fields)
+
+
+def test_recipe_defaults_are_the_sources_and_profiles_come_from_its_table():
     full = NamesRecipe()
     assert (full.epochs, full.batch_size, full.lr, full.context, full.conv_width) == (5, 32, 1e-3, 4, 128)
+    assert full.train_size is None and full.valid_fraction == 0.2
     quick = NamesRecipe.for_profile("quick")
-    assert (quick.epochs, quick.batch_size, quick.subset) == tuple(
-        SIZES["names"]["quick"][k] for k in ("epochs", "batch_size", "subset")
-    )
+    assert {key: getattr(quick, key) for key in NamesRecipe.SIZES["quick"]} == NamesRecipe.SIZES["quick"]
     assert NamesRecipe.for_profile("full") == full
     with pytest.raises(ValueError, match="unknown NamesRecipe field"):
         NamesRecipe.for_profile("quick", width=3)
 
 
-@pytest.mark.parametrize("bad", [{"epochs": 0}, {"valid_fraction": 1.0}, {"lr": 0.0}, {"subset": 1}, {"context": 0}])
-def test_recipe_rejects_bad_values(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"valid_fraction": 1.0}, "valid_fraction"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": float("inf")}, "lr"),
+        ({"context": 0}, "context"),
+        ({"train_size": 10}, "both train_size and valid_size"),
+        ({"train_size": 0, "valid_size": 5}, "train_size"),
+        ({"seed": True}, "seed"),
+    ],
+)
+def test_recipe_rejects_bad_values(bad, match):
+    with pytest.raises(ValueError, match=match):
         NamesRecipe(**bad)
 
 
@@ -59,37 +68,58 @@ def test_names_dataset_labels_f_as_one_and_rejects_unknown_genders():
         names_dataset(pd.DataFrame({"nombre": ["x"]}))
 
 
-def test_split_is_seeded_disjoint_and_eighty_twenty(standin):
-    dataset = names_dataset(standin)
-    train, valid = split_names(dataset, NamesRecipe())
-    again, _ = split_names(dataset, NamesRecipe())
-    other, _ = split_names(dataset, NamesRecipe(seed=1))
-    assert len(train) + len(valid) == len(dataset)
-    assert abs(len(valid) - 0.2 * len(dataset)) <= 1
-    assert not set(train.indices) & set(valid.indices)
-    assert list(train.indices) == list(again.indices) and list(train.indices) != list(other.indices)
-    small_train, small_valid = split_names(dataset, NamesRecipe(subset=100))
-    assert len(small_train) + len(small_valid) == 100
+def test_the_split_is_seeded_disjoint_and_eighty_twenty(names):
+    data = NamesRecipe().prepare(names)
+    again = NamesRecipe().prepare(names)
+    other = NamesRecipe(seed=1).prepare(names)
+    assert len(data.train) + len(data.valid) == len(names.frame)
+    assert abs(len(data.valid) - 0.2 * len(names.frame)) <= 1
+    assert not set(data.train.indices) & set(data.valid.indices)
+    assert list(data.train.indices) == list(again.train.indices) != list(other.train.indices)
+    assert data.source == names.source
+    small = _small().prepare(names)
+    assert (len(small.train), len(small.valid)) == (1_600, 400)
+    with pytest.raises(ValueError, match="holds 49,340"):
+        NamesRecipe(train_size=49_000, valid_size=1_000).prepare(names)
 
 
-def test_loaders_give_token_batches(standin):
-    recipe = NamesRecipe(batch_size=16)
-    train_loader, _ = make_loaders(*split_names(names_dataset(standin), recipe), recipe)
-    x, y = next(iter(train_loader))
+def test_batches_are_token_ids(names):
+    recipe = _small(batch_size=16)
+    train, _ = recipe.batches(recipe.prepare(names))
+    x, y = next(iter(train))
     assert x.shape == (16, MAX_LEN + 1) and x.dtype == torch.int64 and y.shape == (16,)
     assert set(y.tolist()) <= {0, 1}
 
 
-def test_a_tiny_run_learns_and_predicts_probabilities(standin):
-    recipe = NamesRecipe(epochs=4, batch_size=32, conv_width=32, fc_width=64)
-    run = train_names(recipe, standin, device="cpu", verbose=False)
-    majority = max(standin["gender"].value_counts(normalize=True))
-    assert run.valid_accuracy > majority + 0.05  # better than always answering the larger class
-    p = female_probability(run.trainer, ["maria", "jose", "tuco_salamanca"])
+def test_a_tiny_run_learns_and_gives_probabilities_for_normalised_names(names):
+    recipe = _small(epochs=3)
+    run = recipe.train(recipe.prepare(names), "cpu", verbose=False)
+    assert run.valid_accuracy > 0.75  # the two classes are about equally large
+    p = female_probability(run.model, ["maria", "jose", "tuco_salamanca"])
     assert p.shape == (3,) and ((p >= 0) & (p <= 1)).all()
     assert p[0] > p[1]  # maria is more likely F than jose
-    with pytest.raises(ValueError):
-        female_probability(run.trainer, "maria")
+    same = female_probability(run.model, ["MARÍA", "  Maria ", "maría josé", "maria_jose"])
+    assert same[0] == same[1] == p[0] and same[2] == same[3]
+    for bad, named in [("", "''"), ("R2D2", "'2'"), ("anna-lena", "'-'")]:
+        with pytest.raises(ValueError, match=named):
+            female_probability(run.model, [bad])
+    with pytest.raises(ValueError, match="non-empty list"):
+        female_probability(run.model, "maria")
+
+
+def test_resume_from_an_epoch_checkpoint_is_exact(names, tmp_path):
+    recipe = _small(epochs=2)
+    data = recipe.prepare(names)
+    straight = recipe.train(data, "cpu", verbose=False)
+    checkpoint = tmp_path / "names.pt"
+    recipe.train(data, "cpu", verbose=False, checkpoint=checkpoint, stop_after=1)
+    torch.manual_seed(99)
+    torch.rand(10)
+    resumed = recipe.train(data, "cpu", verbose=False, checkpoint=checkpoint)
+    difference = max(
+        (a - b).abs().max().item() for a, b in zip(straight.model.parameters(), resumed.model.parameters())
+    )
+    assert difference <= 1e-6 and resumed.trainer.epoch == 2
 
 
 def test_plot_length_histogram_counts_each_length():
@@ -102,3 +132,9 @@ def test_plot_length_histogram_counts_each_length():
         plotting.plot_length_histogram([])
     with pytest.raises(ValueError):
         plotting.plot_length_histogram([-1, 2])
+
+
+def test_a_table_is_accepted_as_given(names):
+    table = NamesTable(names.frame.iloc[:100], DataSource("local", "a hundred names"))
+    data = NamesRecipe(train_size=80, valid_size=20).prepare(table)
+    assert data.source == DataSource("local", "a hundred names") and len(data.train) == 80

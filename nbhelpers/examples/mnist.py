@@ -4,8 +4,9 @@ Alone::
 
     python -m nbhelpers.examples.mnist --epochs 3 --batch-size 32 --device cpu
 
-Data-parallel, one process per GPU (or several CPU processes; the Trainer joins the process
-group, wraps the model in DistributedDataParallel and shards the batches; only rank 0 prints)::
+Data-parallel, one process per GPU (or several CPU processes; the program joins the process
+group, the Trainer wraps the model in DistributedDataParallel and shards the batches; only rank 0
+prints)::
 
     torchrun --nproc_per_node=2 -m nbhelpers.examples.mnist --epochs 3
 
@@ -17,77 +18,80 @@ of one process. The last line printed reads ``valid_accuracy=... valid_loss=... 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from nbhelpers.device import checked_device, get_device
-from nbhelpers.recipes.mnist import BASE_MAX_LR, MnistRecipe, MnistRun, train_mnist
-from nbhelpers.train.distributed import world_size_from_env
+from nbhelpers.recipes.common import Run
+from nbhelpers.recipes.mnist import BASE_MAX_LR, MnistRecipe
+from nbhelpers.train import distributed
+from nbhelpers.train.checkpoint import check_checkpoint_path
 from nbhelpers.train.precision import PRECISIONS, check_precision
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m nbhelpers.examples.mnist``."""
+    full = MnistRecipe.SIZES["full"]
     parser = argparse.ArgumentParser(
         prog="python -m nbhelpers.examples.mnist",
         description="Train the LeNet-style MNIST network of chapter 04 (AdamW, one-cycle schedule).",
     )
-    parser.add_argument("--epochs", type=int, default=3, help="passes over the training split (default 3)")
-    parser.add_argument("--batch-size", type=int, default=32, help="examples per step and process (default 32)")
+    parser.add_argument("--epochs", type=int, default=full["epochs"], help="passes over the training split (default 3)")
+    parser.add_argument("--batch-size", type=int, default=full["batch_size"], help="examples per step and process (default 32)")
     parser.add_argument(
-        "--subset", type=int, default=55_000, help="training images, a seeded subset of the 60,000 (default 55,000)"
+        "--train-size", type=int, default=full["train_size"], help="training images, a seeded subset of the 60,000 (default 55,000)"
     )
-    parser.add_argument("--valid-size", type=int, default=5_000, help="validation images (default 5,000)")
-    parser.add_argument(
-        "--max-lr",
-        type=float,
-        default=None,
-        help=f"one-cycle peak (default {BASE_MAX_LR}; the seed's 0.01 is unstable)",
-    )
+    parser.add_argument("--valid-size", type=int, default=full["valid_size"], help="validation images (default 5,000)")
+    parser.add_argument("--max-lr", type=float, default=BASE_MAX_LR, help=f"one-cycle peak (default {BASE_MAX_LR}; the source's 0.01 is unstable)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the data order and the weights")
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default: CUDA, MPS, then CPU)"
-    )
-    parser.add_argument("--precision", choices=PRECISIONS, default="32", help="32, bf16 (autocast) or 16 (CUDA)")
-    parser.add_argument("--resident", action="store_true", help="keep the data on the device (not under torchrun)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default: CUDA, MPS, then CPU)")
+    parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="32", help="32, bf16 (autocast), 16 (CUDA) or auto")
+    parser.add_argument("--resident", action="store_true", help="keep the data on the device (one process only)")
     parser.add_argument("--cuda-graph", action="store_true", help="capture the training step in a CUDA graph")
-    parser.add_argument("--checkpoint", default=None, help="write a checkpoint to this path after training")
+    parser.add_argument(
+        "--checkpoint", default=None, help="write a checkpoint here after every epoch; if the file exists, resume from it"
+    )
+    parser.add_argument("--stop-after", type=int, default=None, help="stop once this many epochs are done (resume later)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     return parser
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return get_device()
-    return checked_device(name, label=f"--device {name}")
-
-
 def checked_setup(args: argparse.Namespace) -> tuple[MnistRecipe, torch.device]:
-    """The recipe and device the arguments ask for.
+    """The recipe and device the arguments ask for, everything a run will need checked first.
 
     Raises:
-        ValueError: an argument is out of range or names something this machine cannot do.
+        ValueError: an argument is out of range or names something this machine cannot do,
+            or the checkpoint path cannot be written.
     """
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    device = _device(args.device)
-    check_precision(args.precision, device)
+    if args.stop_after is not None and args.stop_after < 1:
+        raise ValueError(f"--stop-after must be >= 1, got {args.stop_after}")
+    device = get_device() if args.device == "auto" else checked_device(args.device, label=f"--device {args.device}")
+    if args.precision != "auto":
+        check_precision(args.precision, device)
     if args.cuda_graph and device.type != "cuda":
         raise ValueError(f"--cuda-graph needs a CUDA device, got {device}")
-    if args.resident and world_size_from_env() > 1:
+    world = distributed.world_size_from_env()
+    if args.resident and world > 1:
         raise ValueError("--resident cannot be combined with torchrun: the data of one device is not sharded")
-    if args.cuda_graph and world_size_from_env() > 1:
+    if args.cuda_graph and world > 1:
         raise ValueError("--cuda-graph is not supported under torchrun (DDP)")
+    if args.checkpoint is not None:
+        try:
+            check_checkpoint_path(Path(args.checkpoint))
+        except OSError as error:
+            raise ValueError(f"--checkpoint {args.checkpoint}: {error}") from None
     recipe = MnistRecipe(
         epochs=args.epochs,
         batch_size=args.batch_size,
-        max_lr=args.max_lr if args.max_lr is not None else BASE_MAX_LR,
-        train_size=args.subset,
+        max_lr=args.max_lr,
+        train_size=args.train_size,
         valid_size=args.valid_size,
         seed=args.seed,
         resident=args.resident,
@@ -97,10 +101,11 @@ def checked_setup(args: argparse.Namespace) -> tuple[MnistRecipe, torch.device]:
     return recipe, device
 
 
-def run(argv: Sequence[str] | None = None) -> MnistRun:
-    """Parse ``argv``, train, write the checkpoint if asked; returns the run (every process).
+def run(argv: Sequence[str] | None = None) -> Run:
+    """Parse ``argv``, check it, join the process group under torchrun, train; returns the run.
 
-    Bad arguments end the program through ``argparse`` (exit status 2, message on stderr).
+    Bad arguments end the program through ``argparse`` (exit status 2, message on stderr) before
+    any data is loaded or any step is taken.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -110,27 +115,28 @@ def run(argv: Sequence[str] | None = None) -> MnistRun:
         parser.error(str(error))
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    leader = int(os.environ.get("RANK", "0")) == 0
+    if distributed.world_size_from_env() > 1:
+        distributed.join_process_group(distributed.process_device(device))
+    leader = distributed.rank() == 0
     if leader:
-        print(f"device: {device} | processes: {world_size_from_env()} | torch {torch.__version__}", flush=True)
+        print(f"device: {device} | processes: {distributed.world_size()} | torch {torch.__version__}", flush=True)
         print(recipe, flush=True)
-    result = train_mnist(recipe, device=device, verbose=not args.quiet)
-    if args.checkpoint:
-        result.trainer.save_checkpoint(args.checkpoint)
-    if result.trainer.rank == 0:
-        print(f"data: {result.data_source}", flush=True)
+    data = recipe.prepare()
+    result = recipe.train(data, device, verbose=not args.quiet, checkpoint=args.checkpoint, stop_after=args.stop_after)
+    if leader:
+        print(f"data: {result.source}", flush=True)
         if args.checkpoint:
             print(f"checkpoint: {args.checkpoint}", flush=True)
         print(
             f"valid_accuracy={result.valid_accuracy:.4f} valid_loss={result.valid_loss:.4f} "
-            f"seconds={result.seconds:.1f} processes={result.trainer.world_size}",
+            f"seconds={result.seconds['total']:.1f} processes={result.trainer.world_size}",
             flush=True,
         )
     return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: ``run(argv)``, then leave the process group if training joined one."""
+    """Entry point: ``run(argv)``, then leave the process group if this program joined one."""
     try:
         run(argv)
     finally:
