@@ -241,7 +241,7 @@ def test_download_pcam_with_a_bad_checksum_leaves_nothing_behind(isolated_data, 
 
 def test_download_pcam_refuses_offline_before_fetching_anything(isolated_data, published, monkeypatch):
     monkeypatch.setenv("NBHELPERS_OFFLINE", "1")
-    with pytest.raises(storage.DownloadError, match="NBHELPERS_OFFLINE.*PCam splits val"):
+    with pytest.raises(storage.DownloadError, match="NBHELPERS_OFFLINE.*PCam val"):
         pcam.download_pcam("val", announce=pytest.fail, progress=False)
     assert not (isolated_data / "pcam").exists()
 

@@ -325,7 +325,7 @@ def download_pcam(
     plan = pcam_download_plan(splits)
     splits_text = ", ".join(plan.splits)
     if plan.files and storage.offline():
-        raise storage.DownloadError(f"offline ({storage.OFFLINE_ENV} is set): not downloading PCam splits {splits_text}")
+        raise storage.DownloadError(f"offline ({storage.OFFLINE_ENV} is set): not downloading PCam {splits_text}")
     data = storage.writable_data_dir() if plan.files else storage.data_dir()
     if data is None:
         raise PermissionError(

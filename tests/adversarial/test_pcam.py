@@ -436,7 +436,7 @@ CASES = [
         "DownloadError naming the variable and the splits, before anything is fetched",
         act=lambda ws: pcam.download_pcam(["train", "val"], **QUIET),
         raises=storage.DownloadError,
-        names="NBHELPERS_OFFLINE.*splits train, val",
+        names="NBHELPERS_OFFLINE.*PCam train, val",
     ),
     Case(
         "download-read-only-data",
