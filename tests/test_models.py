@@ -20,6 +20,7 @@ from fake_weights import (
     hashed_name,
     malicious_pickle,
     place,
+    saved,
     unfit_state,
 )
 from hypothesis import given, settings
@@ -385,6 +386,16 @@ def test_a_state_dict_of_another_network_is_refused(offline_empty_cache, monkeyp
     place(offline_empty_cache, name, payload)
     with pytest.raises(WeightsFileError, match=f"{name} does not fit torchvision's resnet18: missing"):
         resolve_weights("imagenet")
+
+
+def test_weights_saved_without_batchnorm_step_counters_are_accepted(offline_empty_cache, monkeypatch):
+    state = {k: v for k, v in fake_resnet18_state().items() if not k.endswith("num_batches_tracked")}
+    payload = saved(state)
+    monkeypatch.setitem(pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/{hashed_name(payload)}")
+    place(offline_empty_cache, hashed_name(payload), payload)
+    model = histopathology_resnet18("imagenet").model
+    torch.testing.assert_close(model[0][1].running_mean, state["bn1.running_mean"])
+    assert int(model[0][1].num_batches_tracked) == 0
 
 
 def test_a_folder_in_place_of_the_file_is_reported_and_kept(offline_empty_cache):

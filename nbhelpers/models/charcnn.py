@@ -13,10 +13,11 @@ class CharCNN(nn.Module):
 
     Input ``(B, max_len + 1)`` int64 token ids (a leading "." then ``max_len`` characters padded
     with ".", as ``nbhelpers.data.tokens.encode`` writes them); output ``(B, 2)`` logits. The
-    defaults ``vocab_size=len(CHARS)`` (31) and ``max_len=MAX_LEN`` (22) come from that vocabulary. The embeddings of a name are laid end to end in one
-    channel of length ``(max_len + 1) * embedding_dim``; a ``Conv1d`` whose kernel spans
-    ``context * embedding_dim`` values with stride ``embedding_dim`` then sees exactly one window
-    of ``context`` whole characters per output position, i.e. a learned n-gram detector.
+    defaults ``vocab_size=len(CHARS)`` (31) and ``max_len=MAX_LEN`` (22) come from that vocabulary.
+    The embeddings of a name are laid end to end in one channel of length
+    ``(max_len + 1) * embedding_dim``; a ``Conv1d`` whose kernel spans ``context * embedding_dim``
+    values with stride ``embedding_dim`` then sees exactly one window of ``context`` whole
+    characters per output position, i.e. a learned n-gram detector.
     With the defaults: 19,448 parameters.
 
     Pooling over time takes the maximum over *every* window position. The seed used

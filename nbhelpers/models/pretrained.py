@@ -202,7 +202,8 @@ def resolve_weights(
                 f"offline, {storage.OFFLINE_ENV} is set, and {path.name} is not in torchvision's cache {path.parent}"
             )
         _download(url, path, prefix, deadline)
-        return ResolvedWeights(_load_checked(path, prefix, arch), "imagenet (downloaded into torchvision's cache)", path)
+        downloaded = _load_checked(path, prefix, arch)
+        return ResolvedWeights(downloaded, "imagenet (downloaded into torchvision's cache)", path)
     except WeightsFileError as error:
         if weights == "imagenet":
             raise
@@ -292,11 +293,14 @@ def _misfit(state: object, arch: str) -> str | None:
         return f"does not hold a state dict (name -> tensor) but a {type(state).__name__}"
     with torch.device("meta"):  # shapes and dtypes only: no memory, no random initialisation
         expected = _BUILDERS[arch](weights=None).state_dict()
-    missing = sorted(expected.keys() - state.keys())
+    # BatchNorm fills in a missing step counter itself (files saved before it existed lack it).
+    missing = sorted(key for key in expected.keys() - state.keys() if not key.endswith(".num_batches_tracked"))
     unexpected = sorted(state.keys() - expected.keys())
     if missing or unexpected:
         return f"does not fit torchvision's {arch}: missing {missing[:3]}, unexpected {unexpected[:3]}"
     for key, tensor in expected.items():
+        if key not in state:
+            continue
         if state[key].shape != tensor.shape or state[key].dtype != tensor.dtype:
             return (
                 f"does not fit torchvision's {arch}: {key} is {tuple(state[key].shape)} {state[key].dtype}, "
