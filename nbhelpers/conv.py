@@ -3,15 +3,81 @@
 ``convolve`` is the readable loop of chapter 01; ``conv2d`` is the same arithmetic without Python
 loops: every k x k window of the input is exposed as a strided *view* (``as_strided``, no copy),
 copied once into "im2col" columns, and one matrix product contracts columns with kernels.
+
+Every public function checks its arguments before computing and raises ``TypeError`` (wrong type:
+a float or bool where an int is needed, an integer tensor where floating point is needed, not a
+tensor) or ``ValueError`` (wrong value: a zero or negative size or stride, negative padding, an
+empty kernel, a wrong rank or channel count, tensors on different devices), naming the argument
+and its value. Sizes accept Python and NumPy integers, never bools or floats (not even 2.0).
 """
 
 from __future__ import annotations
+
+import operator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 IntPair = int | tuple[int, int]
+
+
+# ---- argument checks -----------------------------------------------------------------------------
+
+
+def _int(value: object, name: str, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``: TypeError for a bool, float or other non-integer, else ValueError."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r} (a bool)")
+    try:
+        number = operator.index(value)  # Python and NumPy integers; not floats, not even 2.0
+    except TypeError:
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__})") from None
+    if number < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return number
+
+
+def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
+    """An int or a (vertical, horizontal) pair of them, each >= ``minimum``, as a pair."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r} ({len(value)} values)")
+        return _int(value[0], f"{name}[0]", minimum), _int(value[1], f"{name}[1]", minimum)
+    number = _int(value, name, minimum)
+    return number, number
+
+
+def _tensor(value: object, name: str, rank: int, layout: str) -> torch.Tensor:
+    """``value`` when it is a real-valued tensor of ``rank`` dimensions (``layout`` names them)."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a {layout} tensor, got {type(value).__name__}")
+    if value.dtype == torch.bool or value.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    if value.dim() != rank:
+        raise ValueError(f"{name} must be {layout}, got shape {tuple(value.shape)}")
+    return value
+
+
+def _floating(value: torch.Tensor, name: str) -> None:
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating point tensor, got dtype {value.dtype} (convert it with .float())")
+
+
+def _non_empty(value: torch.Tensor, name: str, dims: slice = slice(None)) -> None:
+    if any(size == 0 for size in value.shape[dims]):
+        raise ValueError(f"{name} has a zero-size dimension: shape {tuple(value.shape)}")
+
+
+def _same_device(**tensors: torch.Tensor | None) -> None:
+    present = {name: t for name, t in tensors.items() if t is not None}
+    devices = {t.device for t in present.values()}
+    if len(devices) > 1:
+        where = ", ".join(f"{name} on {t.device}" for name, t in present.items())
+        raise ValueError(f"tensors must be on one device, got {where}")
+
+
+# ---- the operations -----------------------------------------------------------------------------
 
 
 def conv_output_size(w: int, k: int, p: int = 0, s: int = 1) -> int:
@@ -21,13 +87,11 @@ def conv_output_size(w: int, k: int, p: int = 0, s: int = 1) -> int:
         w: input width (or height); k: kernel size; p: zero padding on each side; s: stride.
 
     Raises:
-        ValueError: a size is not positive, padding is negative, or the kernel does not fit.
+        TypeError: an argument is not an int (a float, even 2.0 or NaN, or a bool).
+        ValueError: w, k or s below 1, p negative, or the kernel larger than the padded input.
     """
-    for name, value in (("w", w), ("k", k), ("s", s)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not isinstance(p, int) or p < 0:
-        raise ValueError(f"p must be a non-negative int, got {p!r}")
+    w, k, s = _int(w, "w", 1), _int(k, "k", 1), _int(s, "s", 1)
+    p = _int(p, "p", 0)
     if k > w + 2 * p:
         raise ValueError(f"kernel size k={k} exceeds the padded input width w + 2p = {w + 2 * p}")
     return (w + 2 * p - k) // s + 1
@@ -40,14 +104,16 @@ def convolve(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     image) and not differentiable; use ``conv2d`` for real work.
 
     Args:
-        X: (H, W) input.
-        K: (h, w) kernel with h <= H and w <= W.
+        X: (H, W) input, real numbers (integers are converted).
+        K: (h, w) kernel with 1 <= h <= H and 1 <= w <= W, on X's device.
 
     Returns:
         (H - h + 1, W - w + 1) float32 tensor on X's device.
     """
-    if X.dim() != 2 or K.dim() != 2:
-        raise ValueError(f"convolve expects 2D X and K, got shapes {tuple(X.shape)} and {tuple(K.shape)}")
+    _tensor(X, "X", 2, "2D (H, W)")
+    _tensor(K, "K", 2, "2D (h, w)")
+    _non_empty(K, "kernel K")
+    _same_device(X=X, K=K)
     h, w = K.shape
     H, W = X.shape
     if h > H or w > W:
@@ -69,30 +135,29 @@ def conv_components(
     """Every single-channel convolution inside a multi-channel layer, and their sums.
 
     Args:
-        X: (1, C_in, H, W) input; K: (C_out, C_in, h, w) kernels; bias: (C_out,).
+        X: (1, C_in, H, W) input; K: (C_out, C_in, h, w) kernels; bias: (C_out,); one device.
 
     Returns:
         ``components[(c, k)]``: X[0, c] convolved with K[k, c], each (H - h + 1, W - w + 1);
         ``out_maps[k]``: sum over c of ``components[(c, k)]`` plus ``bias[k]``.
     """
-    if X.dim() != 4 or X.shape[0] != 1:
-        raise ValueError(f"X must be (1, C_in, H, W), got {tuple(X.shape)}")
-    if K.dim() != 4 or K.shape[1] != X.shape[1]:
-        raise ValueError(f"K must be (C_out, {X.shape[1]}, h, w), got {tuple(K.shape)}")
+    _tensor(X, "X", 4, "(1, C_in, H, W)")
+    _tensor(K, "K", 4, "(C_out, C_in, h, w)")
+    _tensor(bias, "bias", 1, "(C_out,)")
+    if X.shape[0] != 1:
+        raise ValueError(f"X must be (1, C_in, H, W), got shape {tuple(X.shape)}")
+    _non_empty(X, "X")
+    _non_empty(K, "kernels K")
+    if K.shape[1] != X.shape[1]:
+        raise ValueError(f"K must be (C_out, {X.shape[1]}, h, w) for X {tuple(X.shape)}, got {tuple(K.shape)}")
     if bias.shape != (K.shape[0],):
         raise ValueError(f"bias must be ({K.shape[0]},), got {tuple(bias.shape)}")
+    _same_device(X=X, K=K, bias=bias)
     c_out, c_in = K.shape[:2]
     components = {(c, k): convolve(X[0, c], K[k, c]) for k in range(c_out) for c in range(c_in)}
     bias = bias.detach().float()
     out_maps = [sum(components[(c, k)] for c in range(c_in)) + bias[k] for k in range(c_out)]
     return components, out_maps
-
-
-def _pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v >= minimum for v in pair):
-        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    return pair  # type: ignore[return-value]
 
 
 def _windows(X: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> torch.Tensor:
@@ -109,9 +174,11 @@ def _windows(X: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) 
     return X.as_strided((B, C, H_out, W_out, kh, kw), (sB, sC, sH * sh, sW * sw, sH, sW))
 
 
-def _check_images(X: torch.Tensor, name: str = "X") -> None:
-    if X.dim() != 4:
-        raise ValueError(f"{name} must be (B, C, H, W), got shape {tuple(X.shape)}")
+def _check_images(X: object, name: str = "X") -> torch.Tensor:
+    """A (B, C, H, W) real tensor with C, H, W >= 1 (an empty batch, B = 0, is allowed)."""
+    X = _tensor(X, name, 4, "(B, C, H, W)")
+    _non_empty(X, name, slice(1, None))
+    return X
 
 
 def conv2d(
@@ -124,27 +191,39 @@ def conv2d(
     """Multi-channel 2D convolution with zero padding, equal to ``torch.nn.functional.conv2d``.
 
     Args:
-        X: (B, C_in, H, W) input.
-        K: (C_out, C_in, kh, kw) kernels.
-        bias: optional (C_out,).
-        stride, padding: an int or an (vertical, horizontal) pair.
+        X: (B, C_in, H, W) floating point input.
+        K: (C_out, C_in, kh, kw) floating point kernels, no dimension of size 0.
+        bias: optional (C_out,) floating point; X, K and bias on one device.
+        stride: an int >= 1 or a (vertical, horizontal) pair of them.
+        padding: an int >= 0 or a pair of them.
 
     Returns:
         (B, C_out, H_out, W_out) with H_out = conv_output_size(H, kh, padding, stride), float32
         unless the inputs are float64; differentiable with respect to X, K and bias.
     """
     _check_images(X)
-    if K.dim() != 4 or K.shape[1] != X.shape[1]:
+    _tensor(K, "K", 4, "(C_out, C_in, kh, kw)")
+    _non_empty(K, "kernels K")
+    if K.shape[1] != X.shape[1]:
         raise ValueError(f"K must be (C_out, {X.shape[1]}, kh, kw) for X {tuple(X.shape)}, got {tuple(K.shape)}")
-    if bias is not None and bias.shape != (K.shape[0],):
-        raise ValueError(f"bias must be ({K.shape[0]},), got {tuple(bias.shape)}")
+    if bias is not None:
+        _tensor(bias, "bias", 1, "(C_out,)")
+        if bias.shape != (K.shape[0],):
+            raise ValueError(f"bias must be ({K.shape[0]},), got {tuple(bias.shape)}")
+    for name, tensor in (("X", X), ("K", K), ("bias", bias)):
+        if tensor is not None:
+            _floating(tensor, name)
+    _same_device(X=X, K=K, bias=bias)
     sh, sw = _pair(stride, "stride", 1)
     ph, pw = _pair(padding, "padding", 0)
+    C_out, C_in, kh, kw = K.shape
+    H, W = X.shape[2] + 2 * ph, X.shape[3] + 2 * pw
+    if kh > H or kw > W:
+        raise ValueError(f"kernel {(kh, kw)} is larger than the padded input {(H, W)} (padding {(ph, pw)})")
     dtype = torch.float64 if torch.float64 in (X.dtype, K.dtype) else torch.float32
     X, K = X.to(dtype), K.to(dtype)
     if ph or pw:
         X = F.pad(X, (pw, pw, ph, ph))
-    C_out, C_in, kh, kw = K.shape
     windows = _windows(X, (kh, kw), (sh, sw))  # (B, C_in, H_out, W_out, kh, kw), a view
     B, _, H_out, W_out = windows.shape[:4]
     # One copy into "im2col" layout with output positions innermost, so that a single batched
@@ -156,18 +235,24 @@ def conv2d(
     return out
 
 
+def _pool_arguments(X: object, k: object, s: object) -> tuple[tuple[int, int], tuple[int, int]]:
+    _check_images(X)
+    kernel = _pair(k, "k", 1)
+    stride = kernel if s is None else _pair(s, "s", 1)
+    return kernel, stride
+
+
 def max_pool2d(X: torch.Tensor, k: IntPair, s: IntPair | None = None) -> torch.Tensor:
     """Max pooling without padding, equal to ``F.max_pool2d(X, k, s)``.
 
     Args:
-        X: (B, C, H, W); k: window size; s: stride (defaults to k, as in PyTorch).
+        X: (B, C, H, W) real numbers; k: window size, an int >= 1 or a pair; s: stride, likewise
+            (defaults to k, as in PyTorch).
 
     Returns:
         (B, C, H_out, W_out), each channel pooled on its own.
     """
-    _check_images(X)
-    kernel = _pair(k, "k", 1)
-    stride = _pair(kernel if s is None else s, "s", 1)
+    kernel, stride = _pool_arguments(X, k, s)
     return _windows(X, kernel, stride).amax(dim=(-2, -1))
 
 
@@ -175,16 +260,14 @@ def avg_pool2d(X: torch.Tensor, k: IntPair, s: IntPair | None = None) -> torch.T
     """Average pooling without padding, equal to ``F.avg_pool2d(X, k, s)``.
 
     Args:
-        X: (B, C, H, W) floating point; k: window size; s: stride (defaults to k).
+        X: (B, C, H, W) floating point; k: window size, an int >= 1 or a pair; s: stride,
+            likewise (defaults to k).
 
     Returns:
         (B, C, H_out, W_out).
     """
-    _check_images(X)
-    if not X.is_floating_point():
-        raise ValueError(f"avg_pool2d needs a floating point input, got {X.dtype}")
-    kernel = _pair(k, "k", 1)
-    stride = _pair(kernel if s is None else s, "s", 1)
+    kernel, stride = _pool_arguments(X, k, s)
+    _floating(X, "X")
     return _windows(X, kernel, stride).mean(dim=(-2, -1))
 
 
@@ -192,18 +275,23 @@ def conv_as_matrix(K: torch.Tensor, H: int, W: int) -> torch.Tensor:
     """The single-channel convolution with kernel K as the dense matrix it secretly is.
 
     Args:
-        K: (h, w) kernel; H, W: input size.
+        K: (h, w) kernel, real numbers, no dimension of size 0; H, W: input size, ints >= 1.
 
     Returns:
-        A (H_out * W_out, H * W) matrix M with ``M @ X.flatten() == convolve(X, K).flatten()``. Row r holds
-        K's entries at the columns of the pixels under the window of output r and zeros elsewhere:
-        a sparse, banded matrix whose bands all repeat the same k * k numbers.
+        A (H_out * W_out, H * W) matrix M with ``M @ X.flatten() == convolve(X, K).flatten()``, float32
+        (or K's floating dtype) on K's device. Row r holds K's entries at the columns of the pixels
+        under the window of output r and zeros elsewhere: a sparse, banded matrix whose bands all
+        repeat the same k * k numbers.
     """
-    if K.dim() != 2:
-        raise ValueError(f"K must be a 2D kernel, got shape {tuple(K.shape)}")
+    _tensor(K, "K", 2, "2D (h, w)")
+    _non_empty(K, "kernel K")
+    H, W = _int(H, "H", 1), _int(W, "W", 1)
     h, w = K.shape
+    if h > H or w > W:
+        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input (H, W) = {(H, W)}")
     H_out, W_out = conv_output_size(H, h), conv_output_size(W, w)
-    M = torch.zeros(H_out, W_out, H, W, dtype=torch.float32, device=K.device)
+    dtype = K.dtype if K.is_floating_point() else torch.float32
+    M = torch.zeros(H_out, W_out, H, W, dtype=dtype, device=K.device)
     for i in range(H_out):
         for j in range(W_out):
             M[i, j, i : i + h, j : j + w] = K

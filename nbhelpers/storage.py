@@ -373,36 +373,67 @@ def download(
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
     if not timeout > 0 or (deadline is not None and not deadline > 0):
         raise ValueError(f"timeout and deadline must be > 0, got {timeout!r} and {deadline!r}")
-    dest = Path(dest).expanduser().resolve()
+    dest = Path(os.path.abspath(Path(dest).expanduser()))
+    if dest.is_symlink():
+        raise ValueError(f"{dest} is a symbolic link; not downloading through it (remove it or choose another path)")
     if offline():
         raise DownloadError(f"offline ({OFFLINE_ENV} is set): not downloading {url}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_folders(dest.parent)
     expected = sha256.lower() if sha256 else None
     prefix = sha256_prefix.lower() if sha256_prefix else None
     started = time.monotonic()
-
-    for attempt in range(retries + 1):
-        try:
-            with atomic_path(dest) as temporary:
-                with temporary.open("wb") as out:
-                    digest, md5_digest = _stream(url, out, timeout, deadline, started, progress, label=dest.name)
-                if md5 is not None and md5_digest != md5.lower():
-                    raise DownloadError(f"md5 mismatch for {url}: expected {md5.lower()}, got {md5_digest}")
-                if expected is not None and digest != expected:
-                    raise DownloadError(f"sha256 mismatch for {url}: expected {expected}, got {digest}")
-                if prefix is not None and not digest.startswith(prefix):
-                    raise DownloadError(f"sha256 mismatch for {url}: expected a digest starting {prefix}, got {digest}")
-                if check is not None:
-                    try:
-                        check(temporary)
-                    except ValueError as error:
-                        raise DownloadError(f"unexpected content from {url}: {error}") from None
-            return dest
-        except _TransientError as error:
-            if attempt == retries:
-                raise DownloadError(f"{error} (gave up after {retries + 1} attempts)") from None
-            time.sleep(backoff * 2**attempt)
+    try:
+        for attempt in range(retries + 1):
+            if deadline is not None and time.monotonic() - started > deadline:
+                raise DownloadError(f"downloading {url} took more than {deadline:g} s; gave up")
+            # each socket operation also ends by the deadline: a server that stalls before
+            # sending anything cannot hold the download past it
+            left = timeout if deadline is None else max(0.01, min(timeout, deadline - (time.monotonic() - started)))
+            try:
+                with atomic_path(dest) as temporary:
+                    with temporary.open("wb") as out:
+                        digest, md5_digest = _stream(url, out, left, deadline, started, progress, label=dest.name)
+                    _verify(url, digest, md5_digest, expected, prefix, md5)
+                    if check is not None:
+                        try:
+                            check(temporary)
+                        except ValueError as error:
+                            raise DownloadError(f"unexpected content from {url}: {error}") from None
+                return dest
+            except _TransientError as error:
+                if attempt == retries:
+                    raise DownloadError(f"{error} (gave up after {retries + 1} attempts)") from None
+                time.sleep(backoff * 2**attempt)
+    except BaseException:
+        for folder in reversed(created):  # leave no empty folders behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; return the folders created, outermost first."""
+    missing = []
+    current = folder
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return list(reversed(missing))
+
+
+def _verify(
+    url: str, digest: str, md5_digest: str, sha256: str | None, prefix: str | None, md5: str | None
+) -> None:
+    if md5 is not None and md5_digest != md5.lower():
+        raise DownloadError(f"md5 mismatch for {url}: expected {md5.lower()}, got {md5_digest}")
+    if sha256 is not None and digest != sha256:
+        raise DownloadError(f"sha256 mismatch for {url}: expected {sha256}, got {digest}")
+    if prefix is not None and not digest.startswith(prefix):
+        raise DownloadError(f"sha256 mismatch for {url}: expected a digest starting {prefix}, got {digest}")
 
 
 def _stream(

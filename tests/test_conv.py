@@ -1,5 +1,6 @@
 """nbhelpers.conv against PyTorch: hypothesis draws shapes, strides and paddings."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -165,7 +166,7 @@ def test_global_pooling_is_a_kernel_as_large_as_the_input():
 def test_pooling_rejects_bad_input():
     with pytest.raises(ValueError, match="B, C, H, W"):
         max_pool2d(torch.zeros(4, 4), 2)
-    with pytest.raises(ValueError, match="floating"):
+    with pytest.raises(TypeError, match="floating"):
         avg_pool2d(torch.zeros(1, 1, 4, 4, dtype=torch.int64), 2)
     with pytest.raises(ValueError, match="larger"):
         max_pool2d(torch.zeros(1, 1, 3, 3), 4)
@@ -178,3 +179,109 @@ def test_conv_as_matrix_reproduces_convolve():
     assert M.shape == (4 * 6, 6 * 7)
     assert (M != 0).sum(dim=1).max() <= K.numel()
     torch.testing.assert_close(M @ X.flatten(), convolve(X, K).flatten(), rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_refuses_a_zero_size_kernel_where_it_used_to_return_zeros():
+    X = torch.randn(1, 2, 5, 5)
+    for K in (torch.zeros(3, 2, 0, 3), torch.zeros(0, 2, 3, 3)):
+        with pytest.raises(RuntimeError):
+            F.conv2d(X, K)
+        with pytest.raises(ValueError, match=r"kernels K has a zero-size dimension: shape \(\d, 2, \d, 3\)"):
+            conv2d(X, K)
+
+
+@pytest.mark.parametrize("stride", [1.5, 2.0, float("nan"), True, "2"])
+def test_conv2d_refuses_a_stride_that_is_not_an_int_naming_it(stride):
+    with pytest.raises(TypeError, match=f"stride must be an int >= 1, got {stride!r}"):
+        conv2d(torch.randn(1, 1, 5, 5), torch.randn(1, 1, 3, 3), stride=stride)
+
+
+def test_conv2d_names_the_bad_entry_of_a_pair():
+    with pytest.raises(ValueError, match=r"padding\[1\] must be an int >= 0, got -2"):
+        conv2d(torch.randn(1, 1, 5, 5), torch.randn(1, 1, 3, 3), padding=(1, -2))
+    with pytest.raises(ValueError, match=r"stride must be an int or a pair of ints, got \(1, 1, 1\)"):
+        conv2d(torch.randn(1, 1, 5, 5), torch.randn(1, 1, 3, 3), stride=(1, 1, 1))
+
+
+def test_conv2d_refuses_integer_tensors_rather_than_silently_converting_them():
+    X, K = torch.ones(1, 1, 4, 4, dtype=torch.int64), torch.ones(1, 1, 2, 2, dtype=torch.int64)
+    with pytest.raises(TypeError, match="X must be a floating point tensor, got dtype torch.int64"):
+        conv2d(X, K)
+    with pytest.raises(TypeError, match="bias must be a floating point tensor"):
+        conv2d(X.float(), K.float(), torch.zeros(1, dtype=torch.int64))
+
+
+def test_conv2d_refuses_tensors_on_different_devices():
+    with pytest.raises(ValueError, match="X on cpu, K on meta"):
+        conv2d(torch.randn(1, 1, 4, 4), torch.randn(1, 1, 2, 2, device="meta"))
+
+
+def test_conv2d_of_an_empty_batch_is_an_empty_batch_like_torch():
+    X, K = torch.randn(0, 2, 6, 6), torch.randn(3, 2, 3, 3)
+    assert conv2d(X, K, stride=2, padding=1).shape == F.conv2d(X, K, stride=2, padding=1).shape == (0, 3, 3, 3)
+
+
+def test_sizes_accept_numpy_integers():
+    assert conv_output_size(np.int64(7), np.int32(3), np.int64(1), np.int64(2)) == 4
+    X, K = torch.randn(1, 1, 7, 7), torch.randn(1, 1, 3, 3)
+    torch.testing.assert_close(conv2d(X, K, stride=np.int64(2)), F.conv2d(X, K, stride=2))
+
+
+@pytest.mark.parametrize(
+    "args, error, message",
+    [
+        ((5.0, 3), TypeError, "w must be an int >= 1, got 5.0"),
+        ((5, float("inf")), TypeError, "k must be an int >= 1, got inf"),
+        ((5, 3, True), TypeError, "p must be an int >= 0, got True"),
+        ((5, 3, 0, 1.5), TypeError, "s must be an int >= 1, got 1.5"),
+        ((5, 3, -1), ValueError, "p must be an int >= 0, got -1"),
+    ],
+)
+def test_conv_output_size_names_the_bad_argument(args, error, message):
+    with pytest.raises(error, match=message):
+        conv_output_size(*args)
+
+
+def test_convolve_refuses_empty_kernels_bools_and_mixed_devices():
+    with pytest.raises(ValueError, match=r"kernel K has a zero-size dimension: shape \(0, 3\)"):
+        convolve(torch.randn(4, 4), torch.zeros(0, 3))
+    with pytest.raises(TypeError, match="K must hold real numbers, got dtype torch.bool"):
+        convolve(torch.randn(4, 4), torch.ones(2, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="X on cpu, K on meta"):
+        convolve(torch.randn(4, 4), torch.ones(2, 2, device="meta"))
+    with pytest.raises(TypeError, match="X must be a 2D \\(H, W\\) tensor, got list"):
+        convolve([[1.0]], torch.ones(1, 1))
+
+
+def test_convolve_accepts_integer_images():
+    X = torch.arange(16, dtype=torch.uint8).reshape(4, 4)
+    K = torch.ones(2, 2)
+    torch.testing.assert_close(convolve(X, K), F.conv2d(X.float()[None, None], K[None, None])[0, 0])
+
+
+def test_pooling_names_bad_windows_and_strides():
+    X = torch.randn(1, 1, 6, 6)
+    with pytest.raises(ValueError, match="k must be an int >= 1, got 0"):
+        max_pool2d(X, 0)
+    with pytest.raises(TypeError, match="s must be an int >= 1, got 1.5"):
+        avg_pool2d(X, 2, 1.5)
+    with pytest.raises(ValueError, match=r"X has a zero-size dimension: shape \(1, 0, 6, 6\)"):
+        max_pool2d(torch.randn(1, 0, 6, 6), 2)
+
+
+def test_conv_as_matrix_names_bad_sizes_and_keeps_float64():
+    with pytest.raises(TypeError, match="H must be an int >= 1, got 6.0"):
+        conv_as_matrix(torch.randn(3, 3), 6.0, 6)
+    with pytest.raises(ValueError, match=r"kernel K has a zero-size dimension"):
+        conv_as_matrix(torch.zeros(3, 0), 6, 6)
+    with pytest.raises(ValueError, match=r"larger than the input"):
+        conv_as_matrix(torch.randn(3, 3), 2, 6)
+    assert conv_as_matrix(torch.randn(2, 2, dtype=torch.float64), 3, 3).dtype == torch.float64
+
+
+def test_conv_components_names_bad_bias_and_batch():
+    X, K = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
+    with pytest.raises(ValueError, match=r"bias must be \(3,\), got \(2,\)"):
+        conv_components(X, K, torch.zeros(2))
+    with pytest.raises(ValueError, match=r"X must be \(1, C_in, H, W\), got shape \(2, 2, 5, 5\)"):
+        conv_components(torch.randn(2, 2, 5, 5), K, torch.zeros(3))

@@ -1,27 +1,41 @@
 """nbhelpers.models: the book's networks, their parameter counts and shapes, and where weights come from.
 
 No test touches the internet: an autouse fixture sets NBHELPERS_OFFLINE=1 and points torch.hub at
-an empty temporary cache; the download tests use file:// URLs or a patched urlopen.
+an empty temporary cache; the download tests serve fake weights (a torch.save'd state dict of an
+untrained ResNet18, its sha256 prefix in its name) from a local HTTP server, pointed to by
+``pretrained.WEIGHTS_URLS``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import urllib.error
 import urllib.request
 
 import pytest
 import torch
 import torch.nn as nn
+from fake_weights import (
+    REAL_RESNET18_NAME,
+    fake_resnet18_state,
+    fake_resnet18_weights,
+    hashed_name,
+    malicious_pickle,
+    place,
+    saved,
+    unfit_state,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torchvision.models import ResNet18_Weights, resnet18
+from support import serve_directory
+from torchvision.models import resnet18
 
+from nbhelpers.data.tokens import CHARS, MAX_LEN, encode
 from nbhelpers.models import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    BuiltModel,
     CharCNN,
+    ImageNetClassifier,
+    WeightsFileError,
     WeightsUnavailableError,
     cached_weights_path,
     count_parameters,
@@ -37,16 +51,36 @@ from nbhelpers.models import pretrained
 
 @pytest.fixture(autouse=True)
 def offline_empty_cache(tmp_path, monkeypatch):
+    """NBHELPERS_OFFLINE=1 and an empty torch hub; returns the (missing) checkpoints folder."""
     monkeypatch.setenv("NBHELPERS_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(pretrained, "_failed_downloads", {})
     return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+@pytest.fixture
+def fake_url(monkeypatch):
+    """Point resnet18's weights url at a file named after the fake weights' hash (no server: offline)."""
+    name = hashed_name(fake_resnet18_weights())
+    monkeypatch.setitem(pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/models/{name}")
+    return name
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """Online, with resnet18's url on a local server; returns the folder it serves from."""
+    monkeypatch.delenv("NBHELPERS_OFFLINE")
+    monkeypatch.setattr(pretrained, "DOWNLOAD_BACKOFF_S", 0.01)
+    folder = tmp_path / "served"
+    folder.mkdir()
+    with serve_directory(folder) as base:
+        monkeypatch.setitem(
+            pretrained.WEIGHTS_URLS, "resnet18", f"{base}/{hashed_name(fake_resnet18_weights())}"
+        )
+        yield folder
 
 
 def _no_network(*args, **kwargs):
     raise AssertionError("a test tried to open a URL")
-
-
 # --- mnist_cnn ---------------------------------------------------------------------------------
 
 
@@ -72,6 +106,17 @@ def test_charcnn_defaults_match_the_seed_summary():
     assert count_parameters(model) == 19_448
     assert model.conv_output_length == 21
     assert model(torch.zeros(3, 23, dtype=torch.long)).shape == (3, 2)
+
+
+def test_charcnn_defaults_come_from_the_vocabulary():
+    model = CharCNN()
+    assert model.vocab_size == len(CHARS) == 31 and model.seq_len == MAX_LEN + 1
+    tokens = torch.tensor([encode("zoë"), encode("ñ" * 40)])
+    assert model.eval()(tokens).shape == (2, 2)
+
+
+def test_charcnn_takes_an_empty_batch():
+    assert CharCNN()(torch.zeros(0, 23, dtype=torch.long)).shape == (0, 2)
 
 
 def test_charcnn_training_configuration_shape():
@@ -129,25 +174,37 @@ def test_charcnn_features_are_the_max_over_all_windows(max_len, context, embeddi
 
 
 @pytest.mark.parametrize(
-    "bad, message",
+    "bad, error, message",
     [
-        (torch.zeros(2, 23), "int64"),
-        (torch.zeros(2, 23, dtype=torch.int32), "int64"),
-        (torch.zeros(2, 22, dtype=torch.long), r"\(B, 23\)"),
-        (torch.zeros(23, dtype=torch.long), r"\(B, 23\)"),
-        (torch.full((2, 23), 31, dtype=torch.long), "token id 31"),
-        (torch.full((2, 23), -1, dtype=torch.long), "token id -1"),
-        ([[0] * 23], "tensor"),
+        (torch.zeros(2, 23), TypeError, "int64 token ids, got dtype torch.float32"),
+        (torch.zeros(2, 23, dtype=torch.int32), TypeError, "int64 token ids, got dtype torch.int32"),
+        (torch.zeros(2, 22, dtype=torch.long), ValueError, r"\(B, 23\) \(max_len \+ 1\), got \(2, 22\)"),
+        (torch.zeros(23, dtype=torch.long), ValueError, r"\(B, 23\) \(max_len \+ 1\), got \(23,\)"),
+        (torch.full((2, 23), 31, dtype=torch.long), ValueError, "token id 31"),
+        (torch.full((2, 23), -1, dtype=torch.long), ValueError, "token id -1"),
+        (torch.zeros(2, 23, dtype=torch.long, device="meta"), ValueError, "on meta but the model is on cpu"),
+        ([[0] * 23], TypeError, "tensor of token ids, got list"),
     ],
 )
-def test_charcnn_rejects_bad_input(bad, message):
-    with pytest.raises(ValueError, match=message):
+def test_charcnn_rejects_bad_input_naming_it(bad, error, message):
+    with pytest.raises(error, match=message):
         CharCNN()(bad)
 
 
-@pytest.mark.parametrize("kwargs", [{"vocab_size": 0}, {"context": 0}, {"max_len": 2.5}, {"conv_width": True}])
-def test_charcnn_rejects_bad_hyperparameters(kwargs):
-    with pytest.raises(ValueError, match=next(iter(kwargs))):
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"vocab_size": 0}, ValueError),
+        ({"context": 0}, ValueError),
+        ({"embedding_dim": -3}, ValueError),
+        ({"max_len": 2.5}, TypeError),
+        ({"conv_width": True}, TypeError),
+        ({"fc_width": "256"}, TypeError),
+    ],
+)
+def test_charcnn_rejects_bad_hyperparameters_naming_them(kwargs, error):
+    name, value = next(iter(kwargs.items()))
+    with pytest.raises(error, match=f"{name} must be a positive int, got {value!r}"):
         CharCNN(**kwargs)
 
 
@@ -155,7 +212,10 @@ def test_charcnn_rejects_bad_hyperparameters(kwargs):
 
 
 def test_histopathology_resnet18_structure_and_shapes():
-    model = histopathology_resnet18(weights="none")
+    built = histopathology_resnet18(weights="none")
+    assert isinstance(built, BuiltModel)
+    assert built.weights_source == "random initialisation (weights='none')"
+    model = built.model
     assert isinstance(model, nn.Sequential) and len(model) == 2
     backbone, head = model
     assert isinstance(backbone[0], nn.Conv2d) and len(backbone) == 8  # resnet18 minus avgpool and fc
@@ -169,11 +229,21 @@ def test_histopathology_resnet18_structure_and_shapes():
     assert model.eval()(x[:1]).shape == (1, 2)
     resnet_without_fc = count_parameters(resnet18(weights=None)) - (512 * 1000 + 1000)
     assert count_parameters(backbone) == resnet_without_fc == 11_176_512
-    assert model.weights_source == "random initialisation (weights='none')"
+
+
+def test_provenance_is_returned_not_attached_to_modules(fake_url, offline_empty_cache):
+    place(offline_empty_cache, fake_url, fake_resnet18_weights())
+    built = histopathology_resnet18()
+    classifier = imagenet_classifier()
+    for module in (built.model, built.model[0], classifier.model):
+        for attribute in ("weights_source", "categories", "training_meta"):
+            assert not hasattr(module, attribute), attribute
+    with pytest.raises(AttributeError):
+        built.weights_source = "changed"  # frozen
 
 
 def test_set_trainable_freezes_and_unfreezes_the_backbone():
-    model = histopathology_resnet18(weights="none")
+    model = histopathology_resnet18(weights="none").model
     total = count_parameters(model)
     set_trainable(model[0], False)
     assert not any(p.requires_grad for p in model[0].parameters())
@@ -195,108 +265,218 @@ def test_count_parameters_counts_shared_parameters_once():
     assert count_parameters(nn.Sequential(linear, linear)) == 12
 
 
+# --- where the weights come from ---------------------------------------------------------------
+
+
 def test_auto_weights_offline_fall_back_to_random_init_without_network(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", _no_network)
-    model = histopathology_resnet18(weights="auto")
-    assert model.weights_source.startswith("random initialisation (no pretrained weights: offline")
-    assert "NBHELPERS_OFFLINE=1" in model.weights_source
-    assert model.weights_source == model[0].weights_source
-    assert model.eval()(torch.randn(1, 3, 49, 49)).shape == (1, 2)
+    built = histopathology_resnet18(weights="auto")
+    assert built.weights_source.startswith("random initialisation (no pretrained weights: offline")
+    assert "NBHELPERS_OFFLINE is set" in built.weights_source and REAL_RESNET18_NAME in built.weights_source
+    assert built.model.eval()(torch.randn(1, 3, 49, 49)).shape == (1, 2)
 
 
 def test_imagenet_weights_offline_raise_and_classifier_is_none(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", _no_network)
-    with pytest.raises(WeightsUnavailableError, match="offline"):
+    with pytest.raises(WeightsUnavailableError, match="offline, NBHELPERS_OFFLINE is set"):
         histopathology_resnet18(weights="imagenet")
     assert imagenet_classifier() is None
-    with pytest.raises(WeightsUnavailableError, match="resnet18-f37072fd.pth"):
+    with pytest.raises(WeightsUnavailableError, match=REAL_RESNET18_NAME):
         imagenet_classifier(weights="imagenet")
 
 
-@pytest.mark.parametrize("bad", ["pretrained", True, None])
-def test_weight_modes_are_checked(bad):
-    with pytest.raises(ValueError, match="weights must be"):
+@pytest.mark.parametrize("bad, error", [("pretrained", ValueError), (True, TypeError), (None, TypeError)])
+def test_weight_modes_are_checked(bad, error):
+    with pytest.raises(error, match=f"weights must be one of .*, got {bad!r}"):
         histopathology_resnet18(weights=bad)
-    with pytest.raises(ValueError, match="weights must be"):
+    with pytest.raises(error, match=f"weights must be one of .*, got {bad!r}"):
         imagenet_classifier(weights=bad)
+    with pytest.raises(error, match=f"weights must be one of .*, got {bad!r}"):
+        resolve_weights(bad)
+
+
+def test_an_imagenet_classifier_needs_its_weights():
+    with pytest.raises(ValueError, match="weights must be one of \\('auto', 'imagenet'\\), got 'none'"):
+        imagenet_classifier(weights="none")
 
 
 def test_unknown_architecture_is_rejected():
-    with pytest.raises(ValueError, match="arch"):
+    with pytest.raises(ValueError, match="arch must be one of .*, got 'vgg16'"):
         imagenet_classifier(arch="vgg16")
+    with pytest.raises(ValueError, match="arch must be one of .*, got None"):
+        resolve_weights(arch=None)
 
 
-def test_cached_weights_are_used_offline(offline_empty_cache):
-    """A file in torchvision's cache is loaded by the backbone and by the ImageNet classifier."""
-    torch.manual_seed(0)
-    reference = resnet18(weights=None)
-    path = cached_weights_path(ResNet18_Weights.DEFAULT)
-    assert path == offline_empty_cache / "resnet18-f37072fd.pth"
-    path.parent.mkdir(parents=True)
-    torch.save(reference.state_dict(), path)
+def test_cached_weights_are_checked_and_used_offline(fake_url, offline_empty_cache, monkeypatch):
+    """A file in torchvision's cache whose hash matches its name is loaded by both builders."""
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
+    path = place(offline_empty_cache, fake_url, fake_resnet18_weights())
+    assert cached_weights_path("resnet18") == path
+    reference = fake_resnet18_state()
 
-    model = histopathology_resnet18(weights="auto")
-    assert model.weights_source == "imagenet (torchvision cache)"
-    torch.testing.assert_close(model[0][0].weight, reference.conv1.weight)
-    torch.testing.assert_close(model[0][7][1].bn2.running_var, reference.layer4[1].bn2.running_var)
+    resolved = resolve_weights("auto")
+    assert resolved.pretrained and resolved.path == path
+    assert resolved.source == "imagenet (torchvision cache)"
+
+    built = histopathology_resnet18(weights="imagenet")
+    assert built.weights_source == "imagenet (torchvision cache)"
+    torch.testing.assert_close(built.model[0][0].weight, reference["conv1.weight"])
+    torch.testing.assert_close(built.model[0][7][1].bn2.running_var, reference["layer4.1.bn2.running_var"])
 
     classifier = imagenet_classifier()
-    assert classifier is not None and not classifier.training
+    assert isinstance(classifier, ImageNetClassifier) and not classifier.model.training
     assert classifier.weights_source == "imagenet (torchvision cache)"
     assert len(classifier.categories) == 1000 and classifier.categories == imagenet_categories()
-    torch.testing.assert_close(classifier.fc.weight, reference.fc.weight)
+    torch.testing.assert_close(classifier.model.fc.weight, reference["fc.weight"])
 
 
-def test_failed_download_falls_back_and_is_not_retried(monkeypatch):
-    monkeypatch.delenv("NBHELPERS_OFFLINE")
-    calls = []
-
-    def unreachable(url, timeout):
-        calls.append((url, timeout))
-        raise urllib.error.URLError("Name or service not known")
-
-    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
-    first = resolve_weights(ResNet18_Weights.DEFAULT, "auto")
-    assert first.weights is None
-    assert first.source.startswith("random initialisation (no pretrained weights: download failed: URLError")
-    assert calls == [(ResNet18_Weights.DEFAULT.url, pretrained.SOCKET_TIMEOUT_S)]
-    assert resolve_weights(ResNet18_Weights.DEFAULT, "auto") == first
-    assert len(calls) == 1
-    assert not list(cached_weights_path(ResNet18_Weights.DEFAULT).parent.glob("*"))  # nothing half-written
+def test_the_hash_is_checked_on_every_load_not_only_after_a_download(fake_url, offline_empty_cache):
+    path = place(offline_empty_cache, fake_url, fake_resnet18_weights())
+    assert resolve_weights("imagenet").pretrained
+    damaged = bytearray(path.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # one flipped byte in a tensor: still loadable, but not the file
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(WeightsFileError, match=f"{path} has sha256 [0-9a-f]{{16}}..., not the {fake_url[9:17]}"):
+        resolve_weights("imagenet")
+    fallback = histopathology_resnet18("auto")
+    assert fallback.weights_source.startswith(f"random initialisation (cached weights unusable: {path} has sha256")
+    assert path.read_bytes() == bytes(damaged)  # left as it is
 
 
-def _served_file(tmp_path, payload: bytes, name_hash: str) -> str:
-    source = tmp_path / "served" / f"weights-{name_hash}.pth"
-    source.parent.mkdir()
-    source.write_bytes(payload)
-    return source.as_uri()
+def test_torchvisions_own_file_name_with_other_content_is_refused(offline_empty_cache):
+    path = place(offline_empty_cache, REAL_RESNET18_NAME, fake_resnet18_weights())
+    with pytest.raises(WeightsFileError, match=f"{REAL_RESNET18_NAME} has sha256 .*not the f37072fd"):
+        histopathology_resnet18("imagenet")
+    assert imagenet_classifier() is None
+    assert path.read_bytes() == fake_resnet18_weights()
 
 
-def test_download_checked_verifies_the_hash_prefix(tmp_path):
-    payload = b"not really weights" * 1000
-    good = hashlib.sha256(payload).hexdigest()[:8]
-    url = _served_file(tmp_path, payload, good)
-    target = tmp_path / "cache" / f"weights-{good}.pth"
-    assert pretrained.download_checked(url, target) == target
-    assert target.read_bytes() == payload
+def test_a_malicious_pickle_in_the_cache_is_never_executed(offline_empty_cache, tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    payload = malicious_pickle(marker)
+    # The payload works: an unchecked torch.load(weights_only=False), as torchvision did, runs it.
+    torch.load(place(tmp_path / "elsewhere", "copy.pth", payload), weights_only=False)
+    assert marker.is_dir()
+    marker.rmdir()
 
-    bad_target = tmp_path / "cache" / "weights-00000000.pth"
-    with pytest.raises(ValueError, match="sha256"):
-        pretrained.download_checked(url, bad_target)
-    assert sorted(os.listdir(target.parent)) == [target.name]  # no partial or wrong file left
+    # At torchvision's real path: refused by the hash check before anything is unpickled.
+    place(offline_empty_cache, REAL_RESNET18_NAME, payload)
+    with pytest.raises(WeightsFileError, match="has sha256"):
+        imagenet_classifier(weights="imagenet")
+    assert "has sha256" in histopathology_resnet18().weights_source
+    assert not marker.exists()
+
+    # Even with a hash that matches its name (a compromised publisher): the safe unpickler refuses.
+    name = hashed_name(payload)
+    monkeypatch.setitem(pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/{name}")
+    place(offline_empty_cache, name, payload)
+    with pytest.raises(WeightsFileError, match="cannot be loaded with weights_only=True .*posix.mkdir"):
+        resolve_weights("imagenet")
+    assert "cannot be loaded with weights_only=True" in histopathology_resnet18().weights_source
+    assert not marker.exists()
+    with pytest.raises(WeightsFileError) as caught:
+        resolve_weights("imagenet")
+    assert "weights_only=False" not in str(caught.value)  # torch's dangerous advice is not repeated
 
 
-def test_download_checked_gives_up_after_the_deadline(tmp_path):
-    payload = b"x" * (3 << 20)  # several reads
-    url = _served_file(tmp_path, payload, hashlib.sha256(payload).hexdigest()[:8])
-    target = tmp_path / "cache" / "slow.pth"
-    with pytest.raises(TimeoutError, match="more than"):
-        pretrained.download_checked(url, target, deadline_s=-1.0)
-    assert not os.listdir(target.parent)
+def test_a_state_dict_of_another_network_is_refused(offline_empty_cache, monkeypatch):
+    payload = unfit_state()
+    name = hashed_name(payload)
+    monkeypatch.setitem(pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/{name}")
+    place(offline_empty_cache, name, payload)
+    with pytest.raises(WeightsFileError, match=f"{name} does not fit torchvision's resnet18: missing"):
+        resolve_weights("imagenet")
+
+
+def test_weights_saved_without_batchnorm_step_counters_are_accepted(offline_empty_cache, monkeypatch):
+    state = {k: v for k, v in fake_resnet18_state().items() if not k.endswith("num_batches_tracked")}
+    payload = saved(state)
+    monkeypatch.setitem(pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/{hashed_name(payload)}")
+    place(offline_empty_cache, hashed_name(payload), payload)
+    model = histopathology_resnet18("imagenet").model
+    torch.testing.assert_close(model[0][1].running_mean, state["bn1.running_mean"])
+    assert int(model[0][1].num_batches_tracked) == 0
+
+
+def test_a_folder_in_place_of_the_file_is_reported_and_kept(offline_empty_cache):
+    (offline_empty_cache / REAL_RESNET18_NAME).mkdir(parents=True)
+    with pytest.raises(WeightsFileError, match=f"{REAL_RESNET18_NAME} is a folder"):
+        resolve_weights("imagenet")
+    assert "is a folder" in resolve_weights("auto").source
+    assert (offline_empty_cache / REAL_RESNET18_NAME).is_dir()
+
+
+def test_a_typo_in_nbhelpers_offline_is_an_error_even_with_cached_weights(fake_url, offline_empty_cache, monkeypatch):
+    place(offline_empty_cache, fake_url, fake_resnet18_weights())
+    monkeypatch.setenv("NBHELPERS_OFFLINE", "ture")
+    with pytest.raises(ValueError, match="NBHELPERS_OFFLINE='ture'"):
+        histopathology_resnet18()
+
+
+def test_torch_home_naming_a_file_is_an_error(tmp_path, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("TORCH_HOME", str(afile))
+    with pytest.raises(ValueError, match=f"TORCH_HOME='{afile}': {afile} is a file"):
+        resolve_weights("auto")
+    assert histopathology_resnet18("none").weights_source.startswith("random")  # needs no cache
+
+
+def test_weights_are_downloaded_into_the_cache_then_loaded_from_it(served, offline_empty_cache):
+    name = hashed_name(fake_resnet18_weights())
+    (served / name).write_bytes(fake_resnet18_weights())
+    built = histopathology_resnet18("imagenet", deadline=60)
+    assert built.weights_source == "imagenet (downloaded into torchvision's cache)"
+    assert (offline_empty_cache / name).read_bytes() == fake_resnet18_weights()
+    torch.testing.assert_close(built.model[0][0].weight, fake_resnet18_state()["conv1.weight"])
+    (served / name).unlink()  # the second time, no server file is needed
+    assert imagenet_classifier().weights_source == "imagenet (torchvision cache)"
+
+
+def test_a_download_with_the_wrong_content_leaves_nothing(served, offline_empty_cache):
+    name = hashed_name(fake_resnet18_weights())
+    (served / name).write_bytes(b"<html>please log in</html>")
+    source = resolve_weights("auto").source
+    assert source.startswith("random initialisation (no pretrained weights: download failed: sha256 mismatch")
+    assert name in source
+    assert not list(offline_empty_cache.iterdir())
+    with pytest.raises(WeightsUnavailableError, match="sha256 mismatch"):
+        imagenet_classifier("imagenet")
+
+
+def test_a_failed_download_is_tried_again_on_the_next_call(served, offline_empty_cache):
+    name = hashed_name(fake_resnet18_weights())
+    assert "HTTP 404" in resolve_weights("auto").source  # not served yet
+    (served / name).write_bytes(fake_resnet18_weights())
+    assert resolve_weights("auto").source == "imagenet (downloaded into torchvision's cache)"
+
+
+def test_a_bad_cached_file_is_not_downloaded_over(served, offline_empty_cache):
+    name = hashed_name(fake_resnet18_weights())
+    (served / name).write_bytes(fake_resnet18_weights())
+    truncated = fake_resnet18_weights()[:5000]
+    path = place(offline_empty_cache, name, truncated)
+    assert "has sha256" in resolve_weights("auto").source
+    assert path.read_bytes() == truncated
+    path.unlink()  # what the message tells the reader to do
+    assert resolve_weights("auto").pretrained
+
+
+@pytest.mark.parametrize("deadline", [0, -1, float("nan"), "60", True])
+def test_a_bad_deadline_is_named(deadline):
+    with pytest.raises(ValueError, match=f"deadline must be a number of seconds > 0, got {deadline!r}"):
+        resolve_weights("auto", deadline=deadline)
 
 
 def test_imagenet_constants_match_torchvision():
+    from torchvision.models import ResNet18_Weights
+
     transform = ResNet18_Weights.DEFAULT.transforms()
     assert tuple(transform.mean) == IMAGENET_MEAN and tuple(transform.std) == IMAGENET_STD
     categories = imagenet_categories("alexnet")
     assert len(categories) == 1000 and categories[0] == "tench"
+
+
+def test_the_published_urls_carry_their_hash_prefix():
+    assert pretrained.WEIGHTS_URLS["resnet18"].endswith("/resnet18-f37072fd.pth")
+    assert pretrained._hash_prefix(pretrained.WEIGHTS_URLS["alexnet"]) == "7be5be79"

@@ -5,15 +5,19 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from nbhelpers.data.tokens import CHARS, MAX_LEN
+
 
 class CharCNN(nn.Module):
     """Embed each character, convolve over windows of ``context`` characters, max-pool over time.
 
     Input ``(B, max_len + 1)`` int64 token ids (a leading "." then ``max_len`` characters padded
-    with "."); output ``(B, 2)`` logits. The embeddings of a name are laid end to end in one
-    channel of length ``(max_len + 1) * embedding_dim``; a ``Conv1d`` whose kernel spans
-    ``context * embedding_dim`` values with stride ``embedding_dim`` then sees exactly one window
-    of ``context`` whole characters per output position, i.e. a learned n-gram detector.
+    with ".", as ``nbhelpers.data.tokens.encode`` writes them); output ``(B, 2)`` logits. The
+    defaults ``vocab_size=len(CHARS)`` (31) and ``max_len=MAX_LEN`` (22) come from that vocabulary.
+    The embeddings of a name are laid end to end in one channel of length
+    ``(max_len + 1) * embedding_dim``; a ``Conv1d`` whose kernel spans ``context * embedding_dim``
+    values with stride ``embedding_dim`` then sees exactly one window of ``context`` whole
+    characters per output position, i.e. a learned n-gram detector.
     With the defaults: 19,448 parameters.
 
     Pooling over time takes the maximum over *every* window position. The seed used
@@ -21,12 +25,17 @@ class CharCNN(nn.Module):
     so the convolution yields ``MAX_LEN - context + 2`` positions (21 for context 3) and the pool,
     one position short, silently dropped the last window: the final n-gram of a name that fills
     all 22 characters was never seen. Here the pool kernel is the full convolution output length.
+
+    Raises (constructor): TypeError for a size that is not an int, ValueError for one below 1 or a
+    ``context`` longer than the input. Raises (forward): TypeError for anything but an int64 tensor,
+    ValueError for another shape, a token id outside ``[0, vocab_size)`` (checked on the CPU) or
+    token ids on another device than the model; each message names the offending value.
     """
 
     def __init__(
         self,
-        vocab_size: int = 31,
-        max_len: int = 22,
+        vocab_size: int = len(CHARS),
+        max_len: int = MAX_LEN,
         context: int = 3,
         embedding_dim: int = 10,
         conv_width: int = 64,
@@ -41,13 +50,17 @@ class CharCNN(nn.Module):
             ("conv_width", conv_width),
             ("fc_width", fc_width),
         ]:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
+            if value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.vocab_size = vocab_size
         self.seq_len = max_len + 1
         if context > self.seq_len:
             raise ValueError(f"context={context} is longer than the input of max_len + 1 = {self.seq_len} tokens")
         self.context = context
+        self.embedding_dim = embedding_dim
+        self.conv_width = conv_width
         self.conv_output_length = self.seq_len - context + 1
 
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
@@ -65,9 +78,10 @@ class CharCNN(nn.Module):
         """Pooled n-gram features. x: (B, max_len + 1) int64 -> (B, conv_width)."""
         self._check_tokens(x)
         batch = x.shape[0]
-        embedded = self.embedding(x).reshape(batch, 1, -1)  # (B, 1, (max_len + 1) * embedding_dim)
+        # Sizes spelled out rather than -1: an empty batch (B = 0) must keep its shape too.
+        embedded = self.embedding(x).reshape(batch, 1, self.seq_len * self.embedding_dim)
         activations = self.relu(self.conv(embedded))  # (B, conv_width, conv_output_length)
-        return self.pool_over_time(activations).reshape(batch, -1)
+        return self.pool_over_time(activations).reshape(batch, self.conv_width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, max_len + 1) int64 token ids -> (B, 2) logits."""
@@ -75,13 +89,16 @@ class CharCNN(nn.Module):
 
     def _check_tokens(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor):
-            raise ValueError(f"expected a tensor of token ids, got {type(x).__name__}")
+            raise TypeError(f"expected a tensor of token ids, got {type(x).__name__}")
         if x.dtype != torch.int64:
-            raise ValueError(f"expected int64 token ids, got dtype {x.dtype}")
+            raise TypeError(f"expected int64 token ids, got dtype {x.dtype}")
         if x.dim() != 2 or x.shape[1] != self.seq_len:
             raise ValueError(
                 f"expected token ids of shape (B, {self.seq_len}) (max_len + 1), got {tuple(x.shape)}"
             )
+        weight_device = self.embedding.weight.device
+        if x.device != weight_device:
+            raise ValueError(f"token ids are on {x.device} but the model is on {weight_device}")
         # Only on the CPU: reading values back from an accelerator would cost a sync every step
         # (there an out-of-range id trips the embedding's own device-side check instead).
         if x.device.type == "cpu" and x.numel() > 0:

@@ -1,35 +1,56 @@
-"""Pretrained ResNet18 models: the transfer-learning network of chapter 05 and an ImageNet classifier."""
+"""Pretrained networks: the transfer-learning ResNet18 of chapter 05 and an ImageNet classifier (chapter 06).
+
+Each builder returns the network together with where its weights came from (``weights_source``),
+as a frozen dataclass: nothing is recorded on the ``nn.Module``.
+"""
 
 from __future__ import annotations
 
-import torch.nn as nn
-from torchvision import models
-from torchvision.models import AlexNet_Weights, ResNet18_Weights, WeightsEnum
+from dataclasses import dataclass
 
-from .pretrained import ResolvedWeights, resolve_weights
+import torch.nn as nn
+
+from .pretrained import (
+    DOWNLOAD_DEADLINE_S,
+    BuiltModel,
+    build_network,
+    check_arch,
+    check_weight_mode,
+    imagenet_categories,
+    resolve_weights,
+)
 
 # The normalisation every torchvision ImageNet model expects (per RGB channel, on [0, 1] pixels).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_IMAGENET_ARCHS: dict[str, tuple[WeightsEnum, object]] = {
-    "resnet18": (ResNet18_Weights.DEFAULT, models.resnet18),
-    "alexnet": (AlexNet_Weights.DEFAULT, models.alexnet),
-}
 
+@dataclass(frozen=True)
+class ImageNetClassifier:
+    """A pretrained ImageNet classifier and what its outputs mean.
 
-def resnet18_backbone(weights: str = "auto") -> nn.Sequential:
-    """ResNet18 without its average pool and fc layer: ``(B, 3, H, W) -> (B, 512, H/32, W/32)``
-    (rounded up; ``(B, 512, 2, 2)`` for 49x49 patches).
-
-    ``weights``: "auto", "imagenet" or "none" (see ``resolve_weights``). The outcome is recorded
-    in ``backbone.weights_source``.
+    Attributes:
+        model: ``(B, 3, H, W)`` RGB on [0, 1] normalised with ``IMAGENET_MEAN``/``IMAGENET_STD``
+            (224x224 is the training size) ``-> (B, 1000)`` logits; in eval mode.
+        categories: the 1000 class names, logit index -> name.
+        weights_source: where the weights came from, e.g. "imagenet (torchvision cache)".
     """
-    resolved = resolve_weights(ResNet18_Weights.DEFAULT, weights)
-    resnet = models.resnet18(weights=resolved.weights)
-    backbone = nn.Sequential(*list(resnet.children())[:-2])
-    backbone.weights_source = resolved.source
-    return backbone
+
+    model: nn.Module
+    categories: list[str]
+    weights_source: str
+
+
+def resnet18_backbone(weights: str = "auto", *, deadline: float = DOWNLOAD_DEADLINE_S) -> BuiltModel:
+    """ResNet18 without its average pool and fc layer.
+
+    ``model``: an ``nn.Sequential`` of 8 layers, ``(B, 3, H, W) -> (B, 512, ceil(H/32), ceil(W/32))``
+    (``(B, 512, 2, 2)`` for 49x49 patches). ``weights``: "auto", "imagenet" or "none", and
+    ``deadline`` for a download, as in ``resolve_weights``, whose errors it raises.
+    """
+    resolved = resolve_weights(weights, "resnet18", deadline=deadline)
+    resnet = build_network("resnet18", resolved)
+    return BuiltModel(nn.Sequential(*list(resnet.children())[:-2]), resolved.source)
 
 
 def histopathology_head(in_features: int = 512, num_hidden: int = 256, num_classes: int = 2) -> nn.Sequential:
@@ -37,7 +58,15 @@ def histopathology_head(in_features: int = 512, num_hidden: int = 256, num_class
 
     Adaptive average pool, then two BatchNorm1d + Dropout(0.5) blocks around a hidden layer.
     In train mode the batch needs at least two samples (BatchNorm1d).
+
+    Raises:
+        TypeError, ValueError: a size that is not a positive int, naming it.
     """
+    for name, value in (("in_features", in_features), ("num_hidden", num_hidden), ("num_classes", num_classes)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be a positive int, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
     return nn.Sequential(
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
@@ -51,62 +80,52 @@ def histopathology_head(in_features: int = 512, num_hidden: int = 256, num_class
     )
 
 
-def histopathology_resnet18(weights: str = "auto") -> nn.Sequential:
-    """Chapter 05's transfer-learning model: ``nn.Sequential(backbone, head)``.
+def histopathology_resnet18(weights: str = "auto", *, deadline: float = DOWNLOAD_DEADLINE_S) -> BuiltModel:
+    """Chapter 05's transfer-learning model and where its backbone's weights came from.
 
-    ``model[0]`` is the ResNet18 backbone (freeze it with ``set_trainable(model[0], False)``),
-    ``model[1]`` the seed's head. Shapes: ``(B, 3, H, W) -> (B, 2)`` logits, e.g. 49x49 patches.
+    ``model`` is ``nn.Sequential(backbone, head)``: ``model[0]`` the ResNet18 backbone (freeze it
+    with ``set_trainable(model[0], False)``), ``model[1]`` the seed's head. Shapes:
+    ``(B, 3, H, W) -> (B, 2)`` logits, e.g. 49x49 patches.
 
     Args:
-        weights: "auto" uses ``ResNet18_Weights.DEFAULT`` when torchvision's cache has them or a
-            download succeeds (never with ``NBHELPERS_OFFLINE=1``), else random initialisation;
-            "imagenet" requires them (``WeightsUnavailableError`` otherwise); "none" is random.
+        weights: "auto" uses ImageNet's weights when torchvision's cache holds them intact or a
+            download succeeds (never with ``NBHELPERS_OFFLINE`` set), else random
+            initialisation; "imagenet" requires them; "none" is random. See ``resolve_weights``.
+        deadline: seconds a download may take in all.
 
-    The model's ``weights_source`` attribute says which happened, e.g.
-    "imagenet (torchvision cache)" or "random initialisation (no pretrained weights: offline, ...)".
+    ``weights_source`` says which happened, e.g. "imagenet (torchvision cache)" or
+    "random initialisation (no pretrained weights: offline, ...)".
+
+    Raises:
+        TypeError, ValueError, WeightsUnavailableError, WeightsFileError: as ``resolve_weights``.
     """
-    backbone = resnet18_backbone(weights)
-    model = nn.Sequential(backbone, histopathology_head(in_features=512))
-    model.weights_source = backbone.weights_source
-    return model
+    backbone = resnet18_backbone(weights, deadline=deadline)
+    return BuiltModel(nn.Sequential(backbone.model, histopathology_head(in_features=512)), backbone.weights_source)
 
 
-def imagenet_classifier(weights: str = "auto", arch: str = "resnet18") -> nn.Module | None:
+def imagenet_classifier(
+    weights: str = "auto", arch: str = "resnet18", *, deadline: float = DOWNLOAD_DEADLINE_S
+) -> ImageNetClassifier | None:
     """A torchvision ImageNet classifier with its pretrained weights, or None when they are unavailable.
 
-    ``(B, 3, H, W)`` RGB images on [0, 1] normalised with ``IMAGENET_MEAN``/``IMAGENET_STD``
-    (224x224 is the training size) ``-> (B, 1000)`` logits. Returned in eval mode, with
-    ``model.weights_source`` and ``model.categories`` (the 1000 class names, for titles).
-
     Args:
-        weights: "auto" (None when neither cached nor downloadable) or "imagenet" (raise instead).
+        weights: "auto" (None when the weights are neither cached intact nor downloadable) or
+            "imagenet" (raise instead).
         arch: "resnet18" (45 MB of weights) or "alexnet" (the seed's choice, 233 MB).
+        deadline: seconds a download may take in all.
 
-    Call ``resolve_weights(imagenet_weights(arch))`` to learn why None was returned.
+    Returns:
+        ``ImageNetClassifier(model, categories, weights_source)``, ``model`` in eval mode:
+        ``(B, 3, H, W) -> (B, 1000)`` logits. ``resolve_weights(arch=arch).source`` says why None
+        was returned.
+
+    Raises:
+        TypeError, ValueError: a bad ``weights`` (also "none": a classifier needs its weights) or ``arch``.
+        WeightsUnavailableError, WeightsFileError: ``weights="imagenet"``, as ``resolve_weights``.
     """
-    if weights not in ("auto", "imagenet"):
-        raise ValueError(f"weights must be 'auto' or 'imagenet' for an ImageNet classifier, got {weights!r}")
-    wanted, builder = _arch(arch)
-    resolved: ResolvedWeights = resolve_weights(wanted, weights)
-    if resolved.weights is None:
+    check_weight_mode(weights, allowed=("auto", "imagenet"))
+    check_arch(arch)
+    resolved = resolve_weights(weights, arch, deadline=deadline)
+    if not resolved.pretrained:
         return None
-    model = builder(weights=resolved.weights).eval()
-    model.weights_source = resolved.source
-    model.categories = list(resolved.weights.meta["categories"])
-    return model
-
-
-def imagenet_weights(arch: str = "resnet18") -> WeightsEnum:
-    """The torchvision weights ``imagenet_classifier(arch=arch)`` loads."""
-    return _arch(arch)[0]
-
-
-def imagenet_categories(arch: str = "resnet18") -> list[str]:
-    """The 1000 ImageNet class names, index -> name (from the weights' metadata; no download)."""
-    return list(imagenet_weights(arch).meta["categories"])
-
-
-def _arch(arch: str) -> tuple[WeightsEnum, object]:
-    if arch not in _IMAGENET_ARCHS:
-        raise ValueError(f"arch must be one of {tuple(_IMAGENET_ARCHS)}, got {arch!r}")
-    return _IMAGENET_ARCHS[arch]
+    return ImageNetClassifier(build_network(arch, resolved).eval(), imagenet_categories(arch), resolved.source)

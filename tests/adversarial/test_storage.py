@@ -42,9 +42,13 @@ def _is_none(result: object) -> None:
     assert result is None, result
 
 
-def _download(ws: Workspace, path: str, **kwargs: object) -> object:
+def _download(ws: Workspace, path: str, dest: str = "file.bin", **kwargs: object) -> object:
     ws.env.delenv("NBHELPERS_OFFLINE")
-    return storage.download(ws.server.url(path), ws.data / "file.bin", progress=False, backoff=0.01, **kwargs)
+    return storage.download(ws.server.url(path), ws.data / dest, progress=False, backoff=0.01, **kwargs)
+
+
+def _dangling_link(ws: Workspace) -> None:
+    (ws.data / "file.bin").symlink_to(ws.root / "elsewhere.bin")
 
 
 CASES = [
@@ -163,6 +167,37 @@ CASES = [
         act=lambda ws: _download(ws, "/reset", retries=1),
         raises=storage.DownloadError,
         names="/reset",
+    ),    Case(
+        "download-through-dangling-link",
+        "files",
+        "download",
+        "the destination is a dangling symbolic link",
+        "ValueError naming the link; nothing written at its target",
+        setup=_dangling_link,
+        act=lambda ws: _download(ws, "/f"),
+        raises=ValueError,
+        names="file.bin is a symbolic link",
+    ),
+    Case(
+        "download-stalled-server",
+        "network",
+        "download",
+        "the server waits 2 s before answering; the deadline is 0.5 s",
+        "DownloadError within the deadline, naming the url",
+        setup=lambda ws: ws.server.routes.update({"/stall": Route(body=b"late", delay=2.0)}),
+        act=lambda ws: _download(ws, "/stall", retries=3, timeout=30.0, deadline=0.5),
+        raises=storage.DownloadError,
+        names="/stall",
+    ),
+    Case(
+        "download-404-into-new-folders",
+        "network",
+        "download",
+        "HTTP 404 for a file whose folders do not exist yet",
+        "DownloadError naming the url and status; no empty folders left",
+        act=lambda ws: _download(ws, "/missing", dest="a/b/file.bin"),
+        raises=storage.DownloadError,
+        names="HTTP 404 .*/missing",
     ),
 ]
 
