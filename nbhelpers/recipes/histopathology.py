@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,7 +45,7 @@ from nbhelpers.data.histopathology import (
     synthetic_patches,
 )
 from nbhelpers.data.loaders import DeviceBatches
-from nbhelpers.data.pcam import download_pcam, find_pcam, pcam_patches
+from nbhelpers.data.pcam import PcamFolder, pcam_patches, resolve_pcam
 from nbhelpers.data.pipeline import BatchAugment, centre_crop, decode_patches
 from nbhelpers.device import get_device, seed_everything
 from nbhelpers.models import histopathology_resnet18, resolve_weights, set_trainable
@@ -57,7 +58,7 @@ from nbhelpers.recipes.common import (
     check_seed,
     run_phases,
 )
-from nbhelpers.storage import DataSource, atomic_path, offline, writable_data_dir
+from nbhelpers.storage import DataSource, atomic_path, writable_data_dir
 from nbhelpers.train import Callback, Trainer
 from nbhelpers.train.checkpoint import load_safely
 from nbhelpers.train.precision import PRECISIONS, check_precision, fast_precision
@@ -172,11 +173,11 @@ class HistopathologyRecipe(ProfiledRecipe):
         if folder is not None:
             return self._from_folder(folder, num_workers)
         wanted = {PCAM_SPLITS["train"]: self.train_size, PCAM_SPLITS["valid"]: self.valid_size}
-        pcam = find_pcam(wanted)
-        if pcam is None and self.download and not offline() and writable_data_dir() is not None:
-            pcam = download_pcam(wanted)
-        if pcam is not None:
-            return self._from_pcam(pcam)
+        lookup = resolve_pcam(wanted, download=self.download)
+        if lookup.folder is not None:
+            return self._from_pcam(lookup.folder)
+        if self.download:
+            warnings.warn(f"PCam not used ({lookup.reason}); training on the synthetic set", stacklevel=2)
         return self._from_folder(synthetic_patches(max(needed, self.synthetic_size)), num_workers)
 
     def _from_folder(self, folder: PatchFolder, num_workers: int) -> PatchData:
@@ -193,7 +194,7 @@ class HistopathologyRecipe(ProfiledRecipe):
             folder=folder.root,
         )
 
-    def _from_pcam(self, pcam: Any) -> PatchData:
+    def _from_pcam(self, pcam: PcamFolder) -> PatchData:
         parts = {}
         for role, size in (("train", self.train_size), ("valid", self.valid_size)):
             images, labels = pcam_patches(PCAM_SPLITS[role], root=pcam.root, limit=size)
@@ -460,7 +461,7 @@ def trained_histopathology_model(
     """
     device = torch.device(device) if device is not None else get_device()
     recipe = recipe.resolved(device)
-    init = "random" if resolve_weights(recipe.weights).weights is None else "imagenet"
+    init = "imagenet" if resolve_weights(recipe.weights, "resnet18").pretrained else "random"
     path = model_cache_path(recipe, data, init)
     if path is not None and path.is_file():
         model, meta = load_model(path)
