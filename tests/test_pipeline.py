@@ -1,4 +1,4 @@
-"""nbhelpers.data.pipeline: decoding into a uint8 cache and batched augmentation (DeviceBatches: test_batches.py)."""
+"""nbhelpers.data.pipeline: decoding into a uint8 cache and batched augmentation (DeviceBatches: test_device_batches.py)."""
 
 from __future__ import annotations
 

@@ -103,7 +103,9 @@ class DeviceBatches:
         if targets.shape[0] != count:
             raise ValueError(f"inputs hold {count} examples but targets hold {targets.shape[0]}")
         if count == 0:
-            raise ValueError(f"DeviceBatches needs at least one example, got empty inputs of shape {tuple(inputs.shape)}")
+            raise ValueError(
+                f"DeviceBatches needs at least one example, got empty inputs of shape {tuple(inputs.shape)}"
+            )
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         _check_flag("shuffle", shuffle)

@@ -152,7 +152,9 @@ def _check_generator(generator: torch.Generator | None) -> None:
     if not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
     if generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator (draws are made on the CPU), got one on {generator.device}")
+        raise ValueError(
+            f"generator must be a CPU torch.Generator (draws are made on the CPU), got one on {generator.device}"
+        )
 
 
 def _as_float(images: torch.Tensor) -> torch.Tensor:

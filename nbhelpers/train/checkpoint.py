@@ -245,7 +245,8 @@ def optimizer_state(optim: torch.optim.Optimizer | None) -> dict[str, Any] | Non
     """``part_state`` plus the number of parameters of each group (checked on load)."""
     if optim is None:
         return None
-    return {**part_state(optim), "group_sizes": [len(group["params"]) for group in optim.param_groups]}  # type: ignore[dict-item]
+    sizes = [len(group["params"]) for group in optim.param_groups]
+    return {"class": type(optim).__name__, "state": optim.state_dict(), "group_sizes": sizes}
 
 
 def check_trainer_state(
@@ -321,7 +322,9 @@ def _check_optimizer_state(saved: Any, optim: torch.optim.Optimizer, path: Path)
     if not isinstance(saved, dict) or set(saved) != {"class", "state", "group_sizes"}:
         raise ValueError(f"{path}: the optim entry is not an optimizer state")
     if saved["class"] != name:
-        raise ValueError(f"{path} holds the state of a {saved['class']} optimizer, but this Trainer's optimizer is a {name}")
+        raise ValueError(
+            f"{path} holds the state of a {saved['class']} optimizer, but this Trainer's optimizer is a {name}"
+        )
     sizes = [len(group["params"]) for group in optim.param_groups]
     if saved["group_sizes"] != sizes:
         raise ValueError(
@@ -334,11 +337,11 @@ def _check_optimizer_state(saved: Any, optim: torch.optim.Optimizer, path: Path)
     groups = inner["param_groups"]
     if not isinstance(groups, list) or [len(group.get("params", ())) for group in groups] != sizes:
         raise ValueError(f"{path}: the {name} state's parameter groups do not match its recorded sizes {sizes}")
-    live_keys = [set(group) for group in optim.param_groups]
-    for index, (group, keys) in enumerate(zip(groups, live_keys)):
-        if set(group) != keys:
-            difference = sorted(map(str, set(group) ^ keys))
-            raise ValueError(f"{path}: parameter group {index} of the {name} state has other settings ({difference})")
+    # Every setting the optimizer class defines must be there (schedulers add their own, e.g. initial_lr).
+    for index, group in enumerate(groups):
+        missing = sorted(set(optim.defaults) - set(group))
+        if missing:
+            raise ValueError(f"{path}: parameter group {index} of the {name} state lacks the settings {missing}")
     # Per-parameter state (momentum buffers, Adam's moments) must have each parameter's shape.
     params = [p for group in optim.param_groups for p in group["params"]]
     position = {saved_id: i for i, saved_id in enumerate(pid for group in groups for pid in group["params"])}
@@ -370,7 +373,9 @@ def _check_part_state(label: str, saved: Any, part: Any | None, path: Path) -> N
     if not isinstance(saved, dict) or set(saved) != {"class", "state"} or not isinstance(saved["state"], dict):
         raise ValueError(f"{path}: the {label} entry is not a {label} state")
     if saved["class"] != name:
-        raise ValueError(f"{path} holds the state of a {saved['class']} {label}, but this Trainer's {label} is a {name}")
+        raise ValueError(
+            f"{path} holds the state of a {saved['class']} {label}, but this Trainer's {label} is a {name}"
+        )
 
 
 def _check_logs(state: dict[str, Any], path: Path) -> None:

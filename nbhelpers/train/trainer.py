@@ -577,6 +577,8 @@ class Trainer:
         self.epoch, self.global_step = snapshot["counters"]
         self._loader_state = snapshot["loader_state"]
         restore_rng_state(snapshot["rng"])
+        if self._graph_step is not None:
+            self._graph_step = self._new_graph_step()  # the optimizer state tensors were replaced again
 
     def _parts(self) -> dict[str, Any]:
         """The stateful training parts a checkpoint restores (none for an inference-only Trainer)."""
@@ -747,7 +749,9 @@ def _resolve_device(device: Any, in_group: bool) -> torch.device:
 
 def _check_iterable(name: str, loader: Any) -> None:
     if loader is None or not hasattr(type(loader), "__iter__") or isinstance(loader, (str, bytes, torch.Tensor)):
-        raise ValueError(f"{name} must be an iterable of (x, y) batches (a DataLoader, DeviceBatches, a list), got {loader!r:.100}")
+        raise ValueError(
+            f"{name} must be an iterable of (x, y) batches (a DataLoader, DeviceBatches, a list), got {loader!r:.100}"
+        )
 
 
 def _check_inputs(x: Any) -> Any:
