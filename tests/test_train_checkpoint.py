@@ -19,7 +19,7 @@ from nbhelpers.data.pipeline import BatchAugment
 from nbhelpers.device import seed_everything
 from nbhelpers.storage import current_umask
 from nbhelpers.train import Trainer, check_checkpoint_path
-from nbhelpers.train.checkpoint import capture_rng_state, restore_rng_state
+from nbhelpers.train.checkpoint import capture_rng_state, read_meta, restore_rng_state
 
 EPOCHS = 2
 
@@ -303,3 +303,17 @@ def test_check_checkpoint_path_reports_a_bad_path_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="non-empty str or os.PathLike, got 3"):
         check_checkpoint_path(3)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_meta_is_saved_with_the_checkpoint_and_read_without_loading_anything(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.functional.cross_entropy, device="cpu", verbose=False)
+    path = trainer.save_checkpoint(tmp_path / "ckpt.pt", meta={"recipe": "Tiny", "fields": {"lr": 0.1}})
+    assert read_meta(path) == {"recipe": "Tiny", "fields": {"lr": 0.1}}
+    assert read_meta(trainer.save_checkpoint(tmp_path / "plain.pt")) == {}
+    with pytest.raises(ValueError, match="meta must be a dict"):
+        trainer.save_checkpoint(tmp_path / "bad.pt", meta=["not", "a", "dict"])
+    torch.save({"format": 2}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="foreign.pt is not a Trainer checkpoint"):
+        read_meta(tmp_path / "foreign.pt")

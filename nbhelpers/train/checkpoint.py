@@ -20,7 +20,6 @@ import errno
 import os
 import pickle
 import random
-import stat
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nbhelpers.storage import atomic_path
+from nbhelpers.storage import atomic_path, check_writable_file
 
 FORMAT = 2
 TRAIN_LOG_KEYS = ("loss", "accu", "loss_avg", "accu_avg")
@@ -38,7 +37,7 @@ VALID_LOG_KEYS = ("loss", "accu")
 KEYS = frozenset(
     {
         "format", "model", "optim", "scheduler", "scaler", "train_batches",
-        "train_log", "valid_log", "epoch_end_steps", "epoch", "global_step", "rng",
+        "train_log", "valid_log", "epoch_end_steps", "epoch", "global_step", "rng", "meta",
     }
 )  # fmt: skip
 
@@ -143,25 +142,7 @@ def check_checkpoint_path(path: str | os.PathLike[str]) -> Path:
     """
     if not isinstance(path, (str, os.PathLike)) or str(path).strip() == "":
         raise ValueError(f"a checkpoint path must be a non-empty str or os.PathLike, got {path!r}")
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"checkpoint folder does not exist: {target.parent} (for {target.name})")
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a folder; a checkpoint path must name a file")
-    if target.exists() and not _writable(target):
-        raise PermissionError(f"{target} is read-only; not replacing it (change its mode or choose another path)")
-    if not _writable(target.parent):
-        raise PermissionError(f"checkpoint folder {target.parent} is not writable (for {target.name})")
-    return target
-
-
-def _writable(path: Path) -> bool:
-    """Writable by this process and not marked read-only by its owner's write bit (root included)."""
-    try:
-        owner_may_write = bool(path.stat().st_mode & stat.S_IWUSR)
-    except OSError:
-        return False
-    return owner_may_write and os.access(path, os.W_OK)
+    return check_writable_file(path, kind="checkpoint")
 
 
 def save_atomically(obj: Any, path: str | os.PathLike[str]) -> Path:
@@ -279,11 +260,31 @@ def check_trainer_state(
         _check_optimizer_state(state["optim"], optim, path)
         _check_part_state("scheduler", state["scheduler"], scheduler, path)
         _check_part_state("scaler", state["scaler"], scaler, path)
+    if not isinstance(state["meta"], dict):
+        raise ValueError(f"{path}: 'meta' must be a dict, got {type(state['meta']).__name__}")
     if state["train_batches"] is not None and not isinstance(state["train_batches"], dict):
         raise ValueError(f"{path}: 'train_batches' must be a dict or None, got {type(state['train_batches']).__name__}")
     _check_logs(state, path)
     if restore_rng:
         check_rng_state(state["rng"], path)
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``meta`` dict a Trainer checkpoint was saved with, after verifying the file; changes nothing.
+
+    For callers that must decide whether a checkpoint belongs to them before building anything
+    from it (the recipes compare it with their own fields).
+
+    Raises:
+        the errors of ``load_safely``; ValueError: not a Trainer checkpoint of this format.
+    """
+    source = Path(path) if isinstance(path, (str, os.PathLike)) else path
+    state = load_safely(source)
+    if not isinstance(state, dict) or state.get("format") != FORMAT or set(state) != KEYS:
+        raise ValueError(f"{source} is not a Trainer checkpoint of format {FORMAT}")
+    if not isinstance(state["meta"], dict):
+        raise ValueError(f"{source}: 'meta' must be a dict, got {type(state['meta']).__name__}")
+    return state["meta"]
 
 
 def _shape(value: torch.Tensor) -> tuple[int, ...]:

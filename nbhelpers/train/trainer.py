@@ -474,9 +474,13 @@ class Trainer:
         return {"loss": total_loss / total_count, "accu": total_correct / total_count}
 
     # ----------------------------------------------------------------- checkpoints
-    def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
+    def save_checkpoint(self, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> Path:
         """Write model, optimizer, scheduler, scaler, the train batches' state, logs, counters and
         RNG states to ``path``; returns the path.
+
+        ``meta``: plain values (str, int, float, bool, None, lists and dicts of them) stored with
+        the checkpoint for its writer, e.g. the recipe that trained; read back by
+        ``nbhelpers.train.checkpoint.read_meta`` without loading anything.
 
         Call it between ``run`` calls. The path is checked first (``check_checkpoint_path``: call
         that yourself before training to hear about a bad path early). The write is atomic (a
@@ -488,8 +492,11 @@ class Trainer:
                 ``check_checkpoint_path``. OSError naming the path: the write failed (a full disk).
         """
         target = check_checkpoint_path(path)
+        if meta is not None and not isinstance(meta, dict):
+            raise ValueError(f"meta must be a dict or None, got {type(meta).__name__}")
         state = {
             "format": FORMAT,
+            "meta": dict(meta or {}),
             "model": self.model.state_dict(),
             "optim": optimizer_state(self.optim),
             "scheduler": part_state(self.scheduler),
