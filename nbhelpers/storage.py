@@ -142,6 +142,11 @@ def writable_data_dir() -> Path | None:
     back to the mirror and to what ships with the packages.
     """
     path = data_dir()
+    if not path.exists():
+        # root may create folders inside a read-only (0o555) one: check the mode bit first
+        existing = next(parent for parent in path.parents if parent.exists())
+        if not _writable(existing):
+            return None
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
