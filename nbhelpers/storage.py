@@ -142,6 +142,11 @@ def writable_data_dir() -> Path | None:
     back to the mirror and to what ships with the packages.
     """
     path = data_dir()
+    if not path.exists():
+        # root may create folders inside a read-only (0o555) one: check the mode bit first
+        existing = next(parent for parent in path.parents if parent.exists())
+        if not _writable(existing):
+            return None
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -205,15 +210,29 @@ def default_dir_mode() -> int:
     return 0o777 & ~current_umask()
 
 
-def _check_replaceable(target: Path) -> None:
+def check_writable_file(target: str | os.PathLike[str], kind: str = "") -> Path:
+    """``target`` as a ``Path``, after checking that a file can be written (or replaced) there.
+
+    Args:
+        kind: what the file is, for the messages ("checkpoint" -> "checkpoint folder does not
+            exist: ...").
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        IsADirectoryError: ``target`` is a folder.
+        PermissionError: ``target`` is a read-only file, or its folder is not writable.
+    """
+    target = Path(target)
+    noun = f"{kind} " if kind else ""
     if not target.parent.is_dir():
-        raise FileNotFoundError(f"folder does not exist: {target.parent} (for {target.name})")
+        raise FileNotFoundError(f"{noun}folder does not exist: {target.parent} (for {target.name})")
     if target.is_dir():
-        raise IsADirectoryError(f"{target} is a folder; expected a file path")
+        raise IsADirectoryError(f"{target} is a folder; a {noun or 'file '}path must name a file")
     if target.exists() and not _writable(target):
         raise PermissionError(f"{target} is read-only; not replacing it (change its mode or choose another path)")
     if not _writable(target.parent):
-        raise PermissionError(f"folder {target.parent} is not writable (for {target.name})")
+        raise PermissionError(f"{noun}folder {target.parent} is not writable (for {target.name})")
+    return target
 
 
 def _writable(path: Path) -> bool:
@@ -242,8 +261,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         PermissionError: ``target`` exists and is read-only, or its folder is not writable.
         IsADirectoryError: ``target`` is a folder.
     """
-    target = Path(target)
-    _check_replaceable(target)
+    target = check_writable_file(target)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(handle)
     temporary = Path(name)

@@ -2,7 +2,8 @@
 
     python -m torch.distributed.run --standalone --nproc_per_node=2 tests/distributed_script.py OUT_DIR
 
-Each process writes OUT_DIR/rank{RANK}.pt with its final weights, logs and ``evaluate`` result.
+Each process joins the process group explicitly (``join_process_group``; the Trainer never does),
+then writes OUT_DIR/rank{RANK}.pt with its final weights, logs and ``evaluate`` result.
 The data and model builders are imported by the test to recompute the result in one process.
 """
 
@@ -33,8 +34,9 @@ def make_model() -> nn.Module:
 
 
 def main(out_dir: Path) -> None:
-    from nbhelpers.train import Trainer
+    from nbhelpers.train import Trainer, join_process_group
 
+    assert join_process_group(torch.device("cpu"), timeout_s=60.0), "expected a launch by torchrun"
     train, valid = make_datasets()
     train_loader = DataLoader(train, batch_size=BATCH_SIZE, shuffle=True, generator=torch.Generator().manual_seed(0))
     valid_loader = DataLoader(valid, batch_size=BATCH_SIZE)

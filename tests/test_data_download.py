@@ -1,4 +1,4 @@
-"""download(): a local HTTP server on 127.0.0.1 plays the internet; nothing else is contacted."""
+"""storage.download() as the data loaders use it: a local server on 127.0.0.1 plays the internet."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nbhelpers.data.download import DownloadError, download
+from nbhelpers.storage import DownloadError, download
 
 GOOD = b"verified content\n" * 1000
 GOOD_SHA256 = hashlib.sha256(GOOD).hexdigest()

@@ -27,7 +27,8 @@ CENTRE = slice(32, 64)
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +57,7 @@ def test_layout_labels_and_rgb_round_trip(tmp_path):
         assert np.array_equal(read_patch(path), expected.image)  # lossless, and RGB written as RGB
         assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), expected.image)
         assert labels["label"][index] == expected.label
-    dataset = HistopathologicDataset(labels, root=root, transform=train_transform())
-    assert dataset.source.startswith("embedded (synthetic, 12 patches")
+    dataset = HistopathologicDataset(labels, root, transform=train_transform())
     assert dataset[0][0].shape == (3, 49, 49)
 
 
@@ -101,14 +101,30 @@ def test_centre_crop_sees_the_difference(patches):
 
 
 def test_bad_arguments_and_existing_root(tmp_path):
-    with pytest.raises(ValueError, match="n >= 1"):
+    with pytest.raises(ValueError, match="n must be an int in 1..1,000,000, got 0"):
         make_synthetic_histopathology(tmp_path / "x", 0)
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(ValueError, match="n_test must be"):
+        make_synthetic_histopathology(tmp_path / "x", 3, n_test=-1)
+    with pytest.raises(ValueError, match="seed must be an int >= 0, got -1"):
         synthetic_patch(-1, 0)
+    with pytest.raises(ValueError, match="index must be an int >= 0, got 1.5"):
+        synthetic_patch(0, 1.5)
     (tmp_path / "taken").mkdir()
     with pytest.raises(FileExistsError, match="taken"):
         make_synthetic_histopathology(tmp_path / "taken", 3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary folder left
+
+
+def test_an_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
+    from nbhelpers.data import synthetic_histopathology as synthetic
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt("simulated Ctrl-C")
+
+    monkeypatch.setattr(synthetic, "synthetic_id", fail)
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic_histopathology(tmp_path / "set", 3)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""nbhelpers.data.pipeline: decoding into a uint8 cache, batched augmentation, batches on the device."""
+"""nbhelpers.data.pipeline: decoding into a uint8 cache and batched augmentation (DeviceBatches: test_device_batches.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from nbhelpers.data.histopathology import HistopathologicDataset, infer_transfor
 from nbhelpers.data.pipeline import (
     CROP,
     BatchAugment,
-    PatchBatches,
     centre_crop,
     decode_patches,
     flip_rotate_crop,
@@ -155,20 +154,29 @@ def test_batch_augment_shapes_dtype_and_range(batch, seed, as_float):
     images = _random_images(batch, seed=seed % 1000)
     if as_float:
         images = images.float() / 255.0
-    out = BatchAugment(generator=torch.Generator().manual_seed(seed))(images)
+    out = BatchAugment()(images, torch.Generator().manual_seed(seed))
     assert out.shape == (batch, 3, CROP, CROP) and out.dtype == torch.float32
     assert out.min() >= 0.0 and out.max() <= 1.0
 
 
-def test_batch_augment_is_reproducible_with_a_seed_and_random_without():
+def test_batch_augment_draws_from_the_generator_it_is_given():
     images = _random_images(8)
-    first = BatchAugment(generator=torch.Generator().manual_seed(5))(images)
-    again = BatchAugment(generator=torch.Generator().manual_seed(5))(images)
-    other = BatchAugment(generator=torch.Generator().manual_seed(6))(images)
-    assert torch.equal(first, again)
-    assert not torch.equal(first, other)
-    augment = BatchAugment(generator=torch.Generator().manual_seed(5))
-    assert not torch.equal(augment(images), augment(images))  # new draws per call
+    augment = BatchAugment()
+    first = augment(images, torch.Generator().manual_seed(5))
+    assert torch.equal(first, augment(images, torch.Generator().manual_seed(5)))
+    assert not torch.equal(first, augment(images, torch.Generator().manual_seed(6)))
+    generator = torch.Generator().manual_seed(5)
+    assert not torch.equal(augment(images, generator), augment(images, generator))  # the generator advances
+    torch.manual_seed(0)
+    from_global = augment(images)
+    torch.manual_seed(0)
+    assert torch.equal(from_global, augment(images))  # no generator: torch's global one
+    assert not hasattr(augment, "generator")  # nothing random is stored on the object
+
+
+def test_centre_crop_takes_and_ignores_a_generator():
+    images = _random_images(2)
+    assert torch.equal(centre_crop(images, torch.Generator().manual_seed(0)), centre_crop(images))
 
 
 def test_bad_arguments_are_rejected():
@@ -182,72 +190,19 @@ def test_bad_arguments_are_rejected():
         flip_rotate_crop(images[:, :1], params)
     with pytest.raises(ValueError, match=r"\(B, 3"):
         centre_crop(images[:, :, :40, :40])
-    with pytest.raises(ValueError, match="max_degrees"):
-        BatchAugment(max_degrees=-1)
+    for degrees in (-1, float("nan"), float("inf"), True, "20"):
+        with pytest.raises(ValueError, match=f"max_degrees must be .*got {degrees!r}"):
+            BatchAugment(max_degrees=degrees)
+    with pytest.raises(ValueError, match="mode must be 'nearest' or 'bilinear', got 'cubic'"):
+        BatchAugment(mode="cubic")
     with pytest.raises(ValueError, match="uint8 or floating"):
         centre_crop(images.long())
-
-
-# ---- batches -------------------------------------------------------------------------------------
-
-
-def _index_coded(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images whose every pixel holds their own index, and labels that are a function of it."""
-    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 96, 96).contiguous()
-    labels = (torch.arange(n) * 7 + 3) % 2
-    return images, labels
-
-
-def test_patch_batches_keep_each_label_with_its_image():
-    images, labels = _index_coded(50)
-    batches = PatchBatches(
-        images, labels, 8, augment=BatchAugment(generator=torch.Generator().manual_seed(0)), shuffle=True,
-        generator=torch.Generator().manual_seed(0),
-    )  # fmt: skip
-    seen = []
-    for x, y in batches:
-        assert x.shape[1:] == (3, CROP, CROP) and y.dtype == torch.int64
-        index = torch.round(x[:, 0, 0, 0] * 255).long()
-        assert torch.equal(x, (index.float() * (1.0 / 255)).view(-1, 1, 1, 1).expand_as(x))  # constant stays constant
-        assert torch.equal(y, labels[index])
-        seen.extend(index.tolist())
-    assert sorted(seen) == list(range(50)) and seen != list(range(50))  # every image once, shuffled
-
-
-def test_patch_batches_order_length_and_format():
-    images, labels = _index_coded(20)
-    ordered = PatchBatches(images, labels, 6)
-    assert len(ordered) == 4
-    assert [len(y) for _, y in ordered] == [6, 6, 6, 2]
-    assert torch.equal(torch.cat([y for _, y in ordered]), labels)
-    dropped = PatchBatches(images, labels, 6, drop_last=True, channels_last=True)
-    assert len(dropped) == 3 and [len(y) for _, y in dropped] == [6, 6, 6]
-    x, _ = next(iter(dropped))
-    assert x.is_contiguous(memory_format=torch.channels_last)
-
-    def order(seed: int) -> list[int]:
-        batches = PatchBatches(images, labels, 6, shuffle=True, generator=torch.Generator().manual_seed(seed))
-        return [int(round(v * 255)) for x, _ in batches for v in x[:, 0, 0, 0].tolist()]
-
-    assert order(1) == order(1) and order(1) != order(2)
-
-
-def test_patch_batches_reject_bad_input():
-    images, labels = _index_coded(4)
-    with pytest.raises(ValueError, match="uint8"):
-        PatchBatches(images.float(), labels, 2)
-    with pytest.raises(ValueError, match="labels"):
-        PatchBatches(images, labels[:3], 2)
-    with pytest.raises(ValueError, match="batch_size"):
-        PatchBatches(images, labels, 0)
-
-
-def test_patch_batches_on_the_device(device):
-    images, labels = _index_coded(10)
-    batches = PatchBatches(images.to(device), labels, 4, augment=BatchAugment(), shuffle=True)
-    for x, y in batches:
-        assert x.device.type == device.type and y.device.type == device.type
-        assert torch.equal(y.cpu(), labels[torch.round(x[:, 0, 0, 0].cpu() * 255).long()])
+    with pytest.raises(ValueError, match="images must be a .* tensor, got ndarray"):
+        BatchAugment()(images.numpy(), None)
+    with pytest.raises(ValueError, match="generator must be a torch.Generator or None, got 5"):
+        BatchAugment()(images, 5)
+    with pytest.raises(ValueError, match="batch must be an int >= 0, got -1"):
+        random_flip_rotation(-1)
 
 
 # ---- per-item loader with OpenCV workers ---------------------------------------------------------

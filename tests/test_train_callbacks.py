@@ -48,11 +48,27 @@ def test_early_stopping_min_delta_and_max_mode():
 
 
 @pytest.mark.parametrize(
-    "options", [{"monitor": "loss"}, {"patience": 0}, {"min_delta": -1.0}, {"mode": "up"}]
+    "options, message",
+    [
+        ({"monitor": "loss"}, "monitor='loss'"),
+        ({"patience": 0}, "patience must be an int >= 1, got 0"),
+        ({"patience": True}, "got True"),
+        ({"patience": 2.0}, "got 2.0"),
+        ({"min_delta": -1.0}, "min_delta must be a finite number >= 0, got -1.0"),
+        ({"min_delta": math.nan}, "got nan"),
+        ({"mode": "up"}, "mode='up'"),
+        ({"mode": ""}, "mode=''"),
+        ({"restore_best": "yes"}, "restore_best must be True or False, got 'yes'"),
+    ],
 )
-def test_early_stopping_rejects_bad_options(options):
-    with pytest.raises(ValueError):
+def test_early_stopping_rejects_bad_options_naming_them(options, message):
+    with pytest.raises(ValueError, match=message):
         EarlyStopping(**options)
+
+
+def test_scheduler_stats_recorder_rejects_what_is_not_an_optimizer():
+    with pytest.raises(ValueError, match="optim must be a torch.optim.Optimizer or None, got 0.1"):
+        SchedulerStatsRecorder(0.1)
 
 
 def test_early_stopping_in_a_run_restores_the_best_weights():

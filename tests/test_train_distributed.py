@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,68 @@ def test_two_processes_shard_train_and_agree_with_one_process_on_the_whole_valid
     # counting DistributedSampler's padding copy (example 0 again) would give another answer
     padded = single_process_evaluate(states[0]["model"], ConcatDataset([valid, Subset(valid, [0])]))
     assert padded["loss"] != pytest.approx(expected["loss"], rel=1e-6)
+
+
+LAUNCH = {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29555"}
+
+
+def test_join_process_group_is_a_no_op_for_a_single_process(monkeypatch):
+    from nbhelpers.train import join_process_group
+
+    for name in LAUNCH:
+        monkeypatch.delenv(name, raising=False)
+    assert join_process_group("cpu") is False
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert join_process_group("cpu") is False
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("WORLD_SIZE", "two", "WORLD_SIZE='two' is not an integer"),
+        ("WORLD_SIZE", "0", "WORLD_SIZE='0' must be >= 1"),
+        ("RANK", "2", r"RANK='2' must be in 0\.\.1"),
+        ("RANK", None, "RANK is not set"),
+        ("LOCAL_RANK", "-1", "LOCAL_RANK='-1' must be in"),
+        ("MASTER_ADDR", "", "MASTER_ADDR='' must be a host name"),
+        ("MASTER_PORT", "70000", "MASTER_PORT='70000' must be a port number"),
+        ("MASTER_PORT", None, "MASTER_PORT is not set"),
+    ],
+)
+def test_join_process_group_names_a_bad_launch_variable(monkeypatch, name, value, message):
+    from nbhelpers.train import join_process_group
+
+    for key, setting in LAUNCH.items():
+        monkeypatch.setenv(key, setting)
+    if value is None:
+        monkeypatch.delenv(name)
+    else:
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message):
+        join_process_group("cpu", timeout_s=1.0)
+    assert not torch.distributed.is_initialized()
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan"), float("inf"), True, "60"])
+def test_join_process_group_names_a_bad_timeout(timeout):
+    from nbhelpers.train import join_process_group
+
+    with pytest.raises(ValueError, match=f"timeout_s must be a finite number of seconds > 0, got {timeout!r}"):
+        join_process_group("cpu", timeout_s=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_join_process_group_with_stale_variables_gives_up_after_the_timeout(monkeypatch):
+    from nbhelpers.train.distributed import ProcessGroupError, join_process_group
+
+    port = free_port()
+    for key, setting in {**LAUNCH, "MASTER_PORT": str(port)}.items():
+        monkeypatch.setenv(key, setting)
+    with pytest.raises(ProcessGroupError, match=f"WORLD_SIZE=2 RANK=0 .*MASTER_PORT={port} within 1 s.*stale"):
+        join_process_group("cpu", timeout_s=1.0)  # rank 0 waits for a rank 1 that never comes
+    assert not torch.distributed.is_initialized()

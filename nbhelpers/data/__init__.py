@@ -1,8 +1,16 @@
 """Data for the chapters, found in this order: data folder, mirror, download, embedded default.
 
-Every loader function records where its data came from in its ``source`` attribute after each
-call (``load_names.source``, ``histopathology_root.source``, ...); datasets carry ``.source``
-too. See ``nbhelpers.data.paths`` for the environment variables and this convention.
+Every loader returns its data together with where it came from, a ``nbhelpers.storage.DataSource``
+(kind "local", "mirror", "download" or "embedded", and a detail without absolute paths):
+``load_mnist().source``, ``load_names().source``, ``demo_image().source``,
+``find_kaggle_patches()`` and ``synthetic_patches(n)`` (a ``PatchFolder`` with ``.source``).
+Nothing is recorded on functions or modules. See ``nbhelpers.storage`` for the environment
+variables (``NBHELPERS_DATA``, ``NBHELPERS_DATA_MIRROR``, ``NBHELPERS_OFFLINE``).
+
+Names are exported lazily (PEP 562), so that ``from nbhelpers.data import demo_image`` does not
+pay for pandas and torchvision. No exported name is also the name of a submodule: importing a
+submodule sets the package attribute of that name, which would then shadow the export (a test
+checks this for every export).
 """
 
 from __future__ import annotations
@@ -10,25 +18,26 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Public name -> submodule. Submodules are imported on first use (PEP 562), so that
-# ``from nbhelpers.data import demo_image`` does not pay for pandas, OpenCV and torchvision.
+# Module -> the public names it exports through ``nbhelpers.data``.
 _EXPORTS = {
-    "download": ("DownloadError", "download"),
-    "histopathology": (
+    "nbhelpers.data.histopathology": (
         "HistopathologicDataset",
-        "histopathology_root",
+        "PatchFolder",
+        "find_kaggle_patches",
         "infer_transform",
         "load_histopathology_labels",
         "read_patch",
+        "synthetic_patches",
         "train_transform",
     ),
-    "images": ("demo_image",),
-    "loaders": ("DeviceBatches",),
-    "mnist": ("MNISTDataset", "embedded_digits", "load_mnist"),
-    "names": ("GENDERS", "NamesDataset", "embedded_names", "load_names"),
-    "tokens": ("CHARS", "MAX_LEN"),
-    "paths": ("DOWNLOAD", "EMBEDDED", "LOCAL", "MIRROR", "data_dir", "find_data", "mirror_dir", "offline"),
-    "synthetic_histopathology": ("SyntheticPatch", "make_synthetic_histopathology", "synthetic_patch"),
+    "nbhelpers.data.images": ("DemoImage", "demo_image"),
+    "nbhelpers.data.loaders": ("DeviceBatches",),
+    "nbhelpers.data.mnist": ("MNISTDataset", "embedded_digits", "load_mnist"),
+    "nbhelpers.data.names": ("GENDERS", "NamesDataset", "NamesTable", "embedded_names", "load_names"),
+    "nbhelpers.data.tokens": ("CHARS", "MAX_LEN", "decode", "encode", "normalize_name"),
+    "nbhelpers.data.synthetic_histopathology": ("SyntheticPatch", "make_synthetic_histopathology", "synthetic_patch"),
+    # Where every loader's provenance and downloads come from, for convenience.
+    "nbhelpers.storage": ("DataSource", "DownloadError", "download"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -37,42 +46,11 @@ def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'nbhelpers.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"nbhelpers.data.{module}"), name)
+    return getattr(importlib.import_module(module), name)
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_MODULE_OF))
 
 
-__all__ = [
-    "CHARS",
-    "DOWNLOAD",
-    "DeviceBatches",
-    "DownloadError",
-    "EMBEDDED",
-    "GENDERS",
-    "HistopathologicDataset",
-    "LOCAL",
-    "MAX_LEN",
-    "MIRROR",
-    "MNISTDataset",
-    "NamesDataset",
-    "SyntheticPatch",
-    "data_dir",
-    "demo_image",
-    "download",
-    "embedded_digits",
-    "embedded_names",
-    "find_data",
-    "histopathology_root",
-    "infer_transform",
-    "load_histopathology_labels",
-    "load_mnist",
-    "load_names",
-    "make_synthetic_histopathology",
-    "mirror_dir",
-    "offline",
-    "read_patch",
-    "synthetic_patch",
-    "train_transform",
-]
+__all__ = sorted(_MODULE_OF)

@@ -3,13 +3,20 @@
 Layout: ``root/train/<id>.tif`` (96x96 RGB), ``root/train_labels.csv`` (columns ``id,label``;
 label 1 when the centre 32x32 holds tumour tissue), and optionally ``root/test/<id>.tif``
 (unlabelled).
+
+Where patches come from is chosen by the caller, with explicit sizes: ``find_kaggle_patches``
+looks for a real set in the data folder and the mirror; ``synthetic_patches`` generates (once)
+a synthetic set of the size asked for. Both return a ``PatchFolder`` saying where it is and
+where it came from.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import os
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,81 +26,152 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from nbhelpers.data.paths import EMBEDDED, LOCAL, MIRROR, data_dir, data_roots, mirror_dir, record_source
-from nbhelpers.data.synthetic_histopathology import GENERATOR_VERSION, MARKER, make_synthetic_histopathology
-from nbhelpers.device import sizes
+from nbhelpers import storage
+from nbhelpers.data.synthetic_histopathology import (
+    LABELS_FILE,
+    PATCH_SIZE,
+    check_synthetic_arguments,
+    check_synthetic_folder,
+    make_synthetic_histopathology,
+    synthetic_folder_name,
+)
+from nbhelpers.storage import DataSource
 
 KAGGLE_DIR = "histopathologic-cancer-detection"
-LABELS_FILE = "train_labels.csv"
 SPLITS = ("train", "test")
 CROP = 49
-SYNTHETIC_SEED = 0
+PATCH_SHAPE = (PATCH_SIZE, PATCH_SIZE, 3)
 
 
-def histopathology_root(min_patches: int = 0) -> Path:
-    """The folder of histopathology patches to use, in the Kaggle layout.
+@dataclass(frozen=True)
+class PatchFolder:
+    """A folder of patches in the Kaggle layout.
 
-    The first of data folder and mirror holding ``histopathologic-cancer-detection/`` with at
-    least ``min_patches`` labelled rows; else a synthetic set (see
-    ``make_synthetic_histopathology``) of ``max(min_patches, sizes("histopathology")["synthetic"])``
-    patches, generated once into the data folder as
-    ``histopathology-synthetic-v<generator version>-n<N>-seed0/`` and reused afterwards.
-    ``histopathology_root.source`` says which ("local (...)", "mirror (...)" or
-    "embedded (synthetic, N patches, ...)").
+    Attributes:
+        root: the folder (absolute), holding ``train/``, ``train_labels.csv`` and maybe ``test/``.
+        source: where it came from: "local" or "mirror" for a real set, "embedded" for a
+            synthetic one.
+        labelled: the number of labelled patches (rows of ``train_labels.csv``).
+    """
 
-    Why ``min_patches``: the shared mirror holds only 15 real labelled patches, enough to look
-    at but far too few to train on. A chapter therefore shows the real patches from
-    ``histopathology_root()`` and trains on ``histopathology_root(min_patches=train + valid)``,
-    which is the real set where a full copy is present and the synthetic one otherwise.
+    root: Path
+    source: DataSource
+    labelled: int
+
+
+def find_kaggle_patches(min_labelled: int = 0) -> PatchFolder | None:
+    """The first real Kaggle set with at least ``min_labelled`` labelled patches, or None.
+
+    Looks for ``histopathologic-cancer-detection/`` with ``train_labels.csv`` and ``train/`` in
+    the data folder, then in the mirror. The shared mirror holds only 15 real labelled patches:
+    enough to look at, far too few to train on. So a chapter shows ``find_kaggle_patches()`` and
+    trains on ``find_kaggle_patches(train + valid)`` when that is not None, else on
+    ``synthetic_patches(train + valid)``.
 
     Raises:
-        ValueError: ``min_patches < 0``, or an existing synthetic folder is not one.
+        ValueError: ``min_labelled`` is not an int >= 0, or a labels file found is not a valid
+            labels CSV (see ``load_histopathology_labels``; the message names it).
     """
-    if min_patches < 0:
-        raise ValueError(f"min_patches must be >= 0, got {min_patches}")
-    for base, label in data_roots():
+    if not _is_int(min_labelled) or min_labelled < 0:
+        raise ValueError(f"min_labelled must be an int >= 0, got {min_labelled!r}")
+    for base, kind in storage.data_roots():
         root = base / KAGGLE_DIR
-        if _has_layout(root) and _count_labelled(root) >= min_patches:
-            record_source(histopathology_root, f"{label} ({root})")
-            return root
-    n = max(min_patches, int(sizes("histopathology")["synthetic"]))
-    name = f"histopathology-synthetic-v{GENERATOR_VERSION}-n{n}-seed{SYNTHETIC_SEED}"
-    root = data_dir(create=True) / name
-    if not root.exists():
+        if not (root / "train").is_dir() or not os.path.lexists(root / LABELS_FILE):
+            continue
+        labelled = len(load_histopathology_labels(root))
+        if labelled >= min_labelled:
+            return PatchFolder(root, DataSource(kind, storage.relative_detail(root, base, kind), root), labelled)
+    return None
+
+
+def synthetic_patches(n: int, seed: int = 0) -> PatchFolder:
+    """A synthetic set of ``n`` labelled patches (see ``synthetic_histopathology``), generated once.
+
+    The set lives in the data folder as ``histopathology-synthetic-v<version>-n<n>-seed<seed>/``:
+    generated there on first use (atomically: concurrent callers are safe, permissions follow
+    the umask) and reused, after a check, afterwards. When the data folder is not writable and
+    holds no such set, the set is generated into a fresh temporary folder instead, as the
+    source says (it is not reused).
+
+    Raises:
+        ValueError: ``n`` not an int in 1..1,000,000 or ``seed`` not an int >= 0, or the folder of
+            that name is not a complete synthetic set (the message names it).
+    """
+    check_synthetic_arguments(n, seed)
+    name = synthetic_folder_name(n, seed)
+    description = f"synthetic, {n:,} patches, seed {seed}"
+    root = storage.data_dir() / name
+    if not os.path.lexists(root):
+        writable = storage.writable_data_dir()
+        if writable is None:
+            root = Path(tempfile.mkdtemp(prefix="nbhelpers-histopathology-")) / name
+            make_synthetic_histopathology(root, n, seed)
+            check_synthetic_folder(root, n, seed)
+            detail = f"{description}, generated into a temporary folder (the data folder is not writable)"
+            return PatchFolder(root, DataSource(storage.EMBEDDED, detail, root), n)
         try:
-            make_synthetic_histopathology(root, n, seed=SYNTHETIC_SEED)
+            make_synthetic_histopathology(root, n, seed)
         except FileExistsError:
-            pass  # another process finished generating it first
-    _check_synthetic(root, n, SYNTHETIC_SEED)
-    record_source(histopathology_root, f"{EMBEDDED} (synthetic, {n:,} patches, {root})")
-    return root
+            pass  # another process finished it meanwhile: checked below like any existing set
+    check_synthetic_folder(root, n, seed)
+    detail = f"{description}, {storage.relative_detail(root, storage.data_dir(), storage.LOCAL)}"
+    return PatchFolder(root, DataSource(storage.EMBEDDED, detail, root), n)
 
 
-def load_histopathology_labels(root: str | Path) -> pd.DataFrame:
+def load_histopathology_labels(root: str | os.PathLike[str]) -> pd.DataFrame:
     """``root/train_labels.csv`` as a DataFrame with columns id (str) and label (int64, 0 or 1).
 
+    Ids and labels are stripped of surrounding blanks before they are checked.
+
     Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: a column is missing, a label is not 0 or 1, or an id is empty or repeated.
+        FileNotFoundError: the file does not exist (or is a dangling symbolic link).
+        ValueError: the file is not a file, empty, not UTF-8 text, not a CSV, lacks a column, a
+            label is not 0 or 1, or an id is empty or repeated (also when two ids differ only by
+            surrounding blanks); the message names the file and the line.
     """
     path = Path(root) / LABELS_FILE
-    if not path.is_file():
+    if not path.exists():
+        if os.path.lexists(path):
+            raise FileNotFoundError(f"the labels file {path} is a dangling symbolic link (to {os.readlink(path)})")
         raise FileNotFoundError(f"no labels file {path}")
-    frame = pd.read_csv(path, dtype={"id": str, "label": str}, keep_default_na=False)
+    if not path.is_file():
+        raise ValueError(f"the labels file {path} is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {error.start}); expected a CSV with columns id,label"
+        ) from None
+    if not text.strip():
+        raise ValueError(f"{path} is empty; expected a CSV with columns id,label")
+    if "\0" in text:
+        raise ValueError(f"{path} holds NUL bytes; expected a CSV with columns id,label")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, ValueError) as error:
+        raise ValueError(f"{path} is not a valid CSV: {' '.join(str(error).split())}") from None
     missing = {"id", "label"} - set(frame.columns)
     if missing:
         raise ValueError(f"{path} lacks the column(s) {sorted(missing)}; it has {list(frame.columns)}")
-    bad = frame[~frame["label"].str.strip().isin(["0", "1"])]
+    ids = frame["id"].str.strip()
+    labels = frame["label"].str.strip()
+    line = np.arange(len(frame)) + 2  # the header is line 1
+    bad = np.flatnonzero(~labels.isin(["0", "1"]).to_numpy())
     if len(bad):
-        row = bad.index[0]
-        raise ValueError(f"{path}: label {bad['label'].iloc[0]!r} of id {frame['id'][row]!r} is not 0 or 1")
-    empty = frame["id"].str.strip() == ""
-    if empty.any():
-        raise ValueError(f"{path}: empty id in data row {int(np.flatnonzero(empty)[0]) + 1}")
-    repeated = frame["id"][frame["id"].duplicated()]
+        row = bad[0]
+        raise ValueError(f"{path}, line {line[row]}: label {frame['label'][row]!r} of id {ids[row]!r} is not 0 or 1")
+    empty = np.flatnonzero((ids == "").to_numpy())
+    if len(empty):
+        raise ValueError(f"{path}, line {line[empty[0]]}: empty id")
+    repeated = np.flatnonzero(ids.duplicated().to_numpy())
     if len(repeated):
-        raise ValueError(f"{path}: id {repeated.iloc[0]!r} appears more than once")
-    return pd.DataFrame({"id": frame["id"].str.strip(), "label": frame["label"].astype(np.int64)})
+        second = repeated[0]
+        first = int(np.flatnonzero((ids == ids[second]).to_numpy())[0])
+        raise ValueError(
+            f"{path}: id {frame['id'][first]!r} (line {line[first]}) and id {frame['id'][second]!r} "
+            f"(line {line[second]}) are the same id"
+        )
+    return pd.DataFrame({"id": ids, "label": labels.astype(np.int64)})
 
 
 class HistopathologicDataset(Dataset):
@@ -104,43 +182,47 @@ class HistopathologicDataset(Dataset):
     label: int, 0 or 1, or -1 for the unlabelled ``split="test"``.
 
     Files are read with OpenCV and converted from its BGR order to RGB (the seed skipped this).
-    Ids are checked when the dataset is built, so a bad row fails early rather than mid-epoch.
+    Every id is checked when the dataset is built, so a bad row fails early rather than
+    mid-epoch: it must name a plain file ``<root>/<split>/<id>.tif`` (a symbolic link to one is
+    fine; a dangling link or a folder is not). The content of a file (that it decodes to a 96x96
+    RGB image) is checked when it is read (``read_patch``).
 
     Args:
         labels: DataFrame with an ``id`` column and, for ``split="train"``, a ``label`` column
             (as from ``load_histopathology_labels``); for ``split="test"`` only ``id`` is needed.
-        root: the layout's folder; ``None`` means ``histopathology_root()``.
+        root: the layout's folder (a ``PatchFolder``'s ``root``).
         split: "train" or "test" (the subfolder holding the files).
         transform: optional callable applied to each (96, 96, 3) uint8 RGB image.
 
     Raises:
+        FileNotFoundError: ``root/split`` is not a folder.
         ValueError: unknown split, missing column, a label not in {0, 1}, or an id that is
-            empty, not a plain file name ("/", "\\", ".", ".."), or has no file.
+            empty, padded with blanks, not a plain file name ("/", "\\", ".", ".."), or has no
+            file (the message names the id and the path).
     """
 
     def __init__(
         self,
         labels: pd.DataFrame,
-        root: str | Path | None = None,
+        root: str | os.PathLike[str],
         split: str = "train",
         transform: Callable[[np.ndarray], Any] | None = None,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if "id" not in labels.columns:
-            raise ValueError(f"labels needs an 'id' column; it has {list(labels.columns)}")
-        if root is None:
-            root = histopathology_root()
-            self.source = histopathology_root.source  # type: ignore[attr-defined]
-        else:
-            root = Path(root).expanduser().resolve()
-            self.source = describe_root(root)
-        self.root = Path(root)
+        if not isinstance(labels, pd.DataFrame) or "id" not in labels.columns:
+            columns = list(labels.columns) if isinstance(labels, pd.DataFrame) else type(labels).__name__
+            raise ValueError(f"labels must be a DataFrame with an 'id' column; got {columns}")
+        if root is None or isinstance(root, PatchFolder):
+            raise TypeError(f"root must be a folder path (a PatchFolder's .root), got {root!r:.120}")
+        self.root = Path(root).expanduser().resolve()
         self.split = split
         self.transform = transform
-        ids = [str(patch_id) for patch_id in labels["id"]]
-        self.paths = _checked_paths(self.root / split, ids)
-        self.ids = ids
+        folder = self.root / split
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no folder {folder} (root {self.root}, split {split!r})")
+        self.ids = [str(patch_id) for patch_id in labels["id"]]
+        self.paths = _checked_paths(folder, self.ids)
         self.labels = _checked_labels(labels, split)
 
     def __len__(self) -> int:
@@ -153,16 +235,25 @@ class HistopathologicDataset(Dataset):
         return image, self.labels[index]
 
 
-def read_patch(path: str | Path) -> np.ndarray:
-    """One patch file as an (H, W, 3) uint8 RGB array.
+def read_patch(path: str | os.PathLike[str]) -> np.ndarray:
+    """One patch file as a (96, 96, 3) uint8 RGB array.
 
     Raises:
-        ValueError: OpenCV cannot read or decode the file (named in the message).
+        ValueError: OpenCV cannot read or decode the file, or it is not a 96x96 RGB image with 8
+            bits per channel (grey, RGBA, 16-bit or another size); the message names the file
+            and what it holds.
     """
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
         raise ValueError(f"OpenCV cannot read or decode the image file {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if image.shape != PATCH_SHAPE or image.dtype != np.uint8:
+        height, width = image.shape[:2]
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        raise ValueError(
+            f"{path} is a {width}x{height} image with {channels} channel(s) of {image.dtype}; "
+            f"expected {PATCH_SIZE}x{PATCH_SIZE} RGB, uint8 (a patch)"
+        )
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def train_transform() -> Callable[[np.ndarray], torch.Tensor]:
@@ -195,49 +286,31 @@ def infer_transform() -> Callable[[np.ndarray], torch.Tensor]:
     )
 
 
-def describe_root(root: Path) -> str:
-    """The source string of a layout folder: synthetic (embedded), under the mirror, or local."""
-    marker = root / MARKER
-    if marker.is_file():
-        n = json.loads(marker.read_text()).get("n")
-        return f"{EMBEDDED} (synthetic, {n:,} patches, {root})"
-    mirror = mirror_dir()
-    if mirror is not None and root.is_relative_to(mirror):
-        return f"{MIRROR} ({root})"
-    return f"{LOCAL} ({root})"
-
-
-def _has_layout(root: Path) -> bool:
-    return (root / LABELS_FILE).is_file() and (root / "train").is_dir()
-
-
-def _count_labelled(root: Path) -> int:
-    with (root / LABELS_FILE).open("rb") as handle:
-        lines = sum(1 for line in handle if line.strip())
-    return max(lines - 1, 0)  # minus the header
-
-
-def _check_synthetic(root: Path, n: int, seed: int) -> None:
-    marker = root / MARKER
-    try:
-        meta = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        raise ValueError(f"{root} exists but is not a complete synthetic set (no valid {MARKER})") from None
-    if meta.get("n") != n or meta.get("seed") != seed:
-        found = f"n={meta.get('n')}, seed={meta.get('seed')}"
-        raise ValueError(f"{root} holds a synthetic set with {found}; expected n={n}, seed={seed}")
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _checked_paths(folder: Path, ids: list[str]) -> list[str]:
-    present = set(os.listdir(folder)) if folder.is_dir() else set()
+    files: set[str] = set()
+    broken: dict[str, str] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_file():  # follows symbolic links; no stat for plain files
+                files.add(entry.name)
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                broken[entry.name] = f"a dangling symbolic link (to {os.readlink(entry.path)})"
+            else:
+                broken[entry.name] = "not a file"
     paths = []
     for patch_id in ids:
         if not patch_id or patch_id.strip() != patch_id:
-            raise ValueError(f"bad patch id {patch_id!r}: empty or padded with spaces")
+            raise ValueError(f"bad patch id {patch_id!r}: empty or padded with blanks")
         if "/" in patch_id or "\\" in patch_id or patch_id in (".", "..") or "\0" in patch_id:
             raise ValueError(f"bad patch id {patch_id!r}: not a plain file name")
         name = f"{patch_id}.tif"
-        if name not in present:
+        if name in broken:
+            raise ValueError(f"patch id {patch_id!r}: {folder / name} is {broken[name]}")
+        if name not in files:
             raise ValueError(f"patch id {patch_id!r} has no file {folder / name}")
         paths.append(str(folder / name))
     return paths
@@ -253,10 +326,7 @@ def _checked_labels(labels: pd.DataFrame, split: str) -> list[int]:
         if split == "test" and label == -1:
             values.append(-1)
             continue
-        if label not in (0, 1):
+        if isinstance(label, (bool, np.bool_)) or label not in (0, 1):
             raise ValueError(f"label {label!r} of patch id {patch_id!r} is not 0 or 1")
         values.append(int(label))
     return values
-
-
-histopathology_root.source = None  # type: ignore[attr-defined]  # set by each call; see nbhelpers.data.paths

@@ -2,17 +2,19 @@
 
 Sources, in order: the data folder or the mirror in torchvision's layout
 (``<root>/MNIST/raw/*-ubyte``); a download of torchvision's files into the data folder; the
-embedded default, scikit-learn's bundled 8x8 digits resized to 28x28.
+embedded default, scikit-learn's bundled 8x8 digits resized to 28x28. The dataset returned
+says which in its ``source``.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import tempfile
 import warnings
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +22,53 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from nbhelpers.data.download import DownloadError, download
-from nbhelpers.data.paths import DOWNLOAD, EMBEDDED, data_dir, data_roots, offline, record_source
+from nbhelpers import storage
+from nbhelpers.storage import DataSource, DownloadError
 
 MNIST_RAW = Path("MNIST") / "raw"
-# sha256 of the uncompressed files; their md5 values match the canonical MNIST ones.
+SPLITS = {True: "train", False: "t10k"}
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One of torchvision's MNIST files: sha256 of the unpacked file, md5 of the ``.gz`` served."""
+
+    sha256: str
+    gz_md5: str
+    size: int  # bytes, unpacked
+
+
+# sha256 of the canonical uncompressed files (computed from the mirror copies, whose md5 values
+# match the canonical MNIST ones); md5 of the .gz files from torchvision.datasets.MNIST.resources.
 RAW_FILES = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    "train-images-idx3-ubyte": RawFile(
+        sha256="ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        gz_md5="f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        size=47_040_016,
+    ),
+    "train-labels-idx1-ubyte": RawFile(
+        sha256="65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        gz_md5="d53e105ee54ea40749a09fcbcd1e9432",
+        size=60_008,
+    ),
+    "t10k-images-idx3-ubyte": RawFile(
+        sha256="0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        gz_md5="9fb629c4189551a2d022fa330f9573f3",
+        size=7_840_016,
+    ),
+    "t10k-labels-idx1-ubyte": RawFile(
+        sha256="ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        gz_md5="ec29112dd5afa0611ce80d1b7f02629c",
+        size=10_008,
+    ),
 }
-# The same mirror torchvision.datasets.MNIST downloads from.
+# The same mirror torchvision.datasets.MNIST downloads from; tests point it at a local server.
 DOWNLOAD_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/{name}.gz"
 DOWNLOAD_TIMEOUT_S = 10.0
+DOWNLOAD_RETRIES = 1
 EMBEDDED_TEST_SIZE = 300
-_IDX_DTYPES = {0x08: np.uint8}
+CLASSES = 10
+_IDX_UNSIGNED_BYTE = 0x08
 
 
 class MNISTDataset(Dataset):
@@ -43,14 +76,17 @@ class MNISTDataset(Dataset):
 
     X: (1, 28, 28) float32 in [0, 1] (``transform(X)`` when a transform is given);
     y: int in 0..9. The whole set is also available as ``images`` (N, 1, 28, 28) float32 and
-    ``targets`` (N,) int64, and ``source`` says where it came from.
+    ``targets`` (N,) int64; ``source`` says where it came from.
+
+    Raises:
+        ValueError: images not (N, 1, 28, 28) float32, or targets not (N,) in 0..9.
     """
 
     def __init__(
         self,
         images: torch.Tensor,
         targets: torch.Tensor,
-        source: str,
+        source: DataSource,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if images.dim() != 4 or images.shape[1:] != (1, 28, 28) or images.dtype != torch.float32:
@@ -58,6 +94,8 @@ class MNISTDataset(Dataset):
             raise ValueError(f"images must be (N, 1, 28, 28) float32, got {shape} {images.dtype}")
         if targets.shape != (images.shape[0],):
             raise ValueError(f"targets must be ({images.shape[0]},), got {tuple(targets.shape)}")
+        if len(targets) and not (0 <= int(targets.min()) and int(targets.max()) < CLASSES):
+            raise ValueError(f"targets must lie in 0..9, got {int(targets.min())}..{int(targets.max())}")
         self.images = images
         self.targets = targets.long()
         self.source = source
@@ -78,99 +116,63 @@ def load_mnist(
 ) -> MNISTDataset:
     """The MNIST training (60,000) or test (10,000) set as an ``MNISTDataset``.
 
-    Tries the data folder, then the mirror, then downloads into the data folder (skipped with
-    ``NBHELPERS_OFFLINE=1``; offline it fails within seconds), then falls back to the embedded
-    default: scikit-learn's 1,797 digits, upscaled to 28x28 (see ``embedded_digits``), of which
-    a fixed 300 form the test set (``train=False``) and the other 1,497 the training set.
-    ``load_mnist.source`` and ``dataset.source`` say which was used.
+    Tries the data folder, then the mirror (a folder holding both files of the split), then
+    downloads them into the data folder, then falls back to the embedded default:
+    scikit-learn's 1,797 digits, upscaled to 28x28 (see ``embedded_digits``), of which a fixed
+    300 form the test set (``train=False``) and the other 1,497 the training set.
+    ``dataset.source`` says which was used.
+
+    The download is skipped silently when ``NBHELPERS_OFFLINE`` is set, and with a warning when
+    the data folder is not writable or the download fails (HTTP error, a page that is not the
+    gzip file, a checksum mismatch); nothing half-written is left behind.
 
     Args:
         train: the training set (True) or the test set (False).
         transform: optional callable applied to each (1, 28, 28) float tensor in [0, 1].
+
+    Raises:
+        ValueError: a file in the data folder or the mirror is not a valid MNIST IDX file (the
+            message names it), or ``train`` is not a bool.
     """
-    split = "train" if train else "t10k"
-    for root, label in data_roots():
+    if not isinstance(train, bool):
+        raise ValueError(f"train must be True or False, got {train!r}")
+    split = SPLITS[train]
+    names = _split_files(split)
+    for root, kind in storage.data_roots():
         raw = root / MNIST_RAW
-        if (raw / f"{split}-images-idx3-ubyte").is_file() and (raw / f"{split}-labels-idx1-ubyte").is_file():
+        if _holds_files(raw, names):
             images, targets = _read_split(raw, split)
-            source = record_source(load_mnist, f"{label} ({raw.parent})")
+            source = DataSource(kind, storage.relative_detail(raw, root, kind), raw)
             return MNISTDataset(images, targets, source, transform)
-    failure = _try_download(split)
-    if failure is None:
-        images, targets = _read_split(data_dir() / MNIST_RAW, split)
-        source = record_source(load_mnist, f"{DOWNLOAD} ({data_dir() / MNIST_RAW.parent})")
-        return MNISTDataset(images, targets, source, transform)
-    if failure != "offline":
-        warnings.warn(f"MNIST download failed ({failure}); using scikit-learn's digits instead", stacklevel=2)
+    downloaded = _download_split(split)
+    if downloaded is not None:
+        images, targets = _read_split(downloaded.path, split)
+        return MNISTDataset(images, targets, downloaded, transform)
     images, targets = embedded_digits(train)
     kind = "training" if train else "test"
     description = f"scikit-learn digits, {len(targets):,} {kind} images resized to 28x28"
-    source = record_source(load_mnist, f"{EMBEDDED} ({description})")
-    return MNISTDataset(images, targets, source, transform)
+    return MNISTDataset(images, targets, DataSource(storage.EMBEDDED, description), transform)
 
 
-def read_idx(path: Path) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """An IDX file (the MNIST format) as a uint8 array of the shape its header states.
 
     Raises:
-        ValueError: the file is too short, not unsigned-byte IDX, or its size disagrees with
-            its header.
+        ValueError: the file is too short, not unsigned-byte IDX (wrong magic number), or its
+            size disagrees with its header; the message names the file.
     """
-    data = Path(path).read_bytes()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+    path = Path(path)
+    data = path.read_bytes()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _IDX_UNSIGNED_BYTE or data[3] == 0:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file (magic number {data[:4].hex() or 'missing'})")
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{path} is truncated (header)")
+        raise ValueError(f"{path} is truncated: {len(data)} bytes, shorter than its {header}-byte header")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    if len(data) - header != int(np.prod(shape)):
-        raise ValueError(f"{path} holds {len(data) - header} bytes of data, its header says {shape}")
+    if len(data) - header != int(np.prod(shape, dtype=np.int64)):
+        raise ValueError(f"{path} holds {len(data) - header:,} bytes of data, its header says {shape}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
-
-
-def _read_split(raw: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    images = read_idx(raw / f"{split}-images-idx3-ubyte")
-    labels = read_idx(raw / f"{split}-labels-idx1-ubyte")
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
-        raise ValueError(f"{raw}: {split} images {images.shape} and labels {labels.shape} do not match")
-    X = torch.from_numpy(images.copy()).unsqueeze(1).float().div_(255.0)  # the only scaling
-    return X, torch.from_numpy(labels.astype(np.int64))
-
-
-def _try_download(split: str) -> str | None:
-    """Fetch the split's two files into the data folder; None on success, else why it failed."""
-    if offline():
-        return "offline"
-    raw = data_dir() / MNIST_RAW
-    raw.mkdir(parents=True, exist_ok=True)
-    for name in (f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"):
-        if (raw / name).is_file():
-            continue
-        try:
-            _download_raw(name, RAW_FILES[name], raw)
-        except DownloadError as error:
-            for folder in (raw, raw.parent):  # leave no empty folders behind
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
-            return str(error)
-    return None
-
-
-def _download_raw(name: str, sha256: str, raw: Path) -> None:
-    with tempfile.TemporaryDirectory(dir=raw, prefix=".download-") as temp:
-        url = DOWNLOAD_URL.format(name=name)
-        gz = download(url, Path(temp) / f"{name}.gz", retries=1, timeout=DOWNLOAD_TIMEOUT_S)
-        unpacked = Path(temp) / name
-        with gzip.open(gz, "rb") as source, unpacked.open("wb") as target:
-            while chunk := source.read(1 << 20):
-                target.write(chunk)
-        digest = hashlib.sha256(unpacked.read_bytes()).hexdigest()
-        if digest != sha256:
-            raise DownloadError(f"sha256 mismatch for {name} (unpacked): expected {sha256}, got {digest}")
-        os.replace(unpacked, raw / name)
 
 
 def embedded_digits(train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,4 +196,122 @@ def embedded_digits(train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     return X[chosen].contiguous(), y[chosen]
 
 
-load_mnist.source = None  # type: ignore[attr-defined]  # set by each call; see nbhelpers.data.paths
+# ---- reading ---------------------------------------------------------------------------------------
+
+
+def _split_files(split: str) -> tuple[str, str]:
+    return f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"
+
+
+def _holds_files(folder: Path, names: tuple[str, ...]) -> bool:
+    """True when ``folder`` holds all of ``names``; an entry that is no readable file is an error.
+
+    A folder holding only some of them (an earlier download of the other split, say) does not
+    hold the split and is skipped.
+
+    Raises:
+        ValueError: one of them is a dangling symbolic link or not a file (a folder).
+    """
+    entries = [folder / name for name in names]
+    present = [path for path in entries if os.path.lexists(path)]
+    for path in present:
+        if not path.exists():
+            raise ValueError(f"{path} is a dangling symbolic link (to {os.readlink(path)})")
+        if not path.is_file():
+            raise ValueError(f"{path} is not a file")
+    return len(present) == len(entries)
+
+
+def _read_split(raw: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    images_path, labels_path = (raw / name for name in _split_files(split))
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{images_path} holds images of shape {images.shape}; expected (N, 28, 28)")
+    if labels.shape != images.shape[:1]:
+        raise ValueError(f"{labels_path} holds {labels.shape} labels for the {images.shape[0]} images of {images_path}")
+    bad = np.flatnonzero(labels >= CLASSES)
+    if len(bad):
+        index = int(bad[0])
+        raise ValueError(
+            f"{labels_path}: label {int(labels[index])} at index {index} is not a digit 0..9 "
+            f"({len(bad)} such label(s))"
+        )
+    X = torch.from_numpy(images.copy()).unsqueeze(1).float().div_(255.0)  # the only scaling
+    return X, torch.from_numpy(labels.astype(np.int64))
+
+
+# ---- downloading -------------------------------------------------------------------------------------
+
+
+def _download_split(split: str) -> DataSource | None:
+    """Fetch the split's missing files into ``$NBHELPERS_DATA/MNIST/raw``; None when not possible.
+
+    Both files are downloaded, checked (md5 of the .gz, sha256 of the unpacked file) and
+    unpacked in a temporary folder, and moved into place only when both are good: a failure
+    leaves the data folder as it was.
+    """
+    if storage.offline():
+        return None
+    names = _split_files(split)
+    writable = storage.writable_data_dir()
+    if writable is None:
+        warnings.warn(
+            f"MNIST: the data folder {storage.data_dir()} is not writable, so nothing is downloaded; "
+            "using scikit-learn's digits instead",
+            stacklevel=3,
+        )
+        return None
+    raw = writable / MNIST_RAW
+    try:
+        with tempfile.TemporaryDirectory(dir=writable, prefix=".mnist-download-", suffix=".part") as temporary:
+            fetched = [
+                _fetch_raw(name, Path(temporary)) for name in names if not (raw / name).is_file()
+            ]
+            raw.mkdir(parents=True, exist_ok=True)
+            for path in fetched:
+                os.replace(path, raw / path.name)
+    except (DownloadError, OSError) as error:
+        warnings.warn(f"MNIST download failed ({error}); using scikit-learn's digits instead", stacklevel=3)
+        return None
+    host = DOWNLOAD_URL.split("/")[2]
+    detail = f"{storage.relative_detail(raw, writable, storage.DOWNLOAD)}, from {host}"
+    return DataSource(storage.DOWNLOAD, detail, raw)
+
+
+def _fetch_raw(name: str, folder: Path) -> Path:
+    """Download ``name``.gz into ``folder``, check it, unpack it there; the unpacked path."""
+    expected = RAW_FILES[name]
+    url = DOWNLOAD_URL.format(name=name)
+    gz = storage.download(
+        url,
+        folder / f"{name}.gz",
+        md5=expected.gz_md5,
+        check=_check_gzip,
+        retries=DOWNLOAD_RETRIES,
+        timeout=DOWNLOAD_TIMEOUT_S,
+        progress=False,
+    )
+    unpacked = folder / name
+    try:
+        with gzip.open(gz, "rb") as source, unpacked.open("wb") as target:
+            while chunk := source.read(1 << 20):
+                target.write(chunk)
+                if target.tell() > expected.size:
+                    raise DownloadError(f"{url} unpacks to more than the {expected.size:,} bytes of {name}")
+    except (OSError, EOFError, zlib.error) as error:
+        if isinstance(error, DownloadError):
+            raise
+        raise DownloadError(f"{url} is not a valid gzip file: {error}") from None
+    digest = storage.sha256_of(unpacked)
+    if digest != expected.sha256:
+        raise DownloadError(f"sha256 mismatch for {url} (unpacked): expected {expected.sha256}, got {digest}")
+    gz.unlink()
+    return unpacked
+
+
+def _check_gzip(path: Path) -> None:
+    with path.open("rb") as handle:
+        start = handle.read(16)
+    if not start.startswith(b"\x1f\x8b"):
+        raise ValueError(f"not a gzip file: it starts with {start!r}")

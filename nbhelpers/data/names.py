@@ -1,150 +1,231 @@
 """Spanish given names with their gender, and their encoding as fixed-length token sequences.
 
-Sources, in order: ``spanish-names/{male,female}_names.csv`` in the data folder or the mirror
-(from jvalhondo/spanish-names-surnames, INE data); a download of those two files into the data
-folder; an embedded stand-in built from the name dictionary bundled with the gender-guesser
-package (see ``embedded_names``).
+The data: the names of the Spanish population register (INE, 2015), as compiled in
+jvalhondo/spanish-names-surnames (``male_names.csv``, ``female_names.csv``; ODbL 1.0 / DbCL 1.0).
+Sources, in order: ``spanish-names/`` in the data folder or the mirror; a checked download of
+the two files into the data folder; the same names shipped with this package
+(``nbhelpers/data/files/spanish_names.csv.gz``, see the README and license beside it), so that
+the real data is there offline too. The table returned says which in its ``source``.
 """
 
 from __future__ import annotations
 
-import unicodedata
+import csv
+import gzip
+import io
+import os
+import tempfile
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from nbhelpers.data.download import DownloadError, download
-from nbhelpers.data.paths import DOWNLOAD, EMBEDDED, data_dir, data_roots, offline, record_source
-from nbhelpers.data.tokens import CHARS, MAX_LEN, decode, encode, preprocess
+from nbhelpers import storage
+from nbhelpers.storage import DataSource, DownloadError
+from nbhelpers.data.tokens import CHARS, MAX_LEN, decode, encode, normalize_name, preprocess
 
 NAMES_DIR = "spanish-names"
 FILES = {"M": "male_names.csv", "F": "female_names.csv"}
+# sha256 of the canonical files of jvalhondo/spanish-names-surnames (commit fdce099), computed
+# from the mirror copies, which are those files byte for byte (see the mirror's SOURCES.md).
+SHA256 = {
+    "male_names.csv": "14a5dd22d253148d04f044ee373bb1637bda3c83c2707cf7ace912c1e9bace8e",
+    "female_names.csv": "55527e547db44f595b04c44d9c00881ca559e1cc38682b3d75ce72d5dd831948",
+}
+# Tests point this at a local server.
 URL = "https://raw.githubusercontent.com/jvalhondo/spanish-names-surnames/master/{file}"
 DOWNLOAD_TIMEOUT_S = 10.0
+DOWNLOAD_RETRIES = 1
+EMBEDDED_FILE = "spanish_names.csv.gz"
 GENDERS = ("M", "F")  # label i means GENDERS[i]: M -> 0, F -> 1, as in the seed
-
-# gender-guesser's nam_dict.txt: fixed columns. Gender code in 0..1, name in 3..28, a "+" in
-# column 29 marks a duplicate entry sorted by expanded umlauts (the file says to skip those),
-# one frequency digit per country from column 30; Spain is column 36.
-_GG_NAME = slice(3, 29)
-_GG_SORT_FLAG = 29
-_GG_SPAIN = 36
-_GG_GENDERS = {"M": "M", "1M": "M", "F": "F", "1F": "F"}  # "?", "?M", "?F" (unisex) are dropped
-_KEEP_MARKS = {"ñ", "ç"}
+EXPECTED_HEADER = ("name", "frequency", "mean_age")
 
 
-def load_names() -> pd.DataFrame:
-    """Spanish given names as a DataFrame with columns name (str) and gender ("M" or "F").
+@dataclass(frozen=True)
+class NamesTable:
+    """Names with their gender, and where they came from.
 
-    Preprocessed like the seed: spaces become "_", lower case, duplicate (name, gender) rows
-    dropped, index 0..N-1. Unlike the seed, the female name "NA" is kept (pandas would read it
-    as missing). With the real files: 49,340 rows, 24,756 F and 24,584 M. Offline and without
-    the files, the embedded stand-in (about 1,600 names, see ``embedded_names``) is returned.
-    ``load_names.source`` says which.
+    Attributes:
+        frame: DataFrame with columns name (str, in the vocabulary's spelling: lower case, "_"
+            for spaces, see ``normalize_name``) and gender ("M" or "F"); index 0..N-1, no
+            duplicate (name, gender) rows.
+        source: where the names came from.
     """
-    for root, label in data_roots():
+
+    frame: pd.DataFrame
+    source: DataSource
+
+
+def load_names() -> NamesTable:
+    """The Spanish given names of the INE register as a ``NamesTable``.
+
+    Each name normalized like a typed name (``normalize_name``: lower case, spaces to "_", the
+    seed's preprocessing), duplicate (name, gender) rows dropped, male names first then female
+    ones, each in the order of the source files. Unlike the seed, the female name "NA" is kept
+    (pandas would read it as missing): 49,340 rows, 24,756 F and 24,584 M, whichever the source.
+
+    The download is skipped silently when ``NBHELPERS_OFFLINE`` is set, and with a warning when
+    the data folder is not writable or the download fails (HTTP error, checksum mismatch); the
+    names shipped with the package are used then.
+
+    Raises:
+        ValueError: a names file in the data folder or the mirror is empty, not UTF-8 text, not
+            a names CSV, or holds a name that cannot be normalized (the message names the file
+            and, where there is one, the row).
+    """
+    for root, kind in storage.data_roots():
         folder = root / NAMES_DIR
-        if all((folder / file).is_file() for file in FILES.values()):
-            frame = _read_files(folder)
-            record_source(load_names, f"{label} ({folder})")
-            return frame
-    failure = "offline" if offline() else _try_download()
-    if failure is None:
-        folder = data_dir() / NAMES_DIR
-        frame = _read_files(folder)
-        record_source(load_names, f"{DOWNLOAD} ({folder})")
-        return frame
-    if failure != "offline":
-        warnings.warn(f"names download failed ({failure}); using the embedded stand-in", stacklevel=2)
-    frame = embedded_names()
-    record_source(
-        load_names,
-        f"{EMBEDDED} (stand-in: {len(frame):,} names used in Spain from gender-guesser's dictionary, "
-        "not the INE list)",
-    )
-    return frame
+        if _holds_files(folder):
+            frame = _read_folder(folder)
+            return NamesTable(frame, DataSource(kind, storage.relative_detail(folder, root, kind), folder))
+    downloaded = _download()
+    if downloaded is not None:
+        return NamesTable(_read_folder(downloaded.path), downloaded)
+    return embedded_names()
 
 
-def preprocess_names(frame: pd.DataFrame) -> pd.DataFrame:
-    """Spaces to "_", lower case, duplicate rows dropped, fresh index; columns name, gender."""
-    names = frame["name"].astype(str).str.replace(" ", "_", regex=False).str.lower()
-    out = pd.DataFrame({"name": names, "gender": frame["gender"].astype(str)})
-    return out.drop_duplicates().reset_index(drop=True)
+def embedded_names() -> NamesTable:
+    """The INE names shipped with the package (``nbhelpers/data/files/spanish_names.csv.gz``).
+
+    The same 49,340 rows as ``load_names`` gives from the real files, read without a network.
+    """
+    packaged = resources.files("nbhelpers.data").joinpath("files", EMBEDDED_FILE)
+    label = f"nbhelpers/data/files/{EMBEDDED_FILE}"
+    text = gzip.decompress(packaged.read_bytes()).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or rows[0] != ["name", "gender"]:
+        raise ValueError(f"{label} is not the packaged names file (header {rows[:1]})")
+    raw = pd.DataFrame(rows[1:], columns=["name", "gender"])
+    frame = _normalized(raw, label)
+    detail = f"INE Spanish names shipped with nbhelpers, {len(frame):,} names (ODbL 1.0)"
+    path = Path(str(packaged)) if isinstance(packaged, Path) else None
+    return NamesTable(frame, DataSource(storage.EMBEDDED, detail, path))
 
 
-def _read_files(folder: Path) -> pd.DataFrame:
+def read_names_csv(path: str | os.PathLike[str]) -> pd.Series:
+    """The ``name`` column of one names file (``male_names.csv`` or ``female_names.csv``), as written.
+
+    Read with ``keep_default_na=False``: the name "NA" is a name, not a missing value.
+
+    Raises:
+        ValueError: the file is empty, not UTF-8 text, has no ``name`` column, or holds an
+            empty name; the message names the file (and the row).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text (byte {error.start}): not a names CSV") from None
+    if not text.strip():
+        raise ValueError(f"{path} is empty: not a names CSV")
+    if "\0" in text:
+        raise ValueError(f"{path} holds NUL bytes: not a names CSV")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, ValueError) as error:
+        raise ValueError(f"{path} is not a valid CSV: {' '.join(str(error).split())}") from None
+    if "name" not in frame.columns:
+        raise ValueError(f"{path} has no 'name' column; its header is {list(frame.columns)}")
+    blank = frame["name"].str.strip() == ""
+    if blank.any():
+        raise ValueError(f"{path}: empty name in data row {int(blank.to_numpy().nonzero()[0][0]) + 1}")
+    return frame["name"]
+
+
+def _holds_files(folder: Path) -> bool:
+    """True when ``folder`` holds both files; a dangling link or a folder in their place is an error."""
+    paths = [folder / file for file in FILES.values()]
+    present = [path for path in paths if os.path.lexists(path)]
+    for path in present:
+        if not path.exists():
+            raise ValueError(f"{path} is a dangling symbolic link (to {os.readlink(path)})")
+        if not path.is_file():
+            raise ValueError(f"{path} is not a file")
+    return len(present) == len(paths)
+
+
+def _read_folder(folder: Path) -> pd.DataFrame:
     parts = []
     for gender, file in FILES.items():
-        path = folder / file
-        # keep_default_na=False: the name "NA" is a name, not a missing value.
-        frame = pd.read_csv(path, usecols=["name"], dtype={"name": str}, keep_default_na=False)
-        if (frame["name"].str.strip() == "").any():
-            raise ValueError(f"{path} holds an empty name")
-        parts.append(frame.assign(gender=gender))
-    return preprocess_names(pd.concat(parts, ignore_index=True))
+        names = read_names_csv(folder / file)
+        parts.append(_normalized(pd.DataFrame({"name": names, "gender": gender}), str(folder / file)))
+    return pd.concat(parts, ignore_index=True).drop_duplicates().reset_index(drop=True)
+
+
+def _normalized(raw: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Names normalized (``normalize_name``), duplicates dropped, fresh index; errors name ``label`` and the row."""
+    unknown = sorted(set(raw["gender"]) - set(GENDERS))
+    if unknown:
+        raise ValueError(f"{label}: unknown gender value(s) {unknown}; expected {GENDERS}")
+    names = []
+    for row, name in enumerate(raw["name"], start=1):
+        try:
+            names.append(normalize_name(name))
+        except ValueError as error:
+            raise ValueError(f"{label}, data row {row}: {error}") from None
+    frame = pd.DataFrame({"name": names, "gender": raw["gender"].to_numpy()})
+    return frame.drop_duplicates().reset_index(drop=True)
+
+
+# ---- downloading ------------------------------------------------------------------------------------
+
+
+def _download() -> DataSource | None:
+    """Fetch the missing names files into ``$NBHELPERS_DATA/spanish-names``; None when not possible.
+
+    Each file is checked (sha256, then read as a names CSV) in a temporary folder; both are
+    moved into place only when both are good.
+    """
+    if storage.offline():
+        return None
+    writable = storage.writable_data_dir()
+    if writable is None:
+        warnings.warn(
+            f"names: the data folder {storage.data_dir()} is not writable, so nothing is downloaded; "
+            "using the names shipped with nbhelpers",
+            stacklevel=3,
+        )
+        return None
+    folder = writable / NAMES_DIR
+    try:
+        with tempfile.TemporaryDirectory(dir=writable, prefix=".names-download-", suffix=".part") as temporary:
+            fetched = [
+                storage.download(
+                    URL.format(file=file),
+                    Path(temporary) / file,
+                    sha256=SHA256[file],
+                    check=_check_names_csv,
+                    retries=DOWNLOAD_RETRIES,
+                    timeout=DOWNLOAD_TIMEOUT_S,
+                    progress=False,
+                )
+                for file in FILES.values()
+                if not (folder / file).is_file()
+            ]
+            folder.mkdir(exist_ok=True)
+            for path in fetched:
+                os.replace(path, folder / path.name)
+    except (DownloadError, OSError) as error:
+        warnings.warn(f"names download failed ({error}); using the names shipped with nbhelpers", stacklevel=3)
+        return None
+    detail = f"{storage.relative_detail(folder, writable, storage.DOWNLOAD)}, from {URL.split('/')[2]}"
+    return DataSource(storage.DOWNLOAD, detail, folder)
 
 
 def _check_names_csv(path: Path) -> None:
-    with path.open(encoding="utf-8") as handle:
-        header = handle.readline().strip().split(",")
-    if "name" not in header:
-        raise ValueError(f"expected a CSV with a 'name' column, got the header {header}")
+    with path.open("rb") as handle:
+        header = handle.readline().decode("utf-8", errors="replace").strip()
+    if tuple(header.split(",")) != EXPECTED_HEADER:
+        raise ValueError(f"expected the header {','.join(EXPECTED_HEADER)!r}, got {header[:80]!r}")
+    read_names_csv(path)
 
 
-def _try_download() -> str | None:
-    """Download both files into the data folder; None on success, else why it failed."""
-    folder = data_dir() / NAMES_DIR
-    for file in FILES.values():
-        if (folder / file).is_file():
-            continue
-        try:
-            url = URL.format(file=file)
-            download(url, folder / file, retries=1, timeout=DOWNLOAD_TIMEOUT_S, check=_check_names_csv)
-        except DownloadError as error:
-            return str(error)
-    return None
-
-
-def embedded_names() -> pd.DataFrame:
-    """The offline stand-in: names with a frequency entry for Spain in gender-guesser's dictionary.
-
-    From ``gender_guesser/data/nam_dict.txt`` (Jörg Michael's name dictionary, GNU FDL): entries
-    marked male (M, 1M) or female (F, 1F) with a Spain frequency, unisex ones dropped. Names are
-    written like the INE list: "+" (which joins name parts) becomes a space, accents other than
-    those of ñ and ç are removed. After the same preprocessing as the real data, names with a
-    character outside ``CHARS`` (such as "-") are dropped, so the vocabulary stays the same.
-    """
-    import gender_guesser
-
-    path = Path(gender_guesser.__file__).parent / "data" / "nam_dict.txt"
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line[:1] in ("#", "=", "") or len(line) <= _GG_SPAIN:
-                continue
-            gender = _GG_GENDERS.get(line[:2].strip())
-            if gender is None or line[_GG_SORT_FLAG] == "+" or line[_GG_SPAIN] == " ":
-                continue
-            name = _strip_accents(line[_GG_NAME].strip().replace("+", " "))
-            rows.append((name, gender))
-    frame = preprocess_names(pd.DataFrame(rows, columns=["name", "gender"]))
-    allowed = set(CHARS)
-    keep = frame["name"].map(lambda name: bool(name) and set(name) <= allowed)
-    return frame[keep].reset_index(drop=True)
-
-
-def _strip_accents(name: str) -> str:
-    kept = []
-    for char in name:
-        if char.lower() in _KEEP_MARKS:
-            kept.append(char)
-        else:
-            kept.append("".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c)))
-    return "".join(kept)
+# ---- encoding -----------------------------------------------------------------------------------------
 
 
 class NamesDataset(Dataset):
@@ -154,7 +235,8 @@ class NamesDataset(Dataset):
     of x as (N, MAX_LEN + 1), ``label`` all of y as (N,).
 
     Raises:
-        ValueError: names and labels differ in length.
+        ValueError: names and labels differ in length, or a name holds a character outside
+            ``CHARS`` (see ``normalize_name``; the message names it).
     """
 
     def __init__(self, names: Sequence[str], labels: Sequence[int]) -> None:
@@ -173,5 +255,3 @@ class NamesDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.data[index], self.label[index]
 
-
-load_names.source = None  # type: ignore[attr-defined]  # set by each call; see nbhelpers.data.paths

@@ -6,11 +6,11 @@ transforms in the main process, for every patch of every epoch. Two faster paths
 1. ``patch_loader``: the same per-item ``HistopathologicDataset`` in a DataLoader with worker
    processes set up for OpenCV (``cv2.setNumThreads(0)`` in each worker, persistent workers,
    pinned memory when training on CUDA, prefetching).
-2. ``decode_patches`` + ``PatchBatches``: every patch decoded once into one uint8 tensor
-   ``(N, 3, 96, 96)`` (27,648 bytes a patch: 885 MB for 32,000), moved to the device once; each
-   batch is then indexed from it and augmented there in one call of ``BatchAugment``: per-sample
-   random flips and rotation plus the centre crop, as one ``grid_sample``. Nothing is decoded,
-   copied or transformed per patch per epoch.
+2. ``decode_patches`` + ``DeviceBatches(..., transform=BatchAugment())``: every patch decoded
+   once into one uint8 tensor ``(N, 3, 96, 96)`` (27,648 bytes a patch: 885 MB for 32,000),
+   moved to the device once; each batch is then gathered from it and augmented there in one call
+   of ``BatchAugment``: per-sample random flips and rotation plus the centre crop, as one gather
+   of the crop's pixels. Nothing is decoded, copied or transformed per patch per epoch.
 
 ``BatchAugment`` draws the same distribution of transforms as ``train_transform()`` (horizontal
 and vertical flip each with probability 1/2, a rotation angle uniform in [-20, 20] degrees,
@@ -21,7 +21,7 @@ nearest-neighbour sampling, the 49x49 centre crop), and ``centre_crop`` gives ex
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -139,9 +139,26 @@ def patch_loader(
 # ---- batched augmentation ------------------------------------------------------------------------
 
 
+def _check_images(images: torch.Tensor, size: int) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"images must be a (B, 3, H, W) tensor, got {type(images).__name__}")
+    if images.dim() != 4 or images.shape[1] != 3 or images.shape[2] < size or images.shape[3] < size:
+        raise ValueError(f"expected (B, 3, H >= {size}, W >= {size}) images, got {tuple(images.shape)}")
+
+
+def _check_generator(generator: torch.Generator | None) -> None:
+    if generator is None:
+        return
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
+    if generator.device.type != "cpu":
+        raise ValueError(
+            f"generator must be a CPU torch.Generator (draws are made on the CPU), got one on {generator.device}"
+        )
+
+
 def _as_float(images: torch.Tensor) -> torch.Tensor:
-    if images.dim() != 4 or images.shape[1] != 3 or images.shape[2] < CROP or images.shape[3] < CROP:
-        raise ValueError(f"expected (B, 3, H >= {CROP}, W >= {CROP}) images, got {tuple(images.shape)}")
+    _check_images(images, CROP)
     if images.dtype == torch.uint8:
         # multiply by 1/255 rather than divide by 255: bit for bit what torchvision's ToDtype gives
         return images.to(torch.float32).mul_(1.0 / 255.0)
@@ -150,15 +167,20 @@ def _as_float(images: torch.Tensor) -> torch.Tensor:
     return images.float()
 
 
-def centre_crop(images: torch.Tensor) -> torch.Tensor:
+def centre_crop(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """The 49x49 centre crop of a batch, as ``infer_transform()`` crops one patch.
+
+    Usable as the validation ``transform`` of ``DeviceBatches`` (the same call form as
+    ``BatchAugment``); nothing is random, so ``generator`` is not used.
 
     Args:
         images: (B, 3, H, W) uint8 in [0, 255] or float in [0, 1].
+        generator: ignored (checked to be a CPU ``torch.Generator`` or None).
 
     Returns:
         (B, 3, 49, 49) float32 in [0, 1], on the input's device.
     """
+    _check_generator(generator)
     x = _as_float(images)
     top, left = int(round((x.shape[2] - CROP) / 2.0)), int(round((x.shape[3] - CROP) / 2.0))
     return x[:, :, top : top + CROP, left : left + CROP].contiguous()
@@ -175,8 +197,11 @@ def random_flip_rotation(
         distributions of torchvision's RandomHorizontalFlip, RandomVerticalFlip and
         RandomRotation(max_degrees).
     """
-    if batch < 0 or max_degrees < 0:
-        raise ValueError(f"need batch >= 0 and max_degrees >= 0, got {batch} and {max_degrees}")
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 0:
+        raise ValueError(f"batch must be an int >= 0, got {batch!r}")
+    if isinstance(max_degrees, bool) or not isinstance(max_degrees, (int, float)) or not 0 <= max_degrees < math.inf:
+        raise ValueError(f"max_degrees must be a finite number >= 0, got {max_degrees!r}")
+    _check_generator(generator)
     hflip = torch.rand(batch, generator=generator) < 0.5
     vflip = torch.rand(batch, generator=generator) < 0.5
     degrees = (torch.rand(batch, generator=generator) * 2.0 - 1.0) * max_degrees
@@ -206,8 +231,7 @@ def flip_rotate_crop(
     """
     if mode not in ("nearest", "bilinear"):
         raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
-    if images.dim() != 4 or images.shape[1] != 3 or min(images.shape[2:]) < size:
-        raise ValueError(f"expected (B, 3, H >= {size}, W >= {size}) images, got {tuple(images.shape)}")
+    _check_images(images, size)
     batch, _, height, width = images.shape
     for key in ("hflip", "vflip", "degrees"):
         if key not in params or params[key].shape != (batch,):
@@ -246,90 +270,35 @@ def _source_coordinates(
     return src_x, src_y
 
 
-class BatchAugment(torch.nn.Module):
+class BatchAugment:
     """The training augmentation of chapter 05 for whole batches: ``train_transform()``, batched.
 
-    ``(B, 3, 96, 96)`` uint8 or float ``-> (B, 3, 49, 49)`` float32 in [0, 1]: per-sample random
-    horizontal and vertical flips (probability 1/2 each) and a rotation uniform in
-    [-max_degrees, max_degrees], then the centre crop; on the device the images are on. With
-    ``generator`` (a CPU ``torch.Generator``) the draws are reproducible.
-    """
-
-    def __init__(
-        self, max_degrees: float = MAX_DEGREES, mode: str = "nearest", generator: torch.Generator | None = None
-    ) -> None:
-        super().__init__()
-        if max_degrees < 0:
-            raise ValueError(f"max_degrees must be >= 0, got {max_degrees}")
-        if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
-        self.max_degrees = max_degrees
-        self.mode = mode
-        self.generator = generator
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        params = random_flip_rotation(images.shape[0], self.max_degrees, self.generator)
-        return flip_rotate_crop(images, params, CROP, self.mode)
-
-
-class PatchBatches:
-    """Batches ``(x, y)`` from a decoded uint8 patch tensor, augmented on the tensor's device.
-
-    An iterable a ``Trainer`` accepts in place of a DataLoader; ``len()`` is the number of batches.
+    ``augment(images, generator)``: ``(B, 3, 96, 96)`` uint8 or float ``-> (B, 3, 49, 49)`` float32
+    in [0, 1]: per-sample random horizontal and vertical flips (probability 1/2 each) and a
+    rotation uniform in [-max_degrees, max_degrees], then the centre crop, computed on the device
+    the images are on. The draws come from ``generator`` (a CPU ``torch.Generator``; None: torch's
+    global generator), so the same generator state gives the same batch on every device. It is
+    the ``transform`` protocol of ``DeviceBatches``, which passes each epoch's generator.
 
     Args:
-        images: (N, 3, 96, 96) uint8 (from ``decode_patches``), on the device to compute on.
-        labels: (N,) int64 labels (moved to the images' device).
-        batch_size: samples per batch.
-        augment: a callable (B, 3, 96, 96) -> (B, 3, 49, 49), e.g. ``BatchAugment()``; None means
-            ``centre_crop`` (the fixed inference transform).
-        shuffle: a new random order every pass (drawn from ``generator``).
-        drop_last: leave out the last incomplete batch (static shapes, e.g. for CUDA graphs).
-        channels_last: give x in channels-last memory format (faster convolutions on GPUs).
-        generator: CPU generator for the order; None uses torch's global generator.
+        max_degrees: the largest rotation, in degrees (a finite number >= 0).
+        mode: "nearest" (torchvision's default for rotations) or "bilinear".
     """
 
-    def __init__(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        batch_size: int,
-        augment: Any | None = None,
-        shuffle: bool = False,
-        drop_last: bool = False,
-        channels_last: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        if images.dim() != 4 or images.dtype != torch.uint8:
-            raise ValueError(f"images must be a (N, 3, H, W) uint8 tensor, got {tuple(images.shape)} {images.dtype}")
-        labels = torch.as_tensor(labels)
-        if labels.shape != (images.shape[0],):
-            raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.images = images
-        self.labels = labels.to(images.device, torch.int64)
-        self.batch_size = batch_size
-        self.augment = augment
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.channels_last = channels_last
-        self.generator = generator
+    def __init__(self, max_degrees: float = MAX_DEGREES, mode: str = "nearest") -> None:
+        if isinstance(max_degrees, bool) or not isinstance(max_degrees, (int, float)):
+            raise ValueError(f"max_degrees must be a number, got {max_degrees!r}")
+        if not math.isfinite(max_degrees) or max_degrees < 0:
+            raise ValueError(f"max_degrees must be a finite number >= 0, got {max_degrees!r}")
+        if mode not in ("nearest", "bilinear"):
+            raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
+        self.max_degrees = float(max_degrees)
+        self.mode = mode
 
-    def __len__(self) -> int:
-        n = self.images.shape[0]
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        _check_images(images, CROP)
+        params = random_flip_rotation(images.shape[0], self.max_degrees, generator)
+        return flip_rotate_crop(images, params, CROP, self.mode)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = self.images.shape[0]
-        if self.shuffle:
-            order = torch.randperm(n, generator=self.generator).to(self.images.device)
-        else:
-            order = torch.arange(n, device=self.images.device)
-        for batch in range(len(self)):
-            index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            raw = self.images.index_select(0, index)
-            x = self.augment(raw) if self.augment is not None else centre_crop(raw)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.labels.index_select(0, index)
+    def __repr__(self) -> str:
+        return f"BatchAugment(max_degrees={self.max_degrees}, mode={self.mode!r})"

@@ -1,6 +1,6 @@
 """Synthetic H&E-stained lymph-node patches in the Kaggle "Histopathologic Cancer Detection" layout.
 
-The embedded default behind ``histopathology_root`` when no real patches are at hand. Each patch
+The embedded default behind ``synthetic_patches`` when no real patches are at hand. Each patch
 is 96x96 RGB, rendered in optical density with the haematoxylin and eosin stain vectors of
 Ruifrok and Johnston (2001) and the Beer-Lambert law, so the colours are those of H&E: pink
 eosin stroma with white gaps, purple-blue haematoxylin nuclei.
@@ -24,19 +24,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from nbhelpers import storage
+
 PATCH_SIZE = 96
 CENTRE = (32, 64)  # the labelled square: rows and columns CENTRE[0] .. CENTRE[1] - 1
 POSITIVE_FRACTION = 0.4
 GENERATOR_VERSION = 1
 MARKER = "synthetic.json"
+GENERATOR_NAME = "nbhelpers synthetic histopathology"
+LABELS_FILE = "train_labels.csv"
+MAX_PATCHES = 1_000_000  # guards against a typo that would generate for hours; Kaggle has 220,025
 
 # Optical-density vectors (R, G, B) of haematoxylin and eosin (Ruifrok & Johnston, 2001).
 _HAEMATOXYLIN = np.array([0.650, 0.704, 0.286], np.float32)
@@ -60,9 +63,14 @@ class SyntheticPatch:
 
 
 def synthetic_patch(seed: int, index: int) -> SyntheticPatch:
-    """Patch ``index`` of the synthetic set with ``seed``: a pure function of (seed, index)."""
-    if seed < 0 or index < 0:
-        raise ValueError(f"seed and index must be >= 0, got seed={seed}, index={index}")
+    """Patch ``index`` of the synthetic set with ``seed``: a pure function of (seed, index).
+
+    Raises:
+        ValueError: ``seed`` or ``index`` is not an int >= 0.
+    """
+    for label, value in (("seed", seed), ("index", index)):
+        if not _is_int(value) or value < 0:
+            raise ValueError(f"{label} must be an int >= 0, got {value!r}")
     rng = np.random.default_rng([GENERATOR_VERSION, seed, index])
     wants_positive = bool(rng.random() < POSITIVE_FRACTION)
     return _render(rng, wants_positive)
@@ -73,46 +81,85 @@ def synthetic_id(seed: int, index: int) -> str:
     return hashlib.sha1(f"nbhelpers-synthetic-{seed}-{index}".encode()).hexdigest()
 
 
+def synthetic_folder_name(n: int, seed: int) -> str:
+    """The folder name of a synthetic set: ``histopathology-synthetic-v<version>-n<n>-seed<seed>``."""
+    return f"histopathology-synthetic-v{GENERATOR_VERSION}-n{n}-seed{seed}"
+
+
+def check_synthetic_arguments(n: object, seed: object, n_test: object = 0) -> None:
+    """Raise ValueError naming the value unless 1 <= n <= MAX_PATCHES, seed >= 0 and n_test >= 0 (ints)."""
+    if not _is_int(n) or not 1 <= n <= MAX_PATCHES:
+        raise ValueError(f"n must be an int in 1..{MAX_PATCHES:,}, got {n!r}")
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    if not _is_int(n_test) or not 0 <= n_test <= MAX_PATCHES:
+        raise ValueError(f"n_test must be an int in 0..{MAX_PATCHES:,}, got {n_test!r}")
+
+
 def make_synthetic_histopathology(root: str | Path, n: int, seed: int = 0, n_test: int = 16) -> Path:
     """Write ``n`` labelled (and ``n_test`` unlabelled) synthetic patches in the Kaggle layout.
 
     Layout: ``root/train/<id>.tif`` (96x96 RGB, uncompressed TIFF as in the Kaggle set),
     ``root/train_labels.csv`` (``id,label``), ``root/test/<id>.tif`` and ``root/synthetic.json``
-    (n, seed, version). The same (n, seed, n_test) gives byte-identical files. The folder is
-    built in a temporary folder beside ``root`` and renamed into place, so ``root`` either does
-    not exist or is complete, also when two processes generate it at the same time.
+    (n, n_test, seed, version). The same (n, seed, n_test) gives byte-identical files. The set is
+    written into a temporary folder beside ``root`` and renamed into place
+    (``storage.atomic_directory``, permissions from the umask), so ``root`` either does not exist
+    or is complete; when another process completed ``root`` meanwhile, its copy is kept.
 
     Returns:
         ``root`` (absolute).
 
     Raises:
-        ValueError: ``n < 1``, ``n_test < 0`` or ``seed < 0``.
-        FileExistsError: ``root`` already exists (it may have been completed meanwhile by another
-            process; ``histopathology_root`` then uses it).
+        ValueError: ``n``, ``seed`` or ``n_test`` out of range (see ``check_synthetic_arguments``).
+        FileExistsError: ``root`` already exists.
+        FileNotFoundError, PermissionError: the parent folder is missing or not writable.
     """
-    if n < 1 or n_test < 0 or seed < 0:
-        raise ValueError(f"need n >= 1, n_test >= 0 and seed >= 0, got n={n}, n_test={n_test}, seed={seed}")
+    check_synthetic_arguments(n, seed, n_test)
     root = Path(root).expanduser().resolve()
-    if root.exists():
+    if os.path.lexists(root):
         raise FileExistsError(f"{root} already exists; not overwriting it")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".part"))
-    try:
-        _write_split(temp / "train", seed, range(n), with_labels_to=temp / "train_labels.csv")
-        _write_split(temp / "test", seed, range(n, n + n_test))
-        meta = {"generator": "nbhelpers synthetic histopathology", "version": GENERATOR_VERSION}
-        meta.update({"n": n, "n_test": n_test, "seed": seed})
-        (temp / MARKER).write_text(json.dumps(meta, indent=1) + "\n")
-        try:
-            os.rename(temp, root)  # atomic; fails if root appeared meanwhile
-        except OSError:
-            if root.exists():
-                raise FileExistsError(f"{root} was created by someone else meanwhile") from None
-            raise
-    finally:
-        if temp.exists():
-            shutil.rmtree(temp, ignore_errors=True)
+    with storage.atomic_directory(root) as temporary:
+        _write_split(temporary / "train", seed, range(n), with_labels_to=temporary / LABELS_FILE)
+        _write_split(temporary / "test", seed, range(n, n + n_test))
+        meta = {"generator": GENERATOR_NAME, "version": GENERATOR_VERSION, "n": n, "n_test": n_test, "seed": seed}
+        (temporary / MARKER).write_text(json.dumps(meta, indent=1) + "\n")
     return root
+
+
+def check_synthetic_folder(root: Path, n: int, seed: int) -> None:
+    """Check that ``root`` holds the complete synthetic set (n, seed) of this generator version.
+
+    Raises:
+        ValueError: the marker is missing, unreadable, not this generator's, or for another
+            (n, seed), or the patch or label counts disagree with it; the message names the
+            folder and says to delete it so that it is generated again.
+    """
+    marker = root / MARKER
+    remedy = "delete the folder to have it generated again"
+    try:
+        meta = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{root} is not a complete synthetic set: {MARKER} unreadable ({error}); {remedy}") from None
+    if not isinstance(meta, dict) or meta.get("generator") != GENERATOR_NAME:
+        raise ValueError(f"{root} is not a complete synthetic set: {MARKER} is not this generator's; {remedy}")
+    found = {key: meta.get(key) for key in ("version", "n", "seed")}
+    wanted = {"version": GENERATOR_VERSION, "n": n, "seed": seed}
+    if found != wanted:
+        raise ValueError(f"{root} holds a synthetic set with {found}; expected {wanted}; {remedy}")
+    try:
+        with (root / LABELS_FILE).open("rb") as handle:
+            rows = sum(1 for line in handle if line.strip()) - 1
+        patches = sum(1 for entry in os.scandir(root / "train") if entry.name.endswith(".tif"))
+    except OSError as error:
+        raise ValueError(f"{root} is not a complete synthetic set ({error}); {remedy}") from None
+    if rows != n or patches != n:
+        raise ValueError(
+            f"{root} is not a complete synthetic set: {rows} labels and {patches} patches, expected {n}; {remedy}"
+        )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _write_split(folder: Path, seed: int, indices: range, with_labels_to: Path | None = None) -> None:

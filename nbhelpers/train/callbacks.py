@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -40,28 +39,6 @@ class Callback:
         """After the last epoch of ``run``, or after a requested stop."""
 
 
-class StepFunction(Callback):
-    """Adapter for the seed's callback form: a zero-argument callable called after every step."""
-
-    def __init__(self, function: Callable[[], Any]) -> None:
-        self.function = function
-
-    def on_step_end(self, trainer: Trainer) -> None:
-        self.function()
-
-    def __repr__(self) -> str:
-        return f"StepFunction({self.function!r})"
-
-
-def as_callback(candidate: Any) -> Callback:
-    """A Callback as is; any other callable is wrapped as a per-step zero-argument function."""
-    if isinstance(candidate, Callback):
-        return candidate
-    if callable(candidate):
-        return StepFunction(candidate)
-    raise ValueError(f"a callback must be a Callback or a zero-argument callable, got {candidate!r}")
-
-
 class SchedulerStatsRecorder(Callback):
     """Records the learning rate and momentum of the first parameter group after every step.
 
@@ -74,6 +51,8 @@ class SchedulerStatsRecorder(Callback):
     """
 
     def __init__(self, optim: torch.optim.Optimizer | None = None) -> None:
+        if optim is not None and not isinstance(optim, torch.optim.Optimizer):
+            raise ValueError(f"optim must be a torch.optim.Optimizer or None, got {optim!r}")
         self.optim = optim
         self.lr: list[float] = []
         self.momentum: list[float] = []
@@ -123,13 +102,15 @@ class EarlyStopping(Callback):
         mode: str | None = None,
         restore_best: bool = False,
     ) -> None:
-        if monitor not in self.METRICS:
+        if not isinstance(monitor, str) or monitor not in self.METRICS:
             raise ValueError(f"monitor={monitor!r}: use one of {', '.join(self.METRICS)}")
-        if not isinstance(patience, int) or patience < 1:
+        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
             raise ValueError(f"patience must be an int >= 1, got {patience!r}")
-        if min_delta < 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
-        mode = mode or ("min" if monitor == "val_loss" else "max")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not 0 <= min_delta < math.inf:
+            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+        if not isinstance(restore_best, bool):
+            raise ValueError(f"restore_best must be True or False, got {restore_best!r}")
+        mode = mode if mode is not None else ("min" if monitor == "val_loss" else "max")
         if mode not in ("min", "max"):
             raise ValueError(f"mode={mode!r}: use 'min' or 'max'")
         self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode

@@ -204,15 +204,96 @@ def test_inference_only_trainer_refuses_to_train():
     [
         ({"precision": "8"}, "precision"),
         ({"precision": "16"}, "CUDA"),
-        ({"log_every": 0}, "log_every"),
-        ({"grad_clip_norm": 0.0}, "grad_clip_norm"),
-        ({"scheduler_interval": "batch"}, "scheduler_interval"),
+        ({"precision": 32}, "precision=32"),
+        ({"log_every": 0}, "log_every must be an int >= 1, got 0"),
+        ({"log_every": True}, "log_every must be an int >= 1, got True"),
+        ({"log_every": 2.5}, "log_every must be an int >= 1, got 2.5"),
+        ({"grad_clip_norm": 0.0}, "grad_clip_norm must be a finite number > 0 or None, got 0.0"),
+        ({"grad_clip_norm": -1.0}, "got -1.0"),
+        ({"grad_clip_norm": math.nan}, "got nan"),
+        ({"grad_clip_norm": math.inf}, "got inf"),
+        ({"grad_clip_norm": True}, "got True"),
+        ({"scheduler_interval": "batch"}, "scheduler_interval='batch'"),
         ({"cuda_graph": True}, "CUDA"),
+        ({"cuda_graph": 1}, "cuda_graph must be True or False, got 1"),
+        ({"verbose": "no"}, "verbose must be True or False, got 'no'"),
+        ({"device": "tpu"}, "device='tpu'"),
+        ({"device": 3}, "device must be a torch.device, a device name or None, got 3"),
     ],
 )
-def test_bad_options_raise_value_error(options, message):
+def test_bad_options_raise_value_error_naming_the_value(options, message):
     with pytest.raises(ValueError, match=message):
         make_trainer(**options)
+
+
+def test_bad_parts_are_named():
+    model = small_model()
+    optim = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="model must be a torch.nn.Module, got function"):
+        Trainer(lambda x: x, None, None, device="cpu")
+    with pytest.raises(ValueError, match="optim must be a torch.optim.Optimizer or None, got dict"):
+        Trainer(model, {"lr": 0.1}, F.cross_entropy, device="cpu")
+    with pytest.raises(ValueError, match="loss_fn must be callable.*'cross_entropy'"):
+        Trainer(model, optim, "cross_entropy", device="cpu")
+    other = torch.optim.SGD(small_model(1).parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="drives another optimizer"):
+        Trainer(model, optim, F.cross_entropy, torch.optim.lr_scheduler.StepLR(other, 1), device="cpu")
+    with pytest.raises(ValueError, match="scheduler must be a learning-rate scheduler"):
+        Trainer(model, optim, F.cross_entropy, scheduler=0.5, device="cpu")
+
+
+def test_an_optimizer_over_other_parameters_is_refused_naming_how_many():
+    model = small_model()
+    stray = nn.Linear(3, 3)  # e.g. a head replaced after the optimizer was built
+    optim = torch.optim.SGD([*model.parameters(), *stray.parameters()], lr=0.1)
+    with pytest.raises(ValueError, match="holds 2 of its 6 parameter"):
+        Trainer(model, optim, F.cross_entropy, device="cpu")
+    frozen = torch.optim.SGD(model[2].parameters(), lr=0.1)  # a subset of the model's: fine
+    Trainer(model, frozen, F.cross_entropy, device="cpu", verbose=False)
+
+
+@pytest.mark.parametrize(
+    "epochs, message",
+    [(0, "got 0"), (-1, "got -1"), (1.5, "got 1.5"), (True, "got True"), ("2", "got '2'")],
+)
+def test_run_names_a_bad_epoch_count(epochs, message):
+    with pytest.raises(ValueError, match=f"epochs must be an int >= 1, {message}"):
+        make_trainer().run(epochs, *loaders())
+
+
+def test_run_names_bad_loaders_and_window_sizes():
+    trainer = make_trainer()
+    train, valid = loaders()
+    for window in (0, True, 2.0):
+        with pytest.raises(ValueError, match=f"window_size must be an int >= 1 or None, got {window!r}"):
+            trainer.run(1, train, valid, window_size=window)
+    with pytest.raises(ValueError, match="train_loader must be an iterable.*got None"):
+        trainer.run(1, None)
+    with pytest.raises(ValueError, match="valid_loader must be an iterable.*got 5"):
+        trainer.run(1, train, 5)
+    with pytest.raises(ValueError, match="train_loader .* has no batches"):
+        trainer.run(1, [])
+    with pytest.raises(ValueError, match="yielded no batches in epoch 1"):
+        trainer.run(1, iter([]))
+    with pytest.raises(ValueError, match=r"a batch must be a pair \(x, y\), got a Tensor"):
+        trainer.run(1, [torch.zeros(4, 2)])
+    with pytest.raises(ValueError, match="got a tuple of length 3"):
+        trainer.run(1, [(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), None)])
+    with pytest.raises(ValueError, match="targets y of a batch .* got list"):
+        trainer.run(1, [(torch.zeros(4, 2), [0, 1, 0, 1])])
+    assert trainer.global_step == 0 and trainer.epoch == 0
+
+
+def test_evaluate_and_predict_name_bad_inputs():
+    trainer = make_trainer()
+    with pytest.raises(ValueError, match="loader must be an iterable.*got None"):
+        trainer.evaluate(None)
+    with pytest.raises(ValueError, match="no examples"):
+        trainer.evaluate([])
+    with pytest.raises(ValueError, match="x must be an input tensor .* got ndarray"):
+        trainer.predict(np.zeros((2, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="batches must be an iterable.*got 3"):
+        trainer.batch_predict(3)
 
 
 def test_bf16_autocast_on_cpu_trains():
@@ -260,15 +341,25 @@ class EventLog(Callback):
         self.events.append("train_end")
 
 
-def test_callback_events_and_zero_argument_callables():
-    calls = []
+def test_callback_events_come_in_order():
     events = EventLog()
-    trainer = make_trainer(callbacks=[events, lambda: calls.append(1)], log_every=100)
+    trainer = make_trainer(callbacks=[events], log_every=100)
     trainer.run(2, *loaders())
-    assert len(calls) == 16
     assert events.events == ["train_begin"] + ["step"] * 8 + ["epoch_end 1 8"] + ["step"] * 8 + ["epoch_end 2 16", "train_end"]
-    with pytest.raises(ValueError, match="callback"):
-        make_trainer(callbacks=[42])
+
+
+@pytest.mark.parametrize(
+    "callbacks, message",
+    [
+        ([lambda: None], "must be a Callback object.*lambda"),
+        ([42], "must be a Callback object.*got 42"),
+        (EventLog(), "callbacks must be a list of Callback objects, got <"),
+        ("EarlyStopping", "callbacks must be a list of Callback objects, got 'EarlyStopping'"),
+    ],
+)
+def test_callbacks_are_callback_objects_only(callbacks, message):
+    with pytest.raises(ValueError, match=message):
+        make_trainer(callbacks=callbacks)
 
 
 def test_a_callback_can_stop_training_mid_epoch():
@@ -353,3 +444,70 @@ def test_no_host_sync_per_step(log_every):
     else:
         # the instrument sees per-step reads when there are some (this is what the seed's loop does)
         assert len(calls) >= 40
+
+
+# ---------------------------------------------------------------- validation NaN, schedules, epochs
+def test_a_nan_validation_loss_raises_naming_the_epoch():
+    trainer = make_trainer()
+    train, _ = loaders()
+    X = torch.full((6, 2), math.nan)
+    valid = DataLoader(TensorDataset(X, torch.zeros(6, dtype=torch.long)), batch_size=3)
+    with pytest.raises(FloatingPointError, match="validation loss is nan after epoch 1"):
+        trainer.run(2, train, valid)
+    assert trainer.epoch == 0 and trainer.valid_log["loss"] == []  # the failed epoch is not counted
+
+
+def test_a_one_cycle_schedule_without_enough_steps_left_is_refused_before_training():
+    model = small_model()
+    optim = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=0.1, total_steps=12)
+    trainer = Trainer(model, optim, F.cross_entropy, scheduler, device="cpu", verbose=False)
+    train, valid = loaders()  # 8 steps per epoch
+    trainer.run(1, train, valid)
+    weights = model[0].weight.detach().clone()
+    with pytest.raises(ValueError, match=r"has 4 steps left \(it has stepped 8 times\), but run\(1\) needs 8"):
+        trainer.run(1, train, valid)
+    assert torch.equal(model[0].weight, weights) and trainer.global_step == 8
+
+
+def test_reduce_on_plateau_without_a_valid_loader_is_refused_before_training():
+    model = small_model()
+    optim = torch.optim.SGD(model.parameters(), lr=0.1)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optim)
+    trainer = Trainer(model, optim, F.cross_entropy, plateau, device="cpu", verbose=False, scheduler_interval="epoch")
+    with pytest.raises(ValueError, match="ReduceLROnPlateau .* needs a valid_loader"):
+        trainer.run(1, loaders()[0])
+    assert trainer.global_step == 0
+
+
+class EpochRecorder:
+    """A list of batches that records the epochs the Trainer announces."""
+
+    def __init__(self, batches: list) -> None:
+        self.batches, self.epochs = batches, []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def test_the_trainer_announces_each_epoch_to_a_loader_with_set_epoch():
+    trainer = make_trainer()
+    train = EpochRecorder(list(loaders()[0]))
+    trainer.run(2, train)
+    trainer.run(1, train)
+    assert train.epochs == [0, 1, 2]
+
+
+def test_stale_launch_variables_do_not_make_the_trainer_join_a_group(monkeypatch):
+    for name, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}.items():
+        monkeypatch.setenv(name, value)
+    trainer = make_trainer()
+    trainer.run(1, *loaders())
+    assert not trainer.distributed and trainer.rank == 0 and trainer.world_size == 1
+    assert not torch.distributed.is_initialized()
