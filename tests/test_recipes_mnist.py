@@ -192,8 +192,16 @@ def test_the_initial_weights_are_seeded(digits):
 
 
 def test_precision_auto_is_resolved_for_the_device_passed_not_the_default_one(monkeypatch):
-    monkeypatch.setattr("nbhelpers.recipes.mnist.fast_precision", lambda device: f"fast-on-{torch.device(device).type}")
-    assert MnistRecipe(precision="auto").resolved("cpu").precision == "fast-on-cpu"
+    seen = []
+
+    def fake_fast_precision(device: object) -> str:
+        seen.append(torch.device(device))
+        return "bf16"
+
+    monkeypatch.setattr("nbhelpers.recipes.mnist.fast_precision", fake_fast_precision)
+    monkeypatch.setattr("nbhelpers.recipes.mnist.get_device", lambda: pytest.fail("the default device was asked"))
+    assert MnistRecipe(precision="auto").resolved("cpu").precision == "bf16"
+    assert seen == [torch.device("cpu")]
     assert MnistRecipe(precision="32").resolved("cpu").precision == "32"
 
 
@@ -227,7 +235,8 @@ def test_resume_from_an_epoch_checkpoint_is_exact(digits, resident, tmp_path):
         (a - b).abs().max().item() for a, b in zip(straight.model.parameters(), resumed.model.parameters())
     )
     assert difference <= 1e-6
-    assert resumed.trainer.valid_log == pytest.approx(straight.trainer.valid_log)
+    for key, values in straight.trainer.valid_log.items():
+        assert resumed.trainer.valid_log[key] == pytest.approx(values), key
 
 
 def test_a_checkpoint_of_another_recipe_is_refused_before_training(digits, tmp_path):

@@ -26,7 +26,8 @@ def names() -> NamesTable:
 
 
 def _small(**fields: object) -> NamesRecipe:
-    return NamesRecipe(train_size=1_600, valid_size=400, batch_size=32, conv_width=32, fc_width=64, **fields)
+    small = {"train_size": 1_600, "valid_size": 400, "batch_size": 32, "conv_width": 32, "fc_width": 64}
+    return NamesRecipe(**{**small, **fields})
 
 
 def test_recipe_defaults_are_the_sources_and_profiles_come_from_its_table():

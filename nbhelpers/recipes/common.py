@@ -33,7 +33,7 @@ import torch.nn as nn
 from nbhelpers.device import PROFILES, profile
 from nbhelpers.storage import DataSource
 from nbhelpers.train import Callback, Trainer
-from nbhelpers.train.checkpoint import check_checkpoint_path
+from nbhelpers.train.checkpoint import check_checkpoint_path, read_meta
 
 RecipeT = TypeVar("RecipeT", bound="ProfiledRecipe")
 
@@ -179,7 +179,7 @@ def run_phases(
     if path is not None:
         check_checkpoint_path(path)
         if path.exists():
-            resumed = Trainer.read_checkpoint_meta(path)
+            resumed = read_meta(path)
             _check_identity(resumed, identity, path)
     start = names.index(resumed["phase"]) if resumed is not None else 0
 
