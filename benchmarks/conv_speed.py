@@ -4,22 +4,22 @@ The demo: a (1, 3, 128, 128) image, a (4, 3, 5, 5) kernel and a bias, on one CPU
 Goal: conv2d <= 3x F.conv2d. Anchors measured on the 2-core development machine: the seed's loop
 (12 single-channel convolutions) about 2,100x; an as_strided + tensordot formulation about 2x.
 
-    python benchmarks/conv_speed.py
+    python -m benchmarks.conv_speed
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import best_of  # noqa: E402
+from benchmarks._timing import best_of
 
-from nbhelpers.conv import conv2d, conv_components  # noqa: E402
+from nbhelpers.conv import conv2d, conv_components
 
 GOAL = 3.0
 ANCHORS = {"nbhelpers.conv.conv2d": "about 2x (as_strided + tensordot)", "nbhelpers.conv.convolve (loop)": "about 2,100x (seed's loop)"}
@@ -55,7 +55,13 @@ def measure() -> list[dict[str, object]]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the rows as one JSON line")
+    args = parser.parse_args()
     rows = measure()
+    if args.json:
+        print(json.dumps(rows))
+        return 0
     print(f"torch {torch.__version__}, CPU, 1 thread; X (1, 3, 128, 128), K (4, 3, 5, 5), bias (4,)")
     print(f"{'method':<34}{'ms/call':>11}{'x F.conv2d':>12}  anchor")
     for row in rows:

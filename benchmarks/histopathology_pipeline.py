@@ -9,7 +9,7 @@ rotated and centre-cropped, from the patch files of the recipe's training set.
 (b) the same dataset in ``patch_loader`` with 0, 1 and 2 worker processes (``cv2.setNumThreads(0)``
     per worker, persistent workers, prefetching); timed on the second pass, after the workers
     have started;
-(c) ``decode_patches`` once into a uint8 tensor on the device, then ``PatchBatches`` with
+(c) ``decode_patches`` once into a uint8 tensor on the device, then ``DeviceBatches`` with
     ``BatchAugment``: per epoch only a gather and one batched resampling. The decoding is shown
     separately; its cost is paid once, not every epoch.
 
@@ -18,26 +18,32 @@ On CUDA, (c) runs on the GPU, and the end-to-end recipe (30 epochs over 32,000 p
 anchor: 6,266 s for the original notebook on its author's machine. On the CPU, torch uses one
 thread (as the chapters do).
 
-    python benchmarks/histopathology_pipeline.py [--patches N] [--end-to-end]
+    python -m benchmarks.histopathology_pipeline [--patches N] [--end-to-end]
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import platform
 import sys
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nbhelpers.data import HistopathologicDataset, histopathology_root, load_histopathology_labels, train_transform  # noqa: E402
-from nbhelpers.data.pipeline import BatchAugment, PatchBatches, decode_patches, patch_loader  # noqa: E402
-from nbhelpers.device import get_device, profile  # noqa: E402
+from nbhelpers.data import (
+    DeviceBatches,
+    HistopathologicDataset,
+    find_kaggle_patches,
+    load_histopathology_labels,
+    synthetic_patches,
+    train_transform,
+)
+from nbhelpers.data.pipeline import BatchAugment, decode_patches, patch_loader
+from nbhelpers.device import get_device, profile
 
 BATCH_SIZE = 32
 GOAL_SECONDS = 120.0
@@ -81,7 +87,8 @@ def measure(patches: int | None = None, end_to_end: bool | None = None) -> list[
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        root = histopathology_root(min_patches=patches)
+        folder = find_kaggle_patches(min_labelled=patches) or synthetic_patches(patches)
+        root = folder.root
         labels = load_histopathology_labels(root).iloc[:patches]
         dataset = HistopathologicDataset(labels, root, transform=train_transform())
         rows: list[tuple[str, float, str]] = []
@@ -99,16 +106,10 @@ def measure(patches: int | None = None, end_to_end: bool | None = None) -> list[
         sync()
         decode_rate = len(dataset) / (time.perf_counter() - start)
         rows.append(("(c) decode_patches once (uint8 cache)", decode_rate, "paid once, not per epoch"))
-        batches = PatchBatches(
-            cache,
-            torch.tensor(dataset.labels),
-            BATCH_SIZE,
-            augment=BatchAugment(generator=torch.Generator().manual_seed(0)),
-            shuffle=True,
-            generator=torch.Generator().manual_seed(0),
-        )
+        labels_tensor = torch.tensor(dataset.labels)
+        batches = DeviceBatches(cache, labels_tensor, BATCH_SIZE, shuffle=True, seed=0, transform=BatchAugment())
         rows.append((f"(c) cache + BatchAugment on {device.type}, per epoch", _rate(lambda: _drain(batches, sync), 3), "best of 3 passes"))
-        big = PatchBatches(cache, torch.tensor(dataset.labels), 256, augment=BatchAugment(), shuffle=True)
+        big = DeviceBatches(cache, labels_tensor, 256, shuffle=True, seed=0, transform=BatchAugment())
         rows.append((f"(c) cache + BatchAugment on {device.type}, batch 256", _rate(lambda: _drain(big, sync), 3), "best of 3 passes"))
     finally:
         torch.set_num_threads(threads)
@@ -125,19 +126,26 @@ def measure(patches: int | None = None, end_to_end: bool | None = None) -> list[
 
 def end_to_end_row(device: torch.device) -> dict[str, object]:
     """The full recipe (32,000 + 8,000 patches, 10 + 20 epochs) with the fast GPU settings, timed."""
-    from nbhelpers.recipes.histopathology import recipe, run_recipe
+    from nbhelpers.recipes.histopathology import HistopathologyRecipe
 
-    config = recipe("full", batch_size=256, eval_batch_size=1024, precision="bf16", channels_last=True)
-    histopathology_root(min_patches=config.train + config.valid)  # generating a synthetic set is not timed
-    run = run_recipe(config, device=device, num_workers=8 if device.type == "cuda" else 0)
-    seconds = run.seconds
+    recipe = HistopathologyRecipe.for_profile(
+        "full", batch_size=256, eval_batch_size=1024, precision="bf16", channels_last=True, download=False
+    )
+    synthetic_patches(recipe.synthetic_size)  # generating the synthetic set is not timed
+    start = time.perf_counter()
+    data = recipe.prepare(num_workers=8 if device.type == "cuda" else 0)
+    decoded = time.perf_counter() - start
+    run = recipe.train(data, device, verbose=False)
+    seconds = {**run.seconds, "data": decoded, "total": decoded + run.seconds["total"]}
     note = (
         f"data {seconds['data']:.1f} s, frozen {seconds['frozen']:.1f} s, fine-tune {seconds['finetune']:.1f} s; "
-        f"val acc {run.finetune.valid_log['accu'][-1]:.4f}; goal <= {GOAL_SECONDS:.0f} s, anchor {ANCHOR_SECONDS:,.0f} s"
+        f"val acc {run.valid_accuracy:.4f}; data {run.source}; goal <= {GOAL_SECONDS:.0f} s, "
+        f"anchor {ANCHOR_SECONDS:,.0f} s"
     )
+    epochs = recipe.epochs_frozen + recipe.epochs_finetune
     return {
         "pipeline": "end-to-end full recipe (batch 256, bf16, channels_last)",
-        "patches/s": 30 * config.train / seconds["total"],
+        "patches/s": epochs * recipe.train_size / seconds["total"],
         "x (a)": float("nan"),
         "note": note,
         "device": device.type,
@@ -149,8 +157,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patches", type=int, default=None, help="patches per pass (default: by profile)")
     parser.add_argument("--end-to-end", action="store_true", default=None, help="time the full recipe (default: on CUDA)")
+    parser.add_argument("--json", action="store_true", help="print the rows as one JSON line")
     args = parser.parse_args()
     rows = measure(args.patches, args.end_to_end)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
     device = get_device()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
     print(f"device: {device.type} ({name}), torch {torch.__version__}, profile {profile()}, batch {BATCH_SIZE}")

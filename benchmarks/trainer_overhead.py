@@ -13,30 +13,29 @@ on CUDA also (d) the Trainer with ``cuda_graph=True`` (AdamW with capturable=Tru
 
 The variants are timed in interleaved rounds after a warm-up round; each reports its best round.
 On the CPU torch runs on one thread so that the numbers are less sensitive to other load.
-Goals (issue 3): CPU overhead of (c) over (b) <= 3%; on a GPU (c) at least as fast as (b), at
+Goals: CPU overhead of (c) over (b) <= 3%; on a GPU (c) at least as fast as (b), at
 least 2x faster than Lightning, and (d) <= 0.5 ms per step on an H100/H200.
 
-    python benchmarks/trainer_overhead.py [--steps N] [--rounds R]
+    python -m benchmarks.trainer_overhead [--steps N] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nbhelpers.device import get_device  # noqa: E402
-from nbhelpers.models import mnist_cnn  # noqa: E402
-from nbhelpers.train import Trainer  # noqa: E402
+from nbhelpers.device import get_device
+from nbhelpers.models import mnist_cnn
+from nbhelpers.train import Trainer
 
 BATCH_SIZE = 32
 CPU_GOAL = 0.03
@@ -217,10 +216,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="training steps per epoch (default 60)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
+    parser.add_argument("--json", action="store_true", help="print the rows as one JSON line")
     args = parser.parse_args()
 
     device = get_device()
     rows = measure(args.steps, args.rounds)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
     best = {row["variant"]: row for row in rows}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
     threads = ", 1 thread" if device.type == "cpu" else ""

@@ -47,15 +47,33 @@ def test_profile_default_follows_accelerator(monkeypatch):
     assert dev.profile() == ("full" if dev.accelerator_available() else "quick")
 
 
-def test_sizes_table_is_complete_and_copied():
-    for section, by_profile in dev.SIZES.items():
-        assert set(by_profile) == set(dev.PROFILES), section
-        assert set(by_profile["quick"]) == set(by_profile["full"]), section
-    first = dev.sizes("mnist", "full")
-    first["epochs"] = -1
-    assert dev.sizes("mnist", "full")["epochs"] == 3
-    with pytest.raises(ValueError, match="unknown section"):
-        dev.sizes("cifar")
+def test_cpu_threads_reads_a_positive_number_or_nothing(monkeypatch):
+    monkeypatch.delenv("NBHELPERS_THREADS", raising=False)
+    assert dev.cpu_threads() is None
+    monkeypatch.setenv("NBHELPERS_THREADS", "2")
+    assert dev.cpu_threads() == 2
+    for bad in ("0", "-1", "two", "1.5"):
+        monkeypatch.setenv("NBHELPERS_THREADS", bad)
+        with pytest.raises(ValueError, match=f"NBHELPERS_THREADS={bad!r}"):
+            dev.cpu_threads()
+
+
+def test_start_chapter_sets_threads_seeds_and_prints_one_banner_line(monkeypatch, capsys):
+    monkeypatch.setenv("NBHELPERS_DEVICE", "cpu")
+    monkeypatch.setenv("NBHELPERS_PROFILE", "quick")
+    monkeypatch.setenv("NBHELPERS_THREADS", "1")
+    threads = torch.get_num_threads()
+    try:
+        device = dev.start_chapter("embedded (test data)", seed=3)
+        assert device == torch.device("cpu") and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    first = torch.rand(3)
+    torch.manual_seed(3)
+    assert torch.equal(first, torch.rand(3))
+    line = capsys.readouterr().out
+    assert line.count("\n") == 1
+    assert line.startswith("device: cpu | profile: quick | torch ") and "data: embedded (test data)" in line
 
 
 def test_seed_everything_repeats_all_generators():

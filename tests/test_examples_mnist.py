@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from nbhelpers.examples import mnist as example
-from nbhelpers.recipes.mnist import MnistRecipe, build_trainer
+from nbhelpers.recipes.mnist import MnistRecipe
+from nbhelpers.train.checkpoint import read_meta
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = re.compile(r"valid_accuracy=([0-9.]+) valid_loss=([0-9.]+) seconds=([0-9.]+) processes=(\d+)")
-TINY = ["--epochs", "1", "--subset", "512", "--valid-size", "256", "--device", "cpu", "--quiet"]
+TINY = ["--epochs", "1", "--train-size", "512", "--valid-size", "256", "--device", "cpu", "--quiet"]
 
 
 @pytest.fixture
@@ -41,14 +42,33 @@ def test_a_tiny_run_prints_its_accuracy_and_learns(data_env, capsys):
     assert out.startswith("device: cpu | processes: 1")
 
 
-def test_main_returns_zero_and_writes_a_loadable_checkpoint(data_env, tmp_path, capsys):
+def test_main_returns_zero_and_writes_a_checkpoint_of_its_recipe(data_env, tmp_path, capsys):
     checkpoint = tmp_path / "mnist.pt"
     assert example.main([*TINY, "--checkpoint", str(checkpoint)]) == 0
     assert checkpoint.is_file()
     assert f"checkpoint: {checkpoint}" in capsys.readouterr().out
-    trainer = build_trainer(MnistRecipe(epochs=1), steps=16, device="cpu", verbose=False)
-    trainer.load_checkpoint(checkpoint)
-    assert trainer.global_step == 16 and trainer.epoch == 1
+    meta = read_meta(checkpoint)
+    assert meta["recipe"] == "MnistRecipe" and meta["fields"]["train_size"] == 512
+
+
+def test_a_run_stopped_after_one_epoch_resumes_from_its_checkpoint(data_env, tmp_path, capsys):
+    checkpoint = tmp_path / "mnist.pt"
+    two = ["--epochs", "2", "--train-size", "256", "--valid-size", "64", "--device", "cpu", "--quiet"]
+    first = example.run([*two, "--checkpoint", str(checkpoint), "--stop-after", "1"])
+    assert not first.completed and first.trainer.epoch == 1
+    resumed = example.run([*two, "--checkpoint", str(checkpoint)])
+    straight = example.run(two)
+    assert resumed.completed and resumed.trainer.global_step == straight.trainer.global_step == 16
+    for a, b in zip(resumed.model.parameters(), straight.model.parameters()):
+        assert (a - b).abs().max() <= 1e-6
+
+
+def test_a_checkpoint_in_a_missing_folder_stops_the_program_before_any_work(data_env, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(MnistRecipe, "prepare", lambda self: pytest.fail("data was loaded"))
+    with pytest.raises(SystemExit) as stop:
+        example.main([*TINY, "--checkpoint", str(tmp_path / "no" / "such" / "ck.pt")])
+    assert stop.value.code == 2
+    assert "--checkpoint" in (err := capsys.readouterr().err) and "no/such" in err
 
 
 @pytest.mark.parametrize(
@@ -59,7 +79,8 @@ def test_main_returns_zero_and_writes_a_loadable_checkpoint(data_env, tmp_path, 
         (["--device", "tpu"], "--device tpu is not a device name"),
         (["--device", "cuda:99"], "--device cuda:99"),
         (["--epochs", "0", "--device", "cpu"], "epochs must be an int >= 1"),
-        (["--subset", "-5", "--device", "cpu"], "train_size must be an int >= 1"),
+        (["--train-size", "-5", "--device", "cpu"], "train_size must be an int >= 1"),
+        (["--stop-after", "0", "--device", "cpu"], "--stop-after must be >= 1"),
         (["--threads", "0", "--device", "cpu"], "--threads must be >= 1"),
         (["--precision", "8"], "invalid choice"),
     ],

@@ -111,7 +111,7 @@ def test_charcnn_defaults_match_the_seed_summary():
 def test_charcnn_defaults_come_from_the_vocabulary():
     model = CharCNN()
     assert model.vocab_size == len(CHARS) == 31 and model.seq_len == MAX_LEN + 1
-    tokens = torch.tensor([encode("zoë"), encode("ñ" * 40)])
+    tokens = torch.tensor([encode("zoe"), encode("ñ" * 40)])
     assert model.eval()(tokens).shape == (2, 2)
 
 
@@ -439,7 +439,7 @@ def test_a_download_with_the_wrong_content_leaves_nothing(served, offline_empty_
     source = resolve_weights("auto").source
     assert source.startswith("random initialisation (no pretrained weights: download failed: sha256 mismatch")
     assert name in source
-    assert not list(offline_empty_cache.iterdir())
+    assert not offline_empty_cache.exists() or not list(offline_empty_cache.iterdir())  # not even empty folders
     with pytest.raises(WeightsUnavailableError, match="sha256 mismatch"):
         imagenet_classifier("imagenet")
 

@@ -13,10 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, DataLoader, Subset
 
-sys.path.insert(0, str(Path(__file__).parent))
-import distributed_script as script  # noqa: E402
+import distributed_script as script
 
-from nbhelpers.train import Trainer  # noqa: E402
+from nbhelpers.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
