@@ -33,11 +33,14 @@ from nbhelpers.train.checkpoint import check_checkpoint_path
 from nbhelpers.train.precision import PRECISIONS, check_precision
 
 
+PROG = "python -m nbhelpers.examples.mnist"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m nbhelpers.examples.mnist``."""
     full = MnistRecipe.SIZES["full"]
     parser = argparse.ArgumentParser(
-        prog="python -m nbhelpers.examples.mnist",
+        prog=PROG,
         description="Train the LeNet-style MNIST network of chapter 04 (AdamW, one-cycle schedule).",
     )
     parser.add_argument("--epochs", type=int, default=full["epochs"], help="passes over the training split (default 3)")
@@ -57,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--stop-after", type=int, default=None, help="stop once this many epochs are done (resume later)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--join-timeout",
+        type=float,
+        default=60.0,
+        help="under torchrun: seconds to wait for the other processes (default 60)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     return parser
 
@@ -72,6 +81,8 @@ def checked_setup(args: argparse.Namespace) -> tuple[MnistRecipe, torch.device]:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if args.stop_after is not None and args.stop_after < 1:
         raise ValueError(f"--stop-after must be >= 1, got {args.stop_after}")
+    if not 0 < args.join_timeout < float("inf"):
+        raise ValueError(f"--join-timeout must be a finite number of seconds > 0, got {args.join_timeout}")
     device = get_device() if args.device == "auto" else checked_device(args.device, label=f"--device {args.device}")
     if args.precision != "auto":
         check_precision(args.precision, device)
@@ -116,7 +127,7 @@ def run(argv: Sequence[str] | None = None) -> Run:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if distributed.world_size_from_env() > 1:
-        distributed.join_process_group(distributed.process_device(device))
+        distributed.join_process_group(distributed.process_device(device), timeout_s=args.join_timeout)
     leader = distributed.rank() == 0
     if leader:
         print(f"device: {device} | processes: {distributed.world_size()} | torch {torch.__version__}", flush=True)
@@ -136,9 +147,17 @@ def run(argv: Sequence[str] | None = None) -> Run:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: ``run(argv)``, then leave the process group if this program joined one."""
+    """Entry point: ``run(argv)``, then leave the process group if this program joined one.
+
+    Returns 0 on success. Bad arguments exit with status 2 (argparse); a failure once the run has
+    started (a checkpoint of another recipe, the other processes not coming, a NaN loss) prints
+    one line naming it and returns 1.
+    """
     try:
         run(argv)
+    except (ValueError, OSError, FloatingPointError, distributed.ProcessGroupError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
+        return 1
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

@@ -1,0 +1,223 @@
+"""Hostile command lines and environments against ``python -m nbhelpers.examples.mnist``.
+
+Every bad flag must stop the program before any data is loaded or any step is taken (exit status
+2 and a message naming the flag), and a failure once the run has started must end with status 1
+and one line naming what went wrong, leaving the checkpoint that was there as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+
+import pytest
+import torch
+from harness import Case, Workspace, run_case
+
+from nbhelpers.examples import mnist as example
+
+TINY = ["--epochs", "1", "--train-size", "64", "--valid-size", "32", "--device", "cpu", "--quiet"]
+
+
+class CommandFailed(Exception):
+    """A command-line run ended with a non-zero status; the message holds it and stderr's last line."""
+
+
+def _cli(ws: Workspace, *arguments: str) -> str:
+    """Run the program in-process; CommandFailed with its status and last error line if it fails."""
+    err, out = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            try:
+                status = example.main(list(arguments))
+            except SystemExit as stop:
+                status = stop.code
+    finally:
+        torch.set_num_threads(threads)
+    if status != 0:
+        lines = err.getvalue().strip().splitlines() or ["(no message)"]
+        raise CommandFailed(f"exit {status}: {lines[-1]}")
+    return out.getvalue()
+
+
+def _write(ws: Workspace, relative: str, content: bytes = b"not a checkpoint") -> None:
+    path = ws.root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stale_launch(ws: Workspace, world: str = "2", rank: str = "0", port: int | None = None) -> None:
+    ws.env.setenv("WORLD_SIZE", world)
+    ws.env.setenv("RANK", rank)
+    ws.env.setenv("LOCAL_RANK", rank)
+    ws.env.setenv("MASTER_ADDR", "127.0.0.1")
+    ws.env.setenv("MASTER_PORT", str(port or _free_port()))
+
+
+def _other_recipe_checkpoint(ws: Workspace) -> None:
+    _cli(ws, *TINY, "--max-lr", "0.001", "--checkpoint", str(ws.root / "ck.pt"))
+
+
+def _finished(result: str, ws: Workspace) -> None:
+    assert "valid_accuracy=" in result, result
+
+
+def bad_flag(slug: str, arguments: list[str], names: str, tried: str, setup=None) -> Case:
+    """A flag the program must refuse before any work: exit status 2 naming it."""
+    return Case(
+        f"cli-{slug}",
+        "cli",
+        "python -m nbhelpers.examples.mnist",
+        tried,
+        "exit status 2 before any data is loaded; the message names the flag",
+        act=lambda ws: _cli(ws, *arguments),
+        setup=setup,
+        raises=CommandFailed,
+        names=f"exit 2: .*{names}",
+    )
+
+
+CASES = [
+    bad_flag("device-unknown", [*TINY, "--device", "tpu"], "--device tpu is not a device name", "--device tpu"),
+    bad_flag("device-missing-gpu", [*TINY, "--device", "cuda:7"], "--device cuda:7", "--device cuda:7 on a machine without it"),
+    bad_flag("precision-fp16-on-cpu", [*TINY, "--precision", "16"], "precision='16' needs a CUDA device", "--precision 16 on the CPU"),
+    bad_flag("precision-unknown", [*TINY, "--precision", "8"], "invalid choice: '8'", "--precision 8"),
+    bad_flag("epochs-zero", [*TINY, "--epochs", "0"], "epochs must be an int >= 1, got 0", "--epochs 0"),
+    bad_flag("epochs-not-a-number", [*TINY, "--epochs", "three"], "--epochs: invalid int value: 'three'", "--epochs three"),
+    bad_flag("batch-size-negative", [*TINY, "--batch-size", "-32"], "batch_size must be an int >= 1, got -32", "--batch-size -32"),
+    bad_flag("train-size-zero", [*TINY, "--train-size", "0"], "train_size must be an int >= 1, got 0", "--train-size 0"),
+    bad_flag("valid-size-float", [*TINY, "--valid-size", "0.5"], "--valid-size: invalid int value: '0.5'", "--valid-size 0.5"),
+    bad_flag("max-lr-nan", [*TINY, "--max-lr", "nan"], "max_lr must be a finite number > 0, got nan", "--max-lr nan"),
+    bad_flag("max-lr-inf", [*TINY, "--max-lr", "inf"], "max_lr must be a finite number > 0, got inf", "--max-lr inf"),
+    bad_flag("max-lr-negative", [*TINY, "--max-lr", "-0.01"], "max_lr must be a finite number > 0, got -0.01", "--max-lr -0.01"),
+    bad_flag("seed-negative", [*TINY, "--seed", "-1"], "seed must be an int >= 0, got -1", "--seed -1"),
+    bad_flag("threads-zero", [*TINY, "--threads", "0"], "--threads must be >= 1, got 0", "--threads 0"),
+    bad_flag("stop-after-zero", [*TINY, "--stop-after", "0"], "--stop-after must be >= 1, got 0", "--stop-after 0"),
+    bad_flag("join-timeout-zero", [*TINY, "--join-timeout", "0"], "--join-timeout must be a finite number", "--join-timeout 0"),
+    bad_flag("cuda-graph-on-cpu", [*TINY, "--cuda-graph"], "--cuda-graph needs a CUDA device", "--cuda-graph on the CPU"),
+    bad_flag("unknown-flag", [*TINY, "--learning-rate", "0.1"], "unrecognized arguments: --learning-rate 0.1", "--learning-rate 0.1 (no such flag)"),
+    bad_flag(
+        "checkpoint-missing-folder",
+        [*TINY, "--checkpoint", "/nonexistent/dir/ck.pt"],
+        "--checkpoint /nonexistent/dir/ck.pt: checkpoint folder does not exist",
+        "--checkpoint /nonexistent/dir/ck.pt (the model would be lost after training)",
+    ),
+    bad_flag(
+        "checkpoint-is-a-folder",
+        [*TINY, "--checkpoint", "/tmp"],
+        "--checkpoint /tmp: /tmp is a folder",
+        "--checkpoint naming a folder",
+    ),
+    Case(
+        "cli-checkpoint-read-only",
+        "cli",
+        "python -m nbhelpers.examples.mnist",
+        "--checkpoint naming a read-only (0444) file",
+        "exit status 2 before any work; the file unchanged",
+        setup=lambda ws: (_write(ws, "ck.pt"), os.chmod(ws.root / "ck.pt", 0o444)),
+        act=lambda ws: _cli(ws, *TINY, "--checkpoint", str(ws.root / "ck.pt")),
+        raises=CommandFailed,
+        names="exit 2: .*ck.pt is read-only",
+    ),
+    Case(
+        "cli-checkpoint-junk-file",
+        "cli",
+        "python -m nbhelpers.examples.mnist",
+        "--checkpoint naming an existing file that is not a checkpoint",
+        "exit status 1 naming the file, before the first step; the file unchanged",
+        setup=lambda ws: _write(ws, "ck.pt"),
+        act=lambda ws: _cli(ws, *TINY, "--checkpoint", str(ws.root / "ck.pt")),
+        raises=CommandFailed,
+        names="exit 1: .*ck.pt is not a complete checkpoint",
+    ),
+    Case(
+        "cli-checkpoint-of-another-recipe",
+        "cli",
+        "python -m nbhelpers.examples.mnist",
+        "--checkpoint naming a checkpoint written with another --max-lr",
+        "exit status 1 naming the file and the differing field; the checkpoint unchanged",
+        setup=_other_recipe_checkpoint,
+        act=lambda ws: _cli(ws, *TINY, "--checkpoint", str(ws.root / "ck.pt")),
+        raises=CommandFailed,
+        names=r"exit 1: .*ck.pt was written by a different recipe \(max_lr: 0.001 -> 0.003\)",
+    ),
+    Case(
+        "cli-resident-under-stale-launch",
+        "cli",
+        "python -m nbhelpers.examples.mnist",
+        "--resident with WORLD_SIZE=2 left in the environment",
+        "exit status 2 naming --resident and torchrun",
+        setup=lambda ws: _stale_launch(ws),
+        act=lambda ws: _cli(ws, *TINY, "--resident"),
+        raises=CommandFailed,
+        names="exit 2: .*--resident cannot be combined with torchrun",
+    ),
+    Case(
+        "cli-stale-launch-variables",
+        "environment",
+        "python -m nbhelpers.examples.mnist",
+        "WORLD_SIZE=2 RANK=0 MASTER_ADDR/PORT left over from an earlier torchrun, no other process",
+        "exit status 1 within --join-timeout, naming the launch variables",
+        setup=lambda ws: _stale_launch(ws),
+        act=lambda ws: _cli(ws, *TINY, "--join-timeout", "1"),
+        raises=CommandFailed,
+        names="exit 1: .*WORLD_SIZE",
+    ),
+    Case(
+        "cli-rank-out-of-range",
+        "environment",
+        "python -m nbhelpers.examples.mnist",
+        "WORLD_SIZE=2 with RANK=5",
+        "exit status 1 naming RANK and its range",
+        setup=lambda ws: _stale_launch(ws, rank="5"),
+        act=lambda ws: _cli(ws, *TINY, "--join-timeout", "1"),
+        raises=CommandFailed,
+        names=r"exit 1: .*RANK='5' must be in 0\.\.1",
+    ),
+    Case(
+        "cli-world-size-not-a-number",
+        "environment",
+        "python -m nbhelpers.examples.mnist",
+        "WORLD_SIZE=two",
+        "exit status 2 naming WORLD_SIZE",
+        setup=lambda ws: ws.env.setenv("WORLD_SIZE", "two"),
+        act=lambda ws: _cli(ws, *TINY),
+        raises=CommandFailed,
+        names="exit [12]: .*WORLD_SIZE='two'",
+    ),
+    Case(
+        "cli-device-variable-unknown",
+        "environment",
+        "python -m nbhelpers.examples.mnist",
+        "NBHELPERS_DEVICE=gpu0 with --device auto",
+        "exit status 2 naming the variable",
+        setup=lambda ws: ws.env.setenv("NBHELPERS_DEVICE", "gpu0"),
+        act=lambda ws: _cli(ws, *TINY[:-3], "--quiet", "--device", "auto"),
+        raises=CommandFailed,
+        names="exit 2: .*NBHELPERS_DEVICE='gpu0'",
+    ),
+    Case(
+        "cli-offline-data-folder-read-only",
+        "environment",
+        "python -m nbhelpers.examples.mnist",
+        "offline, with a read-only data folder and no mirror",
+        "trains on the embedded digits and says so; nothing written",
+        setup=lambda ws: os.chmod(ws.data, 0o555),
+        act=lambda ws: _cli(ws, *TINY),
+        expect=lambda result, ws: _finished(result, ws) or None,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_cli_case(case: Case, workspace: Workspace) -> None:
+    run_case(case, workspace)
