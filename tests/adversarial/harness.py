@@ -9,9 +9,10 @@ left behind: every file present before is byte-identical and no temporary file (
 ``*.tmp``) remains. A case that legitimately writes (a fallback that caches) lists the paths it
 may create in ``may_create``.
 
-Each test module holds a list ``CASES`` and one parametrized test calling ``run_case``. The book's
-Reliability page imports the same lists, runs them with ``observe`` and tabulates what happened,
-so the table is generated from the suite, never written by hand.
+Each test module holds a list ``CASES`` and one parametrized test calling ``run_case``. With
+``NBHELPERS_RELIABILITY_RECORD`` naming a folder, ``run_case`` also writes what it observed there
+(one JSON line per case, one file per process): the book's Reliability page runs the suite that
+way and tabulates the records, so its table is generated from the suite, never written by hand.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import http.server
+import json
 import os
 import re
 import threading
@@ -234,9 +236,15 @@ class Observation:
     problem: str
 
 
+RECORD_ENV = "NBHELPERS_RELIABILITY_RECORD"
+
+
 def run_case(case: Case, ws: Workspace) -> None:
     """Run ``case`` in ``ws``; fail the test when the outcome or the workspace is not as required."""
     observation = observe(case, ws)
+    folder = os.environ.get(RECORD_ENV)
+    if folder:
+        record(observation, ws, Path(folder))
     if not observation.passed:
         pytest.fail(f"{case.id}: {observation.problem}\n  error: {observation.error_type}: {observation.message}")
 
@@ -258,6 +266,26 @@ def observe(case: Case, ws: Workspace) -> Observation:
     if not problem:
         problem = _workspace_problem(case, before, ws.snapshot())
     return Observation(case, error_type, message, passed=not problem, problem=problem)
+
+
+def record(observation: Observation, ws: Workspace, folder: Path) -> None:
+    """Append one JSON line for ``observation`` to ``folder/<pid>.jsonl`` (workspace paths shortened)."""
+    case = observation.case
+    message = observation.message
+    for root in {str(ws.root.resolve()), str(ws.root)}:
+        message = message.replace(root, "<workspace>")
+    line = {
+        "id": case.id,
+        "category": case.category,
+        "target": case.target,
+        "tried": case.tried,
+        "outcome": case.outcome,
+        "error": observation.error_type,
+        "message": message,
+        "passed": observation.passed,
+    }
+    with open(folder / f"{os.getpid()}.jsonl", "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
 
 
 def _outcome_problem(case: Case, error: BaseException | None, result: Any, ws: Workspace) -> str:

@@ -111,11 +111,15 @@ CASES = [
         "--checkpoint /nonexistent/dir/ck.pt: checkpoint folder does not exist",
         "--checkpoint /nonexistent/dir/ck.pt (the model would be lost after training)",
     ),
-    bad_flag(
-        "checkpoint-is-a-folder",
-        [*TINY, "--checkpoint", "/tmp"],
-        "--checkpoint /tmp: /tmp is a folder",
+    Case(
+        "cli-checkpoint-is-a-folder",
+        "cli",
+        "python -m nbhelpers.examples.mnist",
         "--checkpoint naming a folder",
+        "exit status 2 before any data is loaded; the message names the flag",
+        act=lambda ws: _cli(ws, *TINY, "--checkpoint", str(ws.data)),
+        raises=CommandFailed,
+        names="exit 2: .*--checkpoint .*data is a folder",
     ),
     Case(
         "cli-checkpoint-read-only",
