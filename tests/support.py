@@ -13,7 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import h5py
+import numpy as np
 import pytest
+
+from nbhelpers.data import pcam
 
 
 def shared_mirror() -> Path | None:
@@ -106,3 +110,17 @@ def write_patch_layout(root: Path, count: int = 4) -> Path:
         rows.append(f"p{index},{index % 2}")
     (root / "train_labels.csv").write_text("id,label\n" + "\n".join(rows) + "\n")
     return root
+
+
+def write_pcam_split(root: Path, split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """PCam's two files of ``split`` under ``root/pcam/`` with ``n`` random patches; returns (x, y)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, size=(n, 96, 96, 3), dtype=np.uint8)
+    y = rng.integers(0, 2, size=(n, 1, 1, 1), dtype=np.uint8)
+    folder = root / "pcam"
+    folder.mkdir(parents=True, exist_ok=True)
+    with h5py.File(folder / pcam.file_name(split, "x"), "w") as h5:
+        h5.create_dataset("x", data=x, chunks=(1, 96, 96, 3))
+    with h5py.File(folder / pcam.file_name(split, "y"), "w") as h5:
+        h5.create_dataset("y", data=y)
+    return x, y.reshape(n)

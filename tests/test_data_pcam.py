@@ -14,24 +14,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import serve_directory
+from support import serve_directory, write_pcam_split as write_split
 
 from nbhelpers import storage
 from nbhelpers.data import pcam
-
-
-def write_split(root: Path, split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """PCam's two files of ``split`` under ``root/pcam/`` with ``n`` random patches; returns (x, y)."""
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 256, size=(n, 96, 96, 3), dtype=np.uint8)
-    y = rng.integers(0, 2, size=(n, 1, 1, 1), dtype=np.uint8)
-    folder = root / "pcam"
-    folder.mkdir(parents=True, exist_ok=True)
-    with h5py.File(folder / pcam.file_name(split, "x"), "w") as h5:
-        h5.create_dataset("x", data=x, chunks=(1, 96, 96, 3))
-    with h5py.File(folder / pcam.file_name(split, "y"), "w") as h5:
-        h5.create_dataset("y", data=y)
-    return x, y.reshape(n)
 
 
 @pytest.fixture

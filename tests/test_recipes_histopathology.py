@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from support import write_pcam_split
 
 from nbhelpers.recipes import histopathology as histo
 from nbhelpers.recipes.histopathology import (
@@ -119,6 +120,24 @@ def test_batches_are_augmented_crops_on_the_device(tiny_data):
     still = replace(recipe, augment=False).batches(tiny_data, "cpu")[0]
     x1, _ = next(iter(still))
     assert x1.shape == (8, 3, 49, 49)
+
+
+def test_a_pcam_folder_in_the_data_folder_is_used_ahead_of_the_synthetic_set(isolated_data):
+    write_pcam_split(isolated_data, "train", 20, seed=1)
+    write_pcam_split(isolated_data, "val", 8, seed=2)
+    data = HistopathologyRecipe(**TINY).prepare()
+    assert data.source.kind == "local" and "PCam" in str(data.source)
+    assert data.folder is None
+    assert data.train_images.shape == (16, 3, 96, 96) and data.valid_images.shape == (4, 3, 96, 96)
+    x, _ = write_pcam_split(isolated_data / "again", "train", 20, seed=1)
+    assert torch.equal(data.train_images, torch.from_numpy(x[:16]).permute(0, 3, 1, 2))
+
+
+def test_a_pcam_folder_too_small_for_the_recipe_is_passed_over(isolated_data):
+    write_pcam_split(isolated_data, "train", 10)
+    write_pcam_split(isolated_data, "val", 8)
+    data = HistopathologyRecipe(**TINY).prepare()
+    assert data.source.kind == "embedded" and "synthetic" in data.source.detail
 
 
 # ---- training ----------------------------------------------------------------------------------
