@@ -834,7 +834,7 @@ def receptive_fields(layers: Sequence[tuple[str, int, int]]) -> list[int]:
         layers: (name, kernel size, stride) of each layer, input side first.
 
     Returns:
-        len(layers) + 1 sizes: 1 for the input itself, then one per layer.
+        A list of len(layers) + 1 sizes, 1 for the input itself and then one per layer.
     """
     sizes, jump = [1], 1
     for name, kernel, stride in layers:
