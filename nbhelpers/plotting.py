@@ -934,7 +934,7 @@ def plot_global_average_pooling(features: torch.Tensor, channels: int = 8) -> Fi
     _annotate_cells(pooled_ax, means[None, :].round(3), pooled, fmt="{:.3f}", fontsize=9)
     pooled_ax.set_xticks(range(count), [f"c={c}" for c in range(count)], fontsize=9)
     pooled_ax.set_yticks([])
-    pooled_ax.set_title(f"pooled: ({maps.shape[0]},) vector, one mean per channel", fontsize=10)
+    pooled_ax.set_xlabel(f"pooled: a ({maps.shape[0]},) vector, one mean per channel", fontsize=10)
     for c in range(count):
         ax = fig.add_subplot(grid[0, c])
         ax.imshow(shown[c].numpy(), cmap="viridis")

@@ -25,8 +25,8 @@ from matplotlib.text import Text  # noqa: E402
 from nbhelpers import plotting  # noqa: E402
 from nbhelpers.models import CharCNN, mnist_cnn  # noqa: E402
 
-# The book's text column at a 1280-pixel-wide window, in CSS pixels (measured in Chromium).
-COLUMN_PIXELS = 780
+# The text column of the rendered book at a 1280-pixel-wide window: 752 CSS pixels (Chromium).
+COLUMN_PIXELS = 750
 SMALLEST_READABLE_PIXELS = 9.5
 
 
