@@ -166,6 +166,75 @@ def step_animations(page) -> list[str]:
     return problems
 
 
+def page_problems(page, page_name: str, minimum_figures: int, with_exercises: bool) -> list[str]:
+    """Everything wrong with the page open in ``page``, as messages naming the page; [] if none."""
+    problems: list[str] = []
+
+    # Figures: every image loaded, animations step, at least as many figures as the page draws.
+    problems += [f"{page_name}: {problem}" for problem in step_animations(page)]
+    images = page.evaluate(IMAGES_JS)
+    broken = [image["src"] for image in images if not image["complete"] or image["width"] == 0]
+    if broken:
+        problems.append(f"{page_name}: images that did not load: {broken}")
+    animations = page.locator("main div.animation").count()
+    figures = sum(not image["animation"] for image in images) + animations
+    if figures < minimum_figures:
+        problems.append(
+            f"{page_name}: {figures} figures ({animations} of them animations), expected at least {minimum_figures}"
+        )
+
+    # Outputs: no errors, warnings or paths of the build machine.
+    for selector in ERROR_SELECTORS:
+        count = page.locator(selector).count()
+        if count:
+            problems.append(f"{page_name}: {count} element(s) matching {selector!r}")
+    body = page.inner_text("main")
+    if "Traceback (most recent call last)" in body:
+        problems.append(f"{page_name}: a traceback is shown")
+    outputs = page.evaluate(OUTPUT_TEXT_JS)
+    warnings = [m.group(0) for text in outputs for m in [WARNING_TEXT.search(text)] if m]
+    if warnings:
+        problems.append(f"{page_name}: warnings in the outputs: {warnings}")
+    paths = sorted({line.strip()[:100] for text in outputs for line in text.splitlines() if MACHINE_PATH.search(line)})
+    if paths:
+        problems.append(f"{page_name}: outputs show paths of the build machine: {paths}")
+
+    # Layout: no code cell wider than the text column.
+    wide = page.evaluate(WIDE_CODE_JS)
+    if wide:
+        problems.append(f"{page_name}: {len(wide)} code cell(s) scroll sideways, e.g. {wide[:3]}")
+
+    # Cross-references: all resolved, internal links lead to pages that exist, chapters by link.
+    unresolved = page.evaluate(UNRESOLVED_JS)
+    if unresolved:
+        problems.append(f"{page_name}: unresolved references {unresolved}")
+    for href in page.evaluate(INTERNAL_LINKS_JS):
+        target = Path(href.split("#")[0].removeprefix("file://"))
+        if href.startswith("file://") and not target.exists():
+            problems.append(f"{page_name}: link to a page that does not exist: {href}")
+    if page_name != "book/api":
+        mentions = page.evaluate(PROSE_MENTIONS_JS, CHAPTER_MENTION.pattern)
+        if mentions:
+            problems.append(f"{page_name}: chapters named in plain text instead of a link: {mentions}")
+
+    raw_math = [marker for marker in ("\\(", "\\[", "$$") if marker in body]
+    if raw_math:
+        problems.append(f"{page_name}: formulas left untypeset (MathJax did not run): {raw_math}")
+
+    if with_exercises:
+        found = page.evaluate(EXERCISES_JS)
+        if not found["summary"]:
+            problems.append(f"{page_name}: no 'Summary' section")
+        if found["exercises"] is None:
+            problems.append(f"{page_name}: no 'Exercises' section")
+        else:
+            if not 3 <= found["exercises"] <= 5:
+                problems.append(f"{page_name}: {found['exercises']} exercises, expected 3 to 5")
+            if found["visibleSolutions"]:
+                problems.append(f"{page_name}: {found['visibleSolutions']} solutions are not folded away")
+    return problems
+
+
 @pytest.mark.parametrize("index", range(len(PAGES)), ids=PAGES)
 def test_page_renders_completely(browser, index):
     page_name = PAGES[index]
@@ -178,58 +247,13 @@ def test_page_renders_completely(browser, index):
         page.goto(html_file.as_uri(), wait_until="load")
         # MathJax (served from the book itself) typesets asynchronously after load.
         page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
-        animation_problems = step_animations(page)
+        problems = page_problems(page, page_name, MIN_FIGURES[page_name], page_name in WITH_EXERCISES)
         page.screenshot(path=str(SHOTS / f"{Path(page_name).name}.png"), full_page=True)
-
-        # Figures: every image loaded, and at least as many figures as the page draws.
-        images = page.evaluate(IMAGES_JS)
-        broken = [image["src"] for image in images if not image["complete"] or image["width"] == 0]
-        assert not broken, f"{page_name}: images that did not load: {broken}"
-        assert not animation_problems, f"{page_name}: {animation_problems}"
-        animations = page.locator("main div.animation").count()
-        figures = sum(not image["animation"] for image in images) + animations
-        assert figures >= MIN_FIGURES[page_name], (
-            f"{page_name}: {figures} figures ({animations} of them animations), "
-            f"expected at least {MIN_FIGURES[page_name]}"
-        )
-        if page_name in ANIMATED:
-            assert animations >= 1, f"{page_name}: its animation is missing"
-
-        # Outputs: no errors, warnings or paths of the build machine.
-        for selector in ERROR_SELECTORS:
-            count = page.locator(selector).count()
-            assert count == 0, f"{page_name}: {count} element(s) matching {selector!r}"
-        body = page.inner_text("main")
-        assert "Traceback (most recent call last)" not in body, f"{page_name}: a traceback is shown"
-        outputs = page.evaluate(OUTPUT_TEXT_JS)
-        warnings = [m.group(0) for text in outputs for m in [WARNING_TEXT.search(text)] if m]
-        assert not warnings, f"{page_name}: warnings in the outputs: {warnings}"
-        paths = sorted({line.strip()[:100] for text in outputs for line in text.splitlines() if MACHINE_PATH.search(line)})
-        assert not paths, f"{page_name}: outputs show paths of the build machine: {paths}"
-
-        # Layout: no code cell wider than the text column.
-        wide = page.evaluate(WIDE_CODE_JS)
-        assert not wide, f"{page_name}: {len(wide)} code cell(s) scroll sideways, e.g. {wide[:3]}"
-
-        # Cross-references: all resolved, internal links lead to pages that exist, chapters by link.
-        unresolved = page.evaluate(UNRESOLVED_JS)
-        assert not unresolved, f"{page_name}: unresolved references {unresolved}"
-        for href in page.evaluate(INTERNAL_LINKS_JS):
-            target = Path(href.split("#")[0].removeprefix("file://"))
-            assert target.exists(), f"{page_name}: link to a page that does not exist: {href}"
-        mentions = [] if page_name == "book/api" else page.evaluate(PROSE_MENTIONS_JS, CHAPTER_MENTION.pattern)
-        assert not mentions, f"{page_name}: chapters named in plain text instead of a link: {mentions}"
-
-        raw_math = [marker for marker in ("\\(", "\\[", "$$") if marker in body]
-        assert not raw_math, f"{page_name}: formulas left untypeset (MathJax did not run): {raw_math}"
-        assert not js_errors, f"{page_name}: JavaScript errors {js_errors}"
-
-        if page_name in WITH_EXERCISES:
-            found = page.evaluate(EXERCISES_JS)
-            assert found["summary"], f"{page_name}: no 'Summary' section"
-            assert found["exercises"] is not None, f"{page_name}: no 'Exercises' section"
-            assert 3 <= found["exercises"] <= 5, f"{page_name}: {found['exercises']} exercises, expected 3 to 5"
-            assert found["visibleSolutions"] == 0, f"{page_name}: {found['visibleSolutions']} solutions not folded"
+        if page_name in ANIMATED and page.locator("main div.animation").count() == 0:
+            problems.append(f"{page_name}: its animation is missing")
+        if js_errors:
+            problems.append(f"{page_name}: JavaScript errors {js_errors}")
+        assert not problems, "\n".join(problems)
 
         if index + 1 < len(PAGES):
             expected = HTML / f"{PAGES[index + 1]}.html"
@@ -242,6 +266,41 @@ def test_page_renders_completely(browser, index):
             )
     finally:
         page.close()
+
+
+# A page with one of every defect the check exists for, in the markup the book's theme produces.
+BROKEN_PAGE = """<html><body><main><article>
+<p>As the last chapter showed, and as chapter 5 will show again.</p>
+<div class="cell_input"><pre style="width: 300px; overflow-x: auto">x = """ + '"' + "0" * 200 + '"' + """</pre></div>
+<div class="cell_output"><div class="output stderr"><pre>UserWarning: something</pre></div>
+<pre>data: mirror (/home/reader/data/MNIST)</pre></div>
+<p><span class="xref std std-numref">ch-nowhere</span></p>
+<section id="exercises"><h2>Exercises</h2>
+<div class="admonition dropdown"><p class="admonition-title">Solution</p><p>Visible.</p></div>
+</section>
+</article></main></body></html>"""
+
+
+def test_the_checks_catch_every_defect_they_exist_for(browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.set_content(BROKEN_PAGE)
+        problems = "\n".join(page_problems(page, "broken", minimum_figures=2, with_exercises=True))
+    finally:
+        page.close()
+    for expected in [
+        "0 figures (0 of them animations), expected at least 2",
+        "matching '.output.stderr'",
+        "warnings in the outputs: ['UserWarning:']",
+        "paths of the build machine: ['data: mirror (/home/reader/data/MNIST)']",
+        "1 code cell(s) scroll sideways",
+        "unresolved references ['ch-nowhere']",
+        "chapters named in plain text",
+        "no 'Summary' section",
+        "1 exercises, expected 3 to 5",
+        "1 solutions are not folded away",
+    ]:
+        assert expected in problems, f"not reported: {expected!r}\n{problems}"
 
 
 def test_every_page_was_screenshotted(browser):
