@@ -112,6 +112,11 @@ def show_images(
     n = len(images)
     if n == 0:
         raise ValueError("show_images needs at least one image")
+    for name, values in (("titles", titles), ("cmaps", cmaps)):
+        if values is not None and len(values) != n:
+            raise ValueError(f"got {n} images but {len(values)} {name}")
+    if ncols is not None and ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
     ncols = ncols or n
     size = min(size, PAGE_WIDTH / ncols)
     nrows = (n + ncols - 1) // ncols
@@ -173,7 +178,16 @@ def plot_output_maps(S: torch.Tensor, title: str | None = None) -> Figure:
 
 
 def plot_annotated_matrices(matrices: Mapping[str, torch.Tensor], fmt: str = "{:g}") -> Figure:
-    """Small 2D matrices drawn as heat maps with each entry written in its cell."""
+    """Small 2D matrices drawn as heat maps with each entry written in its cell.
+
+    Args:
+        matrices: title -> matrix, each (H, W) or with leading dimensions of size 1, e.g. (1, 1, H, W).
+    """
+    if not matrices:
+        raise ValueError("plot_annotated_matrices needs at least one matrix")
+    for title, matrix in matrices.items():
+        if matrix.dim() < 2 or any(size != 1 for size in matrix.shape[:-2]):
+            raise ValueError(f"matrix {title!r} must be (H, W) or (1, ..., 1, H, W), got shape {tuple(matrix.shape)}")
     fig, axes = plt.subplots(1, len(matrices), figsize=(2.2 * len(matrices), 2.4), squeeze=False)
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
         values = matrix.detach().cpu().float().reshape(matrix.shape[-2], matrix.shape[-1]).numpy()
@@ -366,7 +380,10 @@ def plot_augmentation_epochs(
         raise ValueError(f"need one validation view per epoch (at least one), got {epochs} and {len(valid_views)}")
     instances = len(train_views[0])
     if instances == 0 or any(len(row) != instances for row in train_views) or len(train_labels) != instances:
-        raise ValueError("every epoch needs the same number of training views, one label per instance")
+        raise ValueError(
+            "every epoch needs the same number of training views, one label per instance; got views per "
+            f"epoch {[len(row) for row in train_views]} and {len(train_labels)} labels"
+        )
     fig, axes = plt.subplots(epochs, instances + 1, figsize=(size * (instances + 1), size * epochs + 0.3), squeeze=False)
     for epoch in range(epochs):
         views = [*train_views[epoch], valid_views[epoch]]
@@ -398,7 +415,8 @@ def plot_confusion_matrix(
     if counts.shape != (k, k):
         raise ValueError(f"expected a ({k}, {k}) matrix for {k} class names, got shape {counts.shape}")
     if (counts < 0).any():
-        raise ValueError("a confusion matrix holds counts >= 0")
+        i, j = np.argwhere(counts < 0)[0]
+        raise ValueError(f"a confusion matrix holds counts >= 0, got {counts[i, j]} in row {i}, column {j}")
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape, float), where=totals > 0)
     fig, ax = plt.subplots(figsize=(1.4 * k + 1.6, 1.4 * k + 1.0))
