@@ -17,7 +17,7 @@ export TQDM_DISABLE ?= 1
 # inline backend only when MPLBACKEND is unset, so a kernel started with MPLBACKEND=Agg (common on
 # servers and in containers) shows no figure at all; and a stale font cache under ~/.cache prints
 # a screen of findfont warnings into the pages. Kernels started from here therefore get no
-# MPLBACKEND and a matplotlib folder of their own (config and caches, rebuilt by `make book`).
+# MPLBACKEND and a matplotlib folder of their own (`make book` starts its font list afresh).
 # nbhelpers.plotting repairs both inside any kernel as well, for chapters run by hand.
 unexport MPLBACKEND
 export MPLCONFIGDIR := $(CURDIR)/_build/matplotlib
@@ -52,7 +52,7 @@ test: notebooks
 		-m "not rendered_book" -n $(PYTEST_WORKERS) --dist loadgroup --durations=12 -p no:cacheprovider
 
 book: setup
-	rm -rf $(MPLCONFIGDIR) && mkdir -p $(MPLCONFIGDIR)
+	mkdir -p $(MPLCONFIGDIR) && rm -f $(MPLCONFIGDIR)/fontlist-*.json
 	$(BIN)/jupyter-book build . --all --builder html -W -n --keep-going
 	@echo "HTML: $(CURDIR)/_build/html/index.html"
 
