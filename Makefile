@@ -13,6 +13,14 @@ PYTEST_WORKERS ?= 2
 export NBHELPERS_DATA ?= $(CURDIR)/data
 # Progress bars are for people watching a run; the rendered book and the test logs show none.
 export TQDM_DISABLE ?= 1
+# The executed chapters must not depend on the caller's plotting environment. ipykernel picks the
+# inline backend only when MPLBACKEND is unset, so a kernel started with MPLBACKEND=Agg (common on
+# servers and in containers) shows no figure at all; and a stale font cache under ~/.cache prints
+# a screen of findfont warnings into the pages. Kernels started from here therefore get no
+# MPLBACKEND and a matplotlib folder of their own (`make book` starts its font list afresh).
+# nbhelpers.plotting repairs both inside any kernel as well, for chapters run by hand.
+unexport MPLBACKEND
+export MPLCONFIGDIR := $(CURDIR)/_build/matplotlib
 
 .PHONY: help setup notebooks test book check-book chromium bench clean
 
@@ -34,14 +42,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (convnets book)"
 	@touch $@
 
+# Paired .ipynb files for Jupyter and VS Code; the MyST .md files stay the committed source.
 notebooks: setup
 	$(BIN)/jupytext --sync $(CHAPTERS)
+	@echo "Open book/*.ipynb with the kernel \"Python 3 (convnets book)\" (see book/running.md)."
 
 test: notebooks
 	NBHELPERS_PROFILE=quick $(BIN)/python -m pytest tests $(NOTEBOOKS) --nbmake --nbmake-timeout=300 \
 		-m "not rendered_book" -n $(PYTEST_WORKERS) --dist loadgroup --durations=12 -p no:cacheprovider
 
 book: setup
+	mkdir -p $(MPLCONFIGDIR) && rm -f $(MPLCONFIGDIR)/fontlist-*.json
 	$(BIN)/jupyter-book build . --all --builder html -W -n --keep-going
 	@echo "HTML: $(CURDIR)/_build/html/index.html"
 
@@ -51,6 +62,8 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
+# The rendered pages in headless Chromium: figures and animations per page, no errors, warnings,
+# machine paths or sideways-scrolling code, exercises in every chapter, resolved chapter links.
 check-book: book chromium
 	$(BIN)/python -m pytest tests/test_rendered_book.py -m rendered_book -p no:cacheprovider -v
 	@echo "screenshots: $(CURDIR)/_build/screenshots"
