@@ -20,6 +20,7 @@ from typing import Any
 
 # Module -> the public names it exports through ``nbhelpers.data``.
 _EXPORTS = {
+    "nbhelpers.data.bars": ("ORIENTATIONS", "bar_images"),
     "nbhelpers.data.histopathology": (
         "HistopathologicDataset",
         "PatchFolder",
@@ -33,6 +34,7 @@ _EXPORTS = {
     "nbhelpers.data.images": ("DemoImage", "demo_image"),
     "nbhelpers.data.loaders": ("DeviceBatches",),
     "nbhelpers.data.mnist": ("MNISTDataset", "embedded_digits", "load_mnist"),
+    "nbhelpers.data.pcam": ("PcamFolder", "download_pcam", "find_pcam", "pcam_patches", "resolve_pcam"),
     "nbhelpers.data.names": ("GENDERS", "NamesDataset", "NamesTable", "embedded_names", "load_names"),
     "nbhelpers.data.tokens": ("CHARS", "MAX_LEN", "decode", "encode", "normalize_name"),
     "nbhelpers.data.synthetic_histopathology": ("SyntheticPatch", "make_synthetic_histopathology", "synthetic_patch"),

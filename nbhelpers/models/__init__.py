@@ -1,5 +1,6 @@
 """The networks of the book and how their weights are obtained.
 
+- ``bar_cnn()``: chapter 03's small network for the bar images.
 - ``mnist_cnn()``: chapter 04's LeNet-style network (MNIST).
 - ``CharCNN``: chapter 07's character-level CNN (names).
 - ``histopathology_resnet18()``: chapter 05's ResNet18 backbone + head, as a ``BuiltModel(model,
@@ -11,6 +12,7 @@
   downloads).
 """
 
+from .bars import bar_cnn
 from .charcnn import CharCNN
 from .mnist import mnist_cnn
 from .parameters import count_parameters, set_trainable
@@ -38,6 +40,7 @@ from .transfer import (
 )
 
 __all__ = [
+    "bar_cnn",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "WEIGHTS_URLS",
