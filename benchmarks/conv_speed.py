@@ -1,7 +1,7 @@
 """Ratios of nbhelpers' convolutions to torch.nn.functional.conv2d on the chapter 01 demo.
 
 The demo: a (1, 3, 128, 128) image, a (4, 3, 5, 5) kernel and a bias, on one CPU thread.
-Goal: conv2d <= 3x F.conv2d. Anchors measured on the 2-core development machine: the seed's loop
+Goal: conv2d <= 3x F.conv2d. Anchors measured on the 2-core development machine: the lecture notebook's loop
 (12 single-channel convolutions) about 2,100x; an as_strided + tensordot formulation about 2x.
 
     python -m benchmarks.conv_speed
@@ -22,7 +22,7 @@ from benchmarks._timing import best_of
 from nbhelpers.conv import conv2d, conv_components
 
 GOAL = 3.0
-ANCHORS = {"nbhelpers.conv.conv2d": "about 2x (as_strided + tensordot)", "nbhelpers.conv.convolve (loop)": "about 2,100x (seed's loop)"}
+ANCHORS = {"nbhelpers.conv.conv2d": "about 2x (as_strided + tensordot)", "nbhelpers.conv.convolve (loop)": "about 2,100x (the lecture notebook's loop)"}
 
 
 def measure() -> list[dict[str, object]]:

@@ -3,7 +3,7 @@
 What each variant produces: shuffled (B, 3, 49, 49) float32 training batches, randomly flipped and
 rotated and centre-cropped, from the patch files of the recipe's training set.
 
-(a) the seed's pipeline, the reference of every ratio: ``HistopathologicDataset`` with
+(a) the lecture notebook's pipeline, the reference of every ratio: ``HistopathologicDataset`` with
     ``train_transform()`` (OpenCV decoding and torchvision's per-image transforms, one patch at a
     time) in a DataLoader without worker processes;
 (b) the same dataset in ``patch_loader`` with 0, 1 and 2 worker processes (``cv2.setNumThreads(0)``
@@ -50,7 +50,7 @@ GOAL_SECONDS = 120.0
 ANCHOR_SECONDS = 6266.0
 QUICK_PATCHES = 1_024
 FULL_PATCHES = 8_192
-REFERENCE = "(a) seed: per-item Dataset + transforms, main process"
+REFERENCE = "(a) lecture notebook: per-item Dataset + transforms, main process"
 
 
 def _drain(batches: Iterable, sync: Callable[[], None]) -> int:
@@ -73,7 +73,7 @@ def _rate(run: Callable[[], int], passes: int = 2) -> float:
 
 
 def measure(patches: int | None = None, end_to_end: bool | None = None) -> list[dict[str, object]]:
-    """One row per pipeline: patches per second and the ratio to the seed's pipeline, measured now.
+    """One row per pipeline: patches per second and the ratio to the lecture notebook's pipeline, measured now.
 
     Args:
         patches: training patches per pass; None: 1,024 in the quick profile, 8,192 in the full one.

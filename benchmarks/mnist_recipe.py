@@ -3,7 +3,7 @@
 Each variant is one run of ``nbhelpers.recipes.mnist.MnistRecipe`` (``prepare`` then ``train``),
 timed from loading the data to the validation after the last epoch, both included:
 
-(a) DataLoader, batch 32 (the seed's recipe; the reference of every ratio);
+(a) DataLoader, batch 32 (the lecture notebook's recipe; the reference of every ratio);
 (b) DeviceBatches (the split held as tensors on the device), batch 32;
 (c) DeviceBatches, batch 256, one-cycle peak scaled by the square root of the batch ratio
     (``scaled_max_lr``: 0.003 x sqrt(8) = 0.0085);
@@ -12,7 +12,7 @@ on CUDA also (d) (c) with the training step captured in a CUDA graph, and (e) (b
 Sizes: the current profile's (``NBHELPERS_PROFILE``; quick on a CPU-only machine), or the full
 recipe (3 epochs over 55,000 images) with ``--full``. On the CPU torch runs on one thread.
 Goal: the full 3-epoch recipe in <= 1.5 s at >= 98.5% validation accuracy on an
-H100/H200 (anchors on an H200: about 16 s with the seed's loop; under 2 s at batch 32 and
+H100/H200 (anchors on an H200: about 16 s with the lecture notebook's loop; under 2 s at batch 32 and
 under 0.5 s at batch 256 with the step in a CUDA graph).
 
     python -m benchmarks.mnist_recipe [--full] [--variants a,b,c]

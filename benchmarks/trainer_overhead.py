@@ -1,9 +1,9 @@
 """What the Trainer costs per training step, against two loops written by hand.
 
-Same model (the seed's LeNet-style MNIST network), same synthetic MNIST-shaped batches of 32,
+Same model (the lecture notebook's LeNet-style MNIST network), same synthetic MNIST-shaped batches of 32,
 same optimizer (AdamW, lr 1e-3), one epoch of STEPS steps per measurement:
 
-(a) the seed's loop: two ``.item()`` calls per step (a host sync per step on a GPU);
+(a) the lecture notebook's loop: two ``.item()`` calls per step (a host sync per step on a GPU);
 (b) a hand-written loop that keeps (loss, accuracy) on the device and reads them once per epoch
     (the reference: every ratio is against it);
 (c) ``nbhelpers.train.Trainer.run`` (verbose=False, no validation);
@@ -45,7 +45,7 @@ Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def lenet() -> nn.Module:
-    """The seed's LeNet-style MNIST network, seeded so every variant starts from the same weights."""
+    """The lecture notebook's LeNet-style MNIST network, seeded so every variant starts from the same weights."""
     torch.manual_seed(0)
     return mnist_cnn()
 
@@ -64,7 +64,7 @@ def synthetic_batches(steps: int, device: torch.device) -> Batches:
 
 
 def seed_loop(device: torch.device, batches: Batches) -> Callable[[], None]:
-    """(a) The seed's loop: .item() twice per step, numpy window means."""
+    """(a) The lecture notebook's loop: .item() twice per step, numpy window means."""
     model = lenet().to(device)
     optim = torch.optim.AdamW(model.parameters(), lr=1e-3)
     log: dict[str, list[float]] = {"loss": [], "accu": [], "loss_avg": [], "accu_avg": []}
@@ -192,7 +192,7 @@ def measure(steps: int = 60, rounds: int = 5) -> list[dict[str, object]]:
         sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         batches = synthetic_batches(steps, device)
         variants: dict[str, Callable[[], object]] = {
-            "(a) seed's loop (.item() x2/step)": seed_loop(device, batches),
+            "(a) lecture notebook's loop (.item() x2/step)": seed_loop(device, batches),
             "(b) hand-written, no per-step sync": hand_loop(device, batches),
             "(c) nbhelpers Trainer": trainer_loop(device, batches),
         }

@@ -1,4 +1,4 @@
-"""Where computation runs and how much of it: the device, the seed, CPU threads and the run profile.
+"""Where computation runs and how much of it: the device, random seeds, CPU threads, the run profile.
 
 Every chapter starts with ``device = start_chapter(source)``, which prints one banner line, so a
 reader sees on which device, in which profile and on which data the numbers below were produced.

@@ -141,7 +141,7 @@ def standardize_and_clip(
     saturation: float = 0.1,
     brightness: float = 0.5,
 ) -> torch.Tensor:
-    """The seed's display scaling: standardise over the whole tensor, then
+    """The lecture notebook's display scaling: standardise over the whole tensor, then
     ``clamp(z * saturation + brightness, min_val, max_val)``. Any shape in, same shape out (CPU).
 
     Pass one image's map at a time: mean and standard deviation (floored at 1e-7) are global.

@@ -181,7 +181,7 @@ class HistopathologicDataset(Dataset):
     (``train_transform()`` or ``infer_transform()`` give (3, 49, 49) float32 in [0, 1]);
     label: int, 0 or 1, or -1 for the unlabelled ``split="test"``.
 
-    Files are read with OpenCV and converted from its BGR order to RGB (the seed skipped this).
+    Files are read with OpenCV and converted from its BGR order to RGB (the lecture notebook skipped this).
     Every id is checked when the dataset is built, so a bad row fails early rather than
     mid-epoch: it must name a plain file ``<root>/<split>/<id>.tif`` (a symbolic link to one is
     fine; a dangling link or a folder is not). The content of a file (that it decodes to a 96x96

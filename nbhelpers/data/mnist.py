@@ -1,4 +1,4 @@
-"""MNIST as a tensor-backed Dataset, scaled to [0, 1] once (the seed divided by 255 twice).
+"""MNIST as a tensor-backed Dataset, scaled to [0, 1] once (the lecture notebook divided by 255 twice).
 
 Sources, in order: the data folder or the mirror in torchvision's layout
 (``<root>/MNIST/raw/*-ubyte``); a download of torchvision's files into the data folder; the

@@ -42,7 +42,7 @@ URL = "https://raw.githubusercontent.com/jvalhondo/spanish-names-surnames/master
 DOWNLOAD_TIMEOUT_S = 10.0
 DOWNLOAD_RETRIES = 1
 EMBEDDED_FILE = "spanish_names.csv.gz"
-GENDERS = ("M", "F")  # label i means GENDERS[i]: M -> 0, F -> 1, as in the seed
+GENDERS = ("M", "F")  # label i means GENDERS[i]: M -> 0, F -> 1, as in the lecture notebook
 EXPECTED_HEADER = ("name", "frequency", "mean_age")
 
 
@@ -65,8 +65,8 @@ def load_names() -> NamesTable:
     """The Spanish given names of the INE register as a ``NamesTable``.
 
     Each name normalized like a typed name (``normalize_name``: lower case, spaces to "_", the
-    seed's preprocessing), duplicate (name, gender) rows dropped, male names first then female
-    ones, each in the order of the source files. Unlike the seed, the female name "NA" is kept
+    lecture notebook's preprocessing), duplicate (name, gender) rows dropped, male names first then female
+    ones, each in the order of the source files. Unlike the lecture notebook, the female name "NA" is kept
     (pandas would read it as missing): 49,340 rows, 24,756 F and 24,584 M, whichever the source.
 
     The download is skipped silently when ``NBHELPERS_OFFLINE`` is set, and with a warning when

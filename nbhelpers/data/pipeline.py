@@ -1,6 +1,6 @@
 """A fast input pipeline for histopathology patches: decode once, augment whole batches on the device.
 
-The seed's pipeline decodes every patch file with OpenCV and runs torchvision's per-image
+The lecture notebook's pipeline decodes every patch file with OpenCV and runs torchvision's per-image
 transforms in the main process, for every patch of every epoch. Two faster paths live here:
 
 1. ``patch_loader``: the same per-item ``HistopathologicDataset`` in a DataLoader with worker

@@ -56,7 +56,7 @@ def preprocess(name: str) -> str:
     """"." + the name (cut to its first ``MAX_LEN`` characters) + "." padding: ``MAX_LEN + 1`` characters.
 
     ``name`` must already be in the vocabulary's spelling (see ``normalize_name``). Names longer
-    than ``MAX_LEN`` are cut, as in the seed: 13 of the 49,340 real names are.
+    than ``MAX_LEN`` are cut, as in the lecture notebook: 13 of the 49,340 real names are.
 
     Raises:
         TypeError: ``name`` is not a str.

@@ -20,11 +20,13 @@ class CharCNN(nn.Module):
     characters per output position, i.e. a learned n-gram detector.
     With the defaults: 19,448 parameters.
 
-    Pooling over time takes the maximum over *every* window position. The seed used
+    Pooling over time takes the maximum over *every* window position. The lecture notebook used
     ``MaxPool1d(kernel_size=MAX_LEN - context + 1)`` while its input holds ``MAX_LEN + 1`` tokens,
     so the convolution yields ``MAX_LEN - context + 2`` positions (21 for context 3) and the pool,
-    one position short, silently dropped the last window: the final n-gram of a name that fills
-    all 22 characters was never seen. Here the pool kernel is the full convolution output length.
+    one position short, silently dropped the last window, which starts at character
+    ``MAX_LEN + 1 - context`` of the name: whatever a name of 20 or more characters (context 3;
+    19 or more for context 4) holds there was never seen. Here the pool kernel is the full
+    convolution output length.
 
     Raises (constructor): TypeError for a size that is not an int, ValueError for one below 1 or a
     ``context`` longer than the input. Raises (forward): TypeError for anything but an int64 tensor,

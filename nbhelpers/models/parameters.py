@@ -9,7 +9,7 @@ def set_trainable(module: nn.Module, trainable: bool) -> nn.Module:
     """Set ``requires_grad`` of every parameter of ``module`` to ``trainable``; returns ``module``.
 
     Freezing does not touch train/eval mode: a frozen backbone's BatchNorm layers still update
-    their running statistics in train mode (as in the seed). Put them in eval mode to stop that.
+    their running statistics in train mode (as in the lecture notebook). Put them in eval mode to stop that.
     """
     if not isinstance(trainable, bool):
         raise ValueError(f"trainable must be True or False, got {trainable!r}")

@@ -54,7 +54,7 @@ def resnet18_backbone(weights: str = "auto", *, deadline: float = DOWNLOAD_DEADL
 
 
 def histopathology_head(in_features: int = 512, num_hidden: int = 256, num_classes: int = 2) -> nn.Sequential:
-    """The seed's classification head on a feature map: ``(B, in_features, h, w) -> (B, num_classes)``.
+    """The lecture notebook's classification head on a feature map: ``(B, in_features, h, w) -> (B, num_classes)``.
 
     Adaptive average pool, then two BatchNorm1d + Dropout(0.5) blocks around a hidden layer.
     In train mode the batch needs at least two samples (BatchNorm1d).
@@ -84,7 +84,7 @@ def histopathology_resnet18(weights: str = "auto", *, deadline: float = DOWNLOAD
     """Chapter 05's transfer-learning model and where its backbone's weights came from.
 
     ``model`` is ``nn.Sequential(backbone, head)``: ``model[0]`` the ResNet18 backbone (freeze it
-    with ``set_trainable(model[0], False)``), ``model[1]`` the seed's head. Shapes:
+    with ``set_trainable(model[0], False)``), ``model[1]`` the lecture notebook's head. Shapes:
     ``(B, 3, H, W) -> (B, 2)`` logits, e.g. 49x49 patches.
 
     Args:
@@ -111,7 +111,7 @@ def imagenet_classifier(
     Args:
         weights: "auto" (None when the weights are neither cached intact nor downloadable) or
             "imagenet" (raise instead).
-        arch: "resnet18" (45 MB of weights) or "alexnet" (the seed's choice, 233 MB).
+        arch: "resnet18" (45 MB of weights) or "alexnet" (the lecture notebook's choice, 233 MB).
         deadline: seconds a download may take in all.
 
     Returns:

@@ -43,7 +43,7 @@ class SchedulerStatsRecorder(Callback):
     """Records the learning rate and momentum of the first parameter group after every step.
 
     Momentum is ``betas[0]`` for the Adam family and ``momentum`` for SGD (NaN when the optimizer
-    has neither). Values are read after the scheduler has stepped, as in the seed: entry i is the
+    has neither). Values are read after the scheduler has stepped, as in the lecture notebook: entry i is the
     rate that step i + 1 will use.
 
     Args:

@@ -1,8 +1,9 @@
 """Per-step training metrics that stay on the device until the loop asks for them in chunks.
 
 Calling ``.item()`` on a CUDA tensor waits for every queued kernel: doing it each step (as the
-seed's loop does, twice) stops the CPU from running ahead of the GPU. Here each step only stacks
-its (loss, accuracy) pair on the device; ``drain`` copies a whole chunk to the host at once.
+lecture notebook's loop does, twice) stops the CPU from running ahead of the GPU. Here each step
+only stacks its (loss, accuracy) pair on the device; ``drain`` copies a whole chunk to the host
+at once.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def trailing_means(values: Sequence[float], count: int, window: int) -> list[flo
     """Means over the last ``window`` values ending at each of the last ``count`` positions.
 
     Entry j of the result is ``mean(values[max(0, i - window + 1) : i + 1])`` with
-    ``i = len(values) - count + j``: the seed's smoothed curve, computed for a new chunk only.
+    ``i = len(values) - count + j``: the lecture notebook's smoothed curve, computed for a new chunk only.
     """
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")

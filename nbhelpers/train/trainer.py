@@ -1,11 +1,11 @@
 """The Trainer: the training loop, evaluation, prediction and checkpoints in one object.
 
-Contract (the seed's, made production-grade): ``__call__`` runs the model as it is (training mode
+Contract (the lecture notebook's, made production-grade): ``__call__`` runs the model as it is (training mode
 unless you changed it) and keeps the autograd graph; ``predict`` and ``batch_predict`` run it in
 eval mode under ``torch.inference_mode``; ``run`` trains and fills ``train_log`` (per step) and
 ``valid_log`` (per epoch) with Python floats; ``evaluate`` gives means over the whole data set.
 
-What it does beyond the seed's loop:
+What it does beyond the lecture notebook's loop:
 - no host synchronisation per step: (loss, accuracy) pairs stay on the device and reach the host
   in chunks of ``log_every`` steps and at each epoch end (see ``metrics.py``);
 - a NaN or infinite loss raises FloatingPointError naming its global step and epoch; it is
