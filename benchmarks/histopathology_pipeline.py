@@ -18,7 +18,7 @@ On CUDA, (c) runs on the GPU, and the end-to-end recipe (30 epochs over 32,000 p
 anchor: 6,266 s for the original notebook on its author's machine. On the CPU, torch uses one
 thread (as the chapters do).
 
-    python -m benchmarks.histopathology_pipeline [--patches N] [--end-to-end]
+    python -m benchmarks.histopathology_pipeline [--patches N] [--end-to-end auto|yes|no]
 """
 
 from __future__ import annotations
@@ -156,10 +156,15 @@ def end_to_end_row(device: torch.device) -> dict[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patches", type=int, default=None, help="patches per pass (default: by profile)")
-    parser.add_argument("--end-to-end", action="store_true", default=None, help="time the full recipe (default: on CUDA)")
+    parser.add_argument(
+        "--end-to-end",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="time the full recipe: yes, no, or auto (on CUDA only; the default)",
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as one JSON line")
     args = parser.parse_args()
-    rows = measure(args.patches, args.end_to_end)
+    rows = measure(args.patches, {"auto": None, "yes": True, "no": False}[args.end_to_end])
     if args.json:
         print(json.dumps(rows))
         return 0

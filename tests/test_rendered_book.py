@@ -48,6 +48,7 @@ MIN_FIGURES = {
     "book/data": 0,
     "book/troubleshooting": 0,
     "book/performance": 0,
+    "book/reliability": 0,
     "book/api": 0,
     "book/bibliography": 0,
 }
