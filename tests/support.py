@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import h5py
-import numpy as np
 import pytest
 
 from nbhelpers.data import pcam

@@ -8,7 +8,7 @@ import io
 import pandas as pd
 import pytest
 import torch
-from support import FEMALE_CSV, MALE_CSV, MIRROR, serve_directory, write_names
+from support import FEMALE_CSV, MIRROR, serve_directory, write_names
 from support import needs_mirror as needs_mirror_of
 
 from nbhelpers.data import names

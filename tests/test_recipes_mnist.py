@@ -198,8 +198,8 @@ def test_precision_auto_is_resolved_for_the_device_passed_not_the_default_one(mo
         seen.append(torch.device(device))
         return "bf16"
 
-    monkeypatch.setattr("nbhelpers.recipes.mnist.fast_precision", fake_fast_precision)
-    monkeypatch.setattr("nbhelpers.recipes.mnist.get_device", lambda: pytest.fail("the default device was asked"))
+    monkeypatch.setattr("nbhelpers.recipes.common.fast_precision", fake_fast_precision)
+    monkeypatch.setattr("nbhelpers.recipes.common.get_device", lambda: pytest.fail("the default device was asked"))
     assert MnistRecipe(precision="auto").resolved("cpu").precision == "bf16"
     assert seen == [torch.device("cpu")]
     assert MnistRecipe(precision="32").resolved("cpu").precision == "32"

@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 
 from nbhelpers import storage
 from nbhelpers.storage import DataSource, DownloadError
-from nbhelpers.data.tokens import CHARS, MAX_LEN, decode, encode, normalize_name, preprocess
+from nbhelpers.data.tokens import MAX_LEN, decode, encode, normalize_name, preprocess
 
 NAMES_DIR = "spanish-names"
 FILES = {"M": "male_names.csv", "F": "female_names.csv"}

@@ -30,16 +30,18 @@ from typing import Any, ClassVar, TypeVar
 import torch
 import torch.nn as nn
 
-from nbhelpers.device import PROFILES, profile
+from nbhelpers.device import PROFILES, get_device, profile
 from nbhelpers.storage import DataSource
-from nbhelpers.train import Callback, Trainer
+from nbhelpers.train import Callback, Trainer, distributed
 from nbhelpers.train.checkpoint import check_checkpoint_path, read_meta
+from nbhelpers.train.precision import fast_precision
 
 RecipeT = TypeVar("RecipeT", bound="ProfiledRecipe")
 
 
 class ProfiledRecipe:
-    """Mixin for the recipe dataclasses: ``for_profile`` reads the class's ``SIZES`` table."""
+    """Base of the recipe dataclasses: ``for_profile`` reads the class's ``SIZES`` table, and
+    ``train`` runs what the recipe's ``plan`` builds, the same way for every recipe."""
 
     SIZES: ClassVar[dict[str, dict[str, Any]]]
 
@@ -63,6 +65,51 @@ class ProfiledRecipe:
         if unknown:
             raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(known)}")
         return cls(**{**cls.SIZES[chosen], **overrides})
+
+    def plan(self, data: Any, device: torch.device) -> Plan:
+        """The model, phases and batches to train on ``device``; every check before any work."""
+        raise NotImplementedError
+
+    def resolved(self: RecipeT, device: torch.device | str) -> RecipeT:
+        """The recipe with ``precision="auto"`` replaced by what is fast on ``device`` (bf16 or 32)."""
+        if getattr(self, "precision", None) != "auto":
+            return self
+        return dataclasses.replace(self, precision=fast_precision(device))  # type: ignore[type-var]
+
+    def train(
+        self,
+        data: Any,
+        device: torch.device | str | None = None,
+        *,
+        callbacks: Sequence[Callback] = (),
+        verbose: bool = True,
+        checkpoint: str | os.PathLike[str] | None = None,
+        stop_after: int | None = None,
+    ) -> Run:
+        """Train on ``data`` (from ``prepare``) and validate after every epoch; returns the Run.
+
+        Works alone and in each process of a ``torchrun`` launch whose process group was joined
+        (``nbhelpers.train.distributed.join_process_group``): a bare "cuda" then means this
+        process's GPU, and the Trainers shard DataLoader batches.
+
+        Args:
+            device: where to train; None means ``get_device()``.
+            callbacks: extra Trainer callbacks (e.g. a ``SchedulerStatsRecorder``).
+            verbose: progress bars and one line per epoch.
+            checkpoint, stop_after: see ``run_phases``.
+
+        Raises:
+            ValueError: a setting the device or the launch cannot do, or a checkpoint of another
+                recipe, before any step is taken.
+        """
+        device = torch.device(device) if device is not None else get_device()
+        if distributed.world_size() > 1:
+            device = distributed.process_device(device)
+        recipe = self.resolved(device)
+        plan = recipe.plan(data, device)
+        options = {"callbacks": callbacks, "verbose": verbose, "checkpoint": checkpoint, "stop_after": stop_after}
+        run = run_phases(recipe, plan.model, plan.phases, plan.train_batches, plan.valid_batches, data.source, **options)
+        return dataclasses.replace(run, init=plan.init)
 
 
 def check_positive_ints(recipe: object, names: Iterable[str]) -> None:
@@ -111,7 +158,7 @@ class Run:
     seconds: dict[str, float]
     source: DataSource
     completed: bool
-    init: str = ""
+    init: str = "random initialisation"
 
     @property
     def trainer(self) -> Trainer:
@@ -131,6 +178,24 @@ class Phase:
     name: str
     epochs: int
     build: Callable[[nn.Module, list[Callback], bool], Trainer]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a recipe trains on one device: built by ``recipe.plan(data, device)``.
+
+    Attributes:
+        model: the network, seeded, on the device.
+        phases: the training phases, in order (one for most recipes).
+        train_batches, valid_batches: iterables of (x, y) batches for the Trainers.
+        init: where the initial weights came from, for ``Run.init``.
+    """
+
+    model: nn.Module
+    phases: list[Phase]
+    train_batches: Any
+    valid_batches: Any
+    init: str
 
 
 class _SaveEveryEpoch(Callback):
@@ -215,8 +280,7 @@ def run_phases(
     valid = list(trainers.values())[-1].valid_log
     loss = valid["loss"][-1] if valid["loss"] else math.nan
     accuracy = valid["accu"][-1] if valid["accu"] else math.nan
-    init = f"random initialisation (seed {recipe.seed})"
-    return Run(recipe, model, trainers, loss, accuracy, seconds, source, completed, init)
+    return Run(recipe, model, trainers, loss, accuracy, seconds, source, completed)
 
 
 def _logs(trainer: Trainer) -> dict[str, Any]:

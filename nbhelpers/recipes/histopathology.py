@@ -27,7 +27,7 @@ import hashlib
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,17 +51,16 @@ from nbhelpers.device import get_device, seed_everything
 from nbhelpers.models import histopathology_resnet18, resolve_weights, set_trainable
 from nbhelpers.recipes.common import (
     Phase,
+    Plan,
     ProfiledRecipe,
-    Run,
     check_positive_ints,
     check_positive_number,
     check_seed,
-    run_phases,
 )
 from nbhelpers.storage import DataSource, atomic_path, writable_data_dir
 from nbhelpers.train import Callback, Trainer
 from nbhelpers.train.checkpoint import load_safely
-from nbhelpers.train.precision import PRECISIONS, check_precision, fast_precision
+from nbhelpers.train.precision import PRECISIONS, check_precision
 
 # Bump when a change to the recipe changes the weights it produces: cached models then retrain.
 RECIPE_VERSION = 2
@@ -225,47 +224,25 @@ class HistopathologyRecipe(ProfiledRecipe):
         model = built.model.to(memory_format=torch.channels_last) if self.channels_last else built.model
         return model, built.weights_source
 
-    def train(
-        self,
-        data: PatchData,
-        device: torch.device | str | None = None,
-        *,
-        callbacks: Sequence[Callback] = (),
-        verbose: bool = True,
-        checkpoint: str | Path | None = None,
-        stop_after: int | None = None,
-    ) -> Run:
-        """Phase 1 then phase 2 on ``data``; validation after every epoch.
+    def plan(self, data: PatchData, device: torch.device) -> Plan:
+        """The ResNet18 and the two phases: "frozen" (``epochs_frozen``), then "finetune".
 
-        Args:
-            device: where to train; None means ``get_device()``.
-            callbacks, verbose: passed to both phases' Trainers.
-            checkpoint, stop_after: see ``nbhelpers.recipes.common.run_phases`` (epochs count
-                across the phases: ``stop_after=epochs_frozen`` stops after phase 1).
+        Epochs count across the phases: ``train(..., stop_after=epochs_frozen)`` stops after
+        phase 1. Checked first: a precision the device lacks (ValueError).
         """
-        device = torch.device(device) if device is not None else get_device()
-        recipe = self.resolved(device)
-        check_precision(recipe.precision, device)
-        train, valid = recipe.batches(data, device)
-        model, weights_source = recipe.build_model()
+        check_precision(self.precision, device)
+        train, valid = self.batches(data, device)
+        model, weights_source = self.build_model()
         steps = len(train)
 
         def frozen(model: nn.Module, callbacks: list[Callback], verbose: bool) -> Trainer:
-            return frozen_phase(model, recipe, steps, device, callbacks, verbose)
+            return frozen_phase(model, self, steps, device, callbacks, verbose)
 
         def finetune(model: nn.Module, callbacks: list[Callback], verbose: bool) -> Trainer:
-            return finetune_phase(model, recipe, steps, device, callbacks, verbose)
+            return finetune_phase(model, self, steps, device, callbacks, verbose)
 
-        phases = [Phase("frozen", recipe.epochs_frozen, frozen), Phase("finetune", recipe.epochs_finetune, finetune)]
-        options = {"callbacks": callbacks, "verbose": verbose, "checkpoint": checkpoint, "stop_after": stop_after}
-        run = run_phases(recipe, model, phases, train, valid, data.source, **options)
-        return replace(run, init=weights_source)
-
-    def resolved(self, device: torch.device | str) -> HistopathologyRecipe:
-        """The recipe with ``precision="auto"`` replaced by what is fast on ``device``."""
-        if self.precision != "auto":
-            return self
-        return replace(self, precision=fast_precision(device))
+        phases = [Phase("frozen", self.epochs_frozen, frozen), Phase("finetune", self.epochs_finetune, finetune)]
+        return Plan(model.to(device), phases, train, valid, weights_source)
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,7 @@ not at the source's 0.01 (see ``BASE_MAX_LR``). The same recipe serves chapter 0
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -28,21 +26,20 @@ from torch.utils.data import DataLoader, Subset
 
 from nbhelpers.data.loaders import DeviceBatches
 from nbhelpers.data.mnist import MNISTDataset, load_mnist
-from nbhelpers.device import get_device, seed_everything
+from nbhelpers.device import seed_everything
 from nbhelpers.models import mnist_cnn
 from nbhelpers.recipes.common import (
     Phase,
+    Plan,
     ProfiledRecipe,
-    Run,
     check_positive_ints,
     check_positive_number,
     check_seed,
-    run_phases,
 )
 from nbhelpers.storage import DataSource
 from nbhelpers.train import Callback, Trainer
 from nbhelpers.train import distributed
-from nbhelpers.train.precision import PRECISIONS, check_precision, fast_precision
+from nbhelpers.train.precision import PRECISIONS, check_precision
 
 BASE_LR = 1e-3  # AdamW's initial lr in the source; OneCycleLR replaces it from the first step on
 # The one-cycle peak for batches of 32. The source used 0.01, but its inputs were 255 times too
@@ -120,72 +117,43 @@ class MnistRecipe(ProfiledRecipe):
         valid = make_batches(data.valid, self.eval_batch_size, train=False, **common)
         return train, valid
 
-    def train(
-        self,
-        data: MnistData,
-        device: torch.device | str | None = None,
-        *,
-        callbacks: Sequence[Callback] = (),
-        verbose: bool = True,
-        checkpoint: str | Path | None = None,
-        stop_after: int | None = None,
-    ) -> Run:
-        """Train a seeded ``mnist_cnn()`` on ``data`` and validate after every epoch.
+    def plan(self, data: MnistData, device: torch.device) -> Plan:
+        """A seeded ``mnist_cnn()``, AdamW under the one-cycle schedule, one phase of ``epochs``.
 
-        Works alone and in each process of a ``torchrun`` launch whose process group was joined
-        (``nbhelpers.train.distributed.join_process_group``): DataLoader batches are then sharded
-        by the Trainer, and the schedule counts the steps of one process.
-
-        Args:
-            device: where to train; None means ``get_device()`` (``cuda:LOCAL_RANK`` under torchrun).
-            callbacks: extra Trainer callbacks (e.g. a ``SchedulerStatsRecorder``).
-            checkpoint, stop_after: see ``nbhelpers.recipes.common.run_phases``.
-
-        Raises:
-            ValueError: a combination the device or the launch cannot do (``resident`` under
-                torchrun, ``cuda_graph`` off CUDA, a precision the device lacks), before any work.
+        Under torchrun the schedule counts the steps of one process (the Trainer shards the
+        DataLoaders). Checked first: ``resident`` under torchrun, ``cuda_graph`` off CUDA, a
+        precision the device lacks (ValueError).
         """
-        device = torch.device(device) if device is not None else get_device()
         world = distributed.world_size()
-        if world > 1:
-            device = distributed.process_device(device)
-        recipe = self.resolved(device)
-        if recipe.resident and world > 1:
+        if self.resident and world > 1:
             raise ValueError(
-                f"resident=True keeps the whole split on one device and cannot be sharded across {world} "
-                "processes; use DataLoader batches (resident=False) under torchrun"
+                f"resident=True keeps the whole split on one device and cannot be sharded "
+                f"across {world} processes; use DataLoader batches (resident=False) under torchrun"
             )
-        if recipe.cuda_graph and device.type != "cuda":
+        if self.cuda_graph and device.type != "cuda":
             raise ValueError(f"cuda_graph=True needs a CUDA device, got {device}")
-        check_precision(recipe.precision, device)
-        train, valid = recipe.batches(data, device)
-        steps = steps_per_epoch(len(data.train), recipe.batch_size, world, drop_last=recipe.cuda_graph)
-        seed_everything(recipe.seed)
+        check_precision(self.precision, device)
+        train, valid = self.batches(data, device)
+        steps = steps_per_epoch(len(data.train), self.batch_size, world, drop_last=self.cuda_graph)
+        seed_everything(self.seed)
         model = mnist_cnn().to(device)
 
         def build(model: nn.Module, callbacks: list[Callback], verbose: bool) -> Trainer:
-            optim = make_optimizer(model, recipe, device)
+            optim = make_optimizer(model, self, device)
             return Trainer(
                 model,
                 optim,
                 F.cross_entropy,
-                make_scheduler(optim, recipe, steps),
+                make_scheduler(optim, self, steps),
                 callbacks=callbacks,
                 device=device,
                 verbose=verbose,
-                precision=recipe.precision,
-                cuda_graph=recipe.cuda_graph,
+                precision=self.precision,
+                cuda_graph=self.cuda_graph,
             )
 
-        phases = [Phase("train", recipe.epochs, build)]
-        options = {"callbacks": callbacks, "verbose": verbose, "checkpoint": checkpoint, "stop_after": stop_after}
-        return run_phases(recipe, model, phases, train, valid, data.source, **options)
-
-    def resolved(self, device: torch.device | str) -> MnistRecipe:
-        """The recipe with ``precision="auto"`` replaced by what is fast on ``device``."""
-        if self.precision != "auto":
-            return self
-        return replace(self, precision=fast_precision(device))
+        init = f"random initialisation (seed {self.seed})"
+        return Plan(model, [Phase("train", self.epochs, build)], train, valid, init)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -25,16 +24,15 @@ from torch.utils.data import DataLoader, Subset, random_split
 
 from nbhelpers.data.names import GENDERS, NamesDataset, NamesTable, load_names
 from nbhelpers.data.tokens import encode, normalize_name
-from nbhelpers.device import get_device, seed_everything
+from nbhelpers.device import seed_everything
 from nbhelpers.models import CharCNN
 from nbhelpers.recipes.common import (
     Phase,
+    Plan,
     ProfiledRecipe,
-    Run,
     check_positive_ints,
     check_positive_number,
     check_seed,
-    run_phases,
 )
 from nbhelpers.storage import DataSource
 from nbhelpers.train import Callback, Trainer, eval_context
@@ -130,24 +128,8 @@ class NamesRecipe(ProfiledRecipe):
             context=self.context, embedding_dim=self.embedding_dim, conv_width=self.conv_width, fc_width=self.fc_width
         )
 
-    def train(
-        self,
-        data: NamesData,
-        device: torch.device | str | None = None,
-        *,
-        callbacks: Sequence[Callback] = (),
-        verbose: bool = True,
-        checkpoint: str | Path | None = None,
-        stop_after: int | None = None,
-    ) -> Run:
-        """Train a seeded ``CharCNN`` with Adam at ``lr``, validating after every epoch.
-
-        Args:
-            device: where to train; None means ``get_device()``.
-            callbacks, verbose: passed to the Trainer.
-            checkpoint, stop_after: see ``nbhelpers.recipes.common.run_phases``.
-        """
-        device = torch.device(device) if device is not None else get_device()
+    def plan(self, data: NamesData, device: torch.device) -> Plan:
+        """A seeded ``CharCNN`` of the recipe's shape, Adam at ``lr``, one phase of ``epochs``."""
         train, valid = self.batches(data)
         model = self.build_model()
 
@@ -155,9 +137,8 @@ class NamesRecipe(ProfiledRecipe):
             optim = torch.optim.Adam(model.parameters(), lr=self.lr)
             return Trainer(model, optim, F.cross_entropy, callbacks=callbacks, device=device, verbose=verbose)
 
-        phases = [Phase("train", self.epochs, build)]
-        options = {"callbacks": callbacks, "verbose": verbose, "checkpoint": checkpoint, "stop_after": stop_after}
-        return run_phases(self, model, phases, train, valid, data.source, **options)
+        init = f"random initialisation (seed {self.seed})"
+        return Plan(model, [Phase("train", self.epochs, build)], train, valid, init)
 
 
 @dataclass(frozen=True)
