@@ -22,7 +22,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -34,7 +34,7 @@ from nbhelpers.device import PROFILES, get_device, profile
 from nbhelpers.storage import DataSource
 from nbhelpers.train import Callback, Trainer, distributed
 from nbhelpers.train.checkpoint import check_checkpoint_path, read_meta
-from nbhelpers.train.precision import fast_precision
+from nbhelpers.train.precision import PRECISIONS, fast_precision
 
 RecipeT = TypeVar("RecipeT", bound="ProfiledRecipe")
 
@@ -65,6 +65,39 @@ class ProfiledRecipe:
         if unknown:
             raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(known)}")
         return cls(**{**cls.SIZES[chosen], **overrides})
+
+    def check_positive_ints(self, *names: str) -> None:
+        """ValueError naming the first of these fields that is not an int >= 1 (bools refused)."""
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{type(self).__name__}.{name} must be an int >= 1, got {value!r}")
+
+    def check_positive_numbers(self, *names: str) -> None:
+        """ValueError naming the first of these fields that is not a finite number > 0."""
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{type(self).__name__}.{name} must be a finite number > 0, got {value!r}")
+
+    def check_flags(self, *names: str) -> None:
+        """ValueError naming the first of these fields that is not True or False."""
+        for name in names:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{type(self).__name__}.{name} must be True or False, got {getattr(self, name)!r}")
+
+    def check_precision_choice(self) -> None:
+        """ValueError unless ``precision`` is "auto" or one the Trainer knows."""
+        if getattr(self, "precision") not in ("auto", *PRECISIONS):
+            raise ValueError(
+                f"{type(self).__name__}.precision={self.precision!r}: use auto or one of {', '.join(PRECISIONS)}"
+            )
+
+    def check_seed(self) -> None:
+        """ValueError unless ``seed`` is an int >= 0."""
+        seed = getattr(self, "seed")
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"{type(self).__name__}.seed must be an int >= 0, got {seed!r}")
 
     def plan(self, data: Any, device: torch.device) -> Plan:
         """The model, phases and batches to train on ``device``; every check before any work."""
@@ -110,27 +143,6 @@ class ProfiledRecipe:
         options = {"callbacks": callbacks, "verbose": verbose, "checkpoint": checkpoint, "stop_after": stop_after}
         run = run_phases(recipe, plan.model, plan.phases, plan.train_batches, plan.valid_batches, data.source, **options)
         return dataclasses.replace(run, init=plan.init)
-
-
-def check_positive_ints(recipe: object, names: Iterable[str]) -> None:
-    """ValueError naming the first field of ``names`` that is not an int >= 1 (bools refused)."""
-    for name in names:
-        value = getattr(recipe, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{type(recipe).__name__}.{name} must be an int >= 1, got {value!r}")
-
-
-def check_positive_number(recipe: object, name: str) -> None:
-    """ValueError unless the field is a finite number > 0."""
-    value = getattr(recipe, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{type(recipe).__name__}.{name} must be a finite number > 0, got {value!r}")
-
-
-def check_seed(recipe: object) -> None:
-    seed = getattr(recipe, "seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{type(recipe).__name__}.seed must be an int >= 0, got {seed!r}")
 
 
 @dataclass

@@ -49,18 +49,11 @@ from nbhelpers.data.pcam import PcamFolder, pcam_patches, resolve_pcam
 from nbhelpers.data.pipeline import BatchAugment, centre_crop, decode_patches
 from nbhelpers.device import get_device, seed_everything
 from nbhelpers.models import histopathology_resnet18, resolve_weights, set_trainable
-from nbhelpers.recipes.common import (
-    Phase,
-    Plan,
-    ProfiledRecipe,
-    check_positive_ints,
-    check_positive_number,
-    check_seed,
-)
+from nbhelpers.recipes.common import Phase, Plan, ProfiledRecipe
 from nbhelpers.storage import DataSource, atomic_path, writable_data_dir
 from nbhelpers.train import Callback, Trainer
 from nbhelpers.train.checkpoint import load_safely
-from nbhelpers.train.precision import PRECISIONS, check_precision
+from nbhelpers.train.precision import check_precision
 
 # Bump when a change to the recipe changes the weights it produces: cached models then retrain.
 RECIPE_VERSION = 2
@@ -139,22 +132,16 @@ class HistopathologyRecipe(ProfiledRecipe):
     download: bool = False
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, ("train_size", "valid_size", "epochs_frozen", "epochs_finetune"))
-        check_positive_ints(self, ("batch_size", "eval_batch_size", "synthetic_size"))
+        self.check_positive_ints("train_size", "valid_size", "epochs_frozen", "epochs_finetune")
+        self.check_positive_ints("batch_size", "eval_batch_size", "synthetic_size")
         if self.batch_size < 2:
             raise ValueError(f"HistopathologyRecipe.batch_size must be >= 2 (the head's BatchNorm1d), got {self.batch_size}")
-        for name in ("lr_frozen", "max_lr_frozen", "lr_finetune", "max_lr_finetune"):
-            check_positive_number(self, name)
-        check_seed(self)
-        if self.precision not in ("auto", *PRECISIONS):
-            raise ValueError(
-                f"HistopathologyRecipe.precision={self.precision!r}: use auto or one of {', '.join(PRECISIONS)}"
-            )
+        self.check_positive_numbers("lr_frozen", "max_lr_frozen", "lr_finetune", "max_lr_finetune")
+        self.check_seed()
+        self.check_precision_choice()
         if self.weights not in WEIGHT_MODES:
             raise ValueError(f"HistopathologyRecipe.weights={self.weights!r}: use one of {WEIGHT_MODES}")
-        for name in ("channels_last", "augment", "download"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"HistopathologyRecipe.{name} must be True or False, got {getattr(self, name)!r}")
+        self.check_flags("channels_last", "augment", "download")
 
     # ---- data -----------------------------------------------------------------------------------
 

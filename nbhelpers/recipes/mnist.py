@@ -28,18 +28,11 @@ from nbhelpers.data.loaders import DeviceBatches
 from nbhelpers.data.mnist import MNISTDataset, load_mnist
 from nbhelpers.device import seed_everything
 from nbhelpers.models import mnist_cnn
-from nbhelpers.recipes.common import (
-    Phase,
-    Plan,
-    ProfiledRecipe,
-    check_positive_ints,
-    check_positive_number,
-    check_seed,
-)
+from nbhelpers.recipes.common import Phase, Plan, ProfiledRecipe
 from nbhelpers.storage import DataSource
 from nbhelpers.train import Callback, Trainer
 from nbhelpers.train import distributed
-from nbhelpers.train.precision import PRECISIONS, check_precision
+from nbhelpers.train.precision import check_precision
 
 BASE_LR = 1e-3  # AdamW's initial lr in the source; OneCycleLR replaces it from the first step on
 # The one-cycle peak for batches of 32. The source used 0.01, but its inputs were 255 times too
@@ -88,14 +81,11 @@ class MnistRecipe(ProfiledRecipe):
     cuda_graph: bool = False
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, ("train_size", "valid_size", "epochs", "batch_size", "eval_batch_size"))
-        check_positive_number(self, "max_lr")
-        check_seed(self)
-        if self.precision not in ("auto", *PRECISIONS):
-            raise ValueError(f"MnistRecipe.precision={self.precision!r}: use auto or one of {', '.join(PRECISIONS)}")
-        for name in ("resident", "cuda_graph"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"MnistRecipe.{name} must be True or False, got {getattr(self, name)!r}")
+        self.check_positive_ints("train_size", "valid_size", "epochs", "batch_size", "eval_batch_size")
+        self.check_positive_numbers("max_lr")
+        self.check_seed()
+        self.check_precision_choice()
+        self.check_flags("resident", "cuda_graph")
 
     def prepare(self, dataset: MNISTDataset | None = None) -> MnistData:
         """The seeded split of ``dataset`` (default: ``load_mnist()``), with its source."""

@@ -26,14 +26,7 @@ from nbhelpers.data.names import GENDERS, NamesDataset, NamesTable, load_names
 from nbhelpers.data.tokens import encode, normalize_name
 from nbhelpers.device import seed_everything
 from nbhelpers.models import CharCNN
-from nbhelpers.recipes.common import (
-    Phase,
-    Plan,
-    ProfiledRecipe,
-    check_positive_ints,
-    check_positive_number,
-    check_seed,
-)
+from nbhelpers.recipes.common import Phase, Plan, ProfiledRecipe
 from nbhelpers.storage import DataSource
 from nbhelpers.train import Callback, Trainer, eval_context
 
@@ -72,20 +65,20 @@ class NamesRecipe(ProfiledRecipe):
     fc_width: int = 256
 
     def __post_init__(self) -> None:
-        check_positive_ints(self, ("epochs", "batch_size", "eval_batch_size", "context", "conv_width"))
-        check_positive_ints(self, ("embedding_dim", "fc_width"))
+        self.check_positive_ints("epochs", "batch_size", "eval_batch_size", "context", "conv_width")
+        self.check_positive_ints("embedding_dim", "fc_width")
         if (self.train_size is None) != (self.valid_size is None):
             raise ValueError(
                 f"NamesRecipe: give both train_size and valid_size or neither, got {self.train_size!r} "
                 f"and {self.valid_size!r}"
             )
         if self.train_size is not None:
-            check_positive_ints(self, ("train_size", "valid_size"))
+            self.check_positive_ints("train_size", "valid_size")
         fraction = self.valid_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
             raise ValueError(f"NamesRecipe.valid_fraction must lie strictly between 0 and 1, got {fraction!r}")
-        check_positive_number(self, "lr")
-        check_seed(self)
+        self.check_positive_numbers("lr")
+        self.check_seed()
 
     def prepare(self, table: NamesTable | None = None) -> NamesData:
         """Encode ``table`` (default: ``load_names()``) and split it, seeded.
