@@ -53,6 +53,7 @@ def guided_backprop(
     model: nn.Module,
     x: torch.Tensor,
     target: int | Sequence[int] | torch.Tensor | None = None,
+    activations: tuple[type[nn.Module], ...] = (nn.ReLU,),
 ) -> torch.Tensor:
     """The guided-backpropagation gradient d logit[target] / dx, one map per sample.
 
@@ -62,6 +63,11 @@ def guided_backprop(
             it need not require grad.
         target: the class per sample: an int for all, a (B,) integer tensor or sequence, or None
             for each sample's argmax.
+        activations: the module classes whose outputs are gated. The gate reads "active" as
+            "output > 0", which is exact for ReLU; for an activation that is positive exactly
+            where its input is (SELU, ELU, LeakyReLU) the result is the guided rule times the
+            activation's slope above zero (a constant for SELU: its scale, about 1.05), and the
+            negative part of its slope counts as inactive, as ReLU's flat part does.
 
     Returns:
         (B, C, H, W), shaped like ``x``: the raw (unscaled) guided gradient, detached.
@@ -74,8 +80,9 @@ def guided_backprop(
 
     Raises:
         RuntimeError: called under ``torch.inference_mode``.
-        ValueError: ``x`` not a floating (B, ...) tensor, a model without ``nn.ReLU`` modules,
-            logits not (B, num_classes), or a target out of range / of the wrong shape.
+        ValueError: ``x`` not a floating (B, ...) tensor, a model without any module of
+            ``activations``, logits not (B, num_classes), or a target out of range / of the
+            wrong shape.
     """
     if torch.is_inference_mode_enabled():
         raise RuntimeError(
@@ -85,26 +92,55 @@ def guided_backprop(
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a floating (B, ...) tensor, got {shape}")
-    relus = [module for module in model.modules() if isinstance(module, nn.ReLU)]
-    if not relus:
+    if not isinstance(activations, tuple) or not activations or not all(
+        isinstance(kind, type) and issubclass(kind, nn.Module) for kind in activations
+    ):
+        raise ValueError(f"activations must be a non-empty tuple of nn.Module classes, got {activations!r}")
+    gated = [module for module in model.modules() if isinstance(module, activations)]
+    if not gated:
+        torch_module = ("torch.nn.modules",)
+        names = ", ".join(("nn." if kind.__module__.startswith(torch_module) else "") + kind.__name__ for kind in activations)
         raise ValueError(
-            f"{type(model).__name__} has no nn.ReLU module: guided backpropagation would equal the plain gradient"
+            f"{type(model).__name__} has no {names} module: guided backpropagation would equal the plain gradient"
         )
-    x_leaf = x.detach().clone().requires_grad_(True)
-    handles = []
+    handles = [module.register_forward_hook(_guide_relu_output) for module in gated]
     try:
-        for relu in relus:
-            handles.append(relu.register_forward_hook(_guide_relu_output))
-        with eval_context(model), torch.enable_grad():
-            logits = model(x_leaf)
-            if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
-                raise ValueError(f"expected (B={x.shape[0]}, num_classes) logits, got {tuple(logits.shape)}")
-            index = _target_index(target, logits)
-            selected = logits.gather(1, index[:, None]).sum()  # samples are independent in eval mode
-            (gradient,) = torch.autograd.grad(selected, x_leaf)
+        return plain_gradient(model, x, target)
     finally:
         for handle in handles:
             handle.remove()
+
+
+def plain_gradient(
+    model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None = None
+) -> torch.Tensor:
+    """The gradient d logit[target] / dx by autograd, in eval mode, one map per sample.
+
+    Args and returns as ``guided_backprop`` (which is this with its gates hooked in): x (B, ...)
+    floating, target an int, a (B,) tensor or None (each sample's argmax); returns the
+    gradient shaped like ``x``, detached. Parameters' ``.grad`` are left alone.
+
+    Raises:
+        RuntimeError: called under ``torch.inference_mode``.
+        ValueError: ``x`` not a floating (B, ...) tensor, logits not (B, num_classes), or a bad
+            target.
+    """
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            "gradients need autograd and cannot be taken under torch.inference_mode(); "
+            "call this outside that block (torch.no_grad is fine: it re-enables gradients itself)"
+        )
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a floating (B, ...) tensor, got {shape}")
+    x_leaf = x.detach().clone().requires_grad_(True)
+    with eval_context(model), torch.enable_grad():
+        logits = model(x_leaf)
+        if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
+            raise ValueError(f"expected (B={x.shape[0]}, num_classes) logits, got {tuple(logits.shape)}")
+        index = _target_index(target, logits)
+        selected = logits.gather(1, index[:, None]).sum()  # samples are independent in eval mode
+        (gradient,) = torch.autograd.grad(selected, x_leaf)
     return gradient.detach()
 
 

@@ -11,7 +11,14 @@ import torch.nn as nn
 from captum.attr import GuidedBackprop
 from torchvision.models import resnet18
 
-from nbhelpers.interpret import channel_max, guided_backprop, normalize01, predict_proba, standardize_and_clip
+from nbhelpers.interpret import (
+    channel_max,
+    guided_backprop,
+    normalize01,
+    plain_gradient,
+    predict_proba,
+    standardize_and_clip,
+)
 
 # Both sides run the same float32 operations, so they agree to rounding; the tolerance only
 # allows a different summation order. A wrong rule (plain gradient, missing mask) is off by O(1)
@@ -201,6 +208,44 @@ def test_rejects_bad_inputs_and_models_without_relu():
         guided_backprop(nn.Sequential(nn.Linear(4, 2), nn.SELU()), torch.randn(1, 4))
     with pytest.raises(ValueError, match="logits"):
         guided_backprop(nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU()), torch.randn(1, 3, 8, 8))
+
+
+def test_other_activations_are_gated_when_asked_and_equal_a_tensor_hook_gate():
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(6, 8), nn.SELU(), nn.Linear(8, 8), nn.SELU(), nn.Linear(8, 3))
+    x = torch.randn(4, 6)
+
+    def gate(module, inputs, output):
+        active = output > 0
+        output.register_hook(lambda grad: grad.clamp(min=0) * active)
+
+    handles = [m.register_forward_hook(gate) for m in model if isinstance(m, nn.SELU)]
+    try:
+        expected = plain_gradient(model, x, 2)
+    finally:
+        for handle in handles:
+            handle.remove()
+    guided = guided_backprop(model, x, 2, activations=(nn.SELU,))
+    torch.testing.assert_close(guided, expected)
+    assert not torch.allclose(guided, plain_gradient(model, x, 2))
+    with pytest.raises(ValueError, match="no nn.ReLU module"):
+        guided_backprop(model, x, 2)
+    with pytest.raises(ValueError, match="activations must be a non-empty tuple"):
+        guided_backprop(model, x, 2, activations=nn.SELU)
+
+
+def test_plain_gradient_is_autograd_in_eval_mode():
+    torch.manual_seed(5)
+    model = small_cnn()
+    model.train()
+    x = torch.randn(2, 3, 8, 8)
+    gradient = plain_gradient(model, x, target=[1, 4])
+    x_leaf = x.clone().requires_grad_(True)
+    model.eval()
+    logits = model(x_leaf)
+    (expected,) = torch.autograd.grad(logits[0, 1] + logits[1, 4], x_leaf)
+    torch.testing.assert_close(gradient, expected)
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_predict_proba_is_a_softmax_in_eval_mode():

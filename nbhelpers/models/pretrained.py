@@ -207,11 +207,20 @@ def resolve_weights(
     except WeightsFileError as error:
         if weights == "imagenet":
             raise
-        return ResolvedWeights(None, f"random initialisation (cached weights unusable: {error})")
+        return ResolvedWeights(None, f"random initialisation (cached weights unusable: {_portable(error, path)})")
     except WeightsUnavailableError as error:
         if weights == "imagenet":
             raise
-        return ResolvedWeights(None, f"random initialisation (no pretrained weights: {error})")
+        return ResolvedWeights(None, f"random initialisation (no pretrained weights: {_portable(error, path)})")
+
+
+def _portable(error: Exception, path: Path) -> str:
+    """The error's text with the cache folder written as ``$TORCH_HOME/hub/checkpoints``.
+
+    A source sentence is printed by the chapters; the exceptions themselves keep the full path,
+    which a reader needs to find the file.
+    """
+    return str(error).replace(str(path.parent), "$TORCH_HOME/hub/checkpoints")
 
 
 def build_network(arch: str, resolved: ResolvedWeights) -> nn.Module:
