@@ -101,7 +101,7 @@ def test_local_files_are_normalized_like_typed_names(isolated_data):
     "content, message",
     [
         ("", "is empty"),
-        ("frequency,mean_age\n10,50\n", "no 'name' column"),
+        ("frequency,mean_age\n10,50\n", "lacks the column\\(s\\) \\['name'\\]"),
         ("name,frequency\n ,3\n", "empty name in data row 1"),
         ("name,frequency\nANA-MARIA,3\n", "data row 1: name 'ANA-MARIA' holds the character '-'"),
     ],

@@ -12,7 +12,6 @@ where it came from.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from nbhelpers import storage
+from nbhelpers.data.tables import read_text_csv
 from nbhelpers.data.synthetic_histopathology import (
     LABELS_FILE,
     PATCH_SIZE,
@@ -136,23 +136,7 @@ def load_histopathology_labels(root: str | os.PathLike[str]) -> pd.DataFrame:
         raise FileNotFoundError(f"no labels file {path}")
     if not path.is_file():
         raise ValueError(f"the labels file {path} is not a file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"{path} is not UTF-8 text (byte {error.start}); expected a CSV with columns id,label"
-        ) from None
-    if not text.strip():
-        raise ValueError(f"{path} is empty; expected a CSV with columns id,label")
-    if "\0" in text:
-        raise ValueError(f"{path} holds NUL bytes; expected a CSV with columns id,label")
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, ValueError) as error:
-        raise ValueError(f"{path} is not a valid CSV: {' '.join(str(error).split())}") from None
-    missing = {"id", "label"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path} lacks the column(s) {sorted(missing)}; it has {list(frame.columns)}")
+    frame = read_text_csv(path, ("id", "label"))
     ids = frame["id"].str.strip()
     labels = frame["label"].str.strip()
     line = np.arange(len(frame)) + 2  # the header is line 1

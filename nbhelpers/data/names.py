@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 
 from nbhelpers import storage
 from nbhelpers.storage import DataSource, DownloadError
+from nbhelpers.data.tables import read_text_csv
 from nbhelpers.data.tokens import MAX_LEN, decode, encode, normalize_name, preprocess
 
 NAMES_DIR = "spanish-names"
@@ -117,20 +118,7 @@ def read_names_csv(path: str | os.PathLike[str]) -> pd.Series:
             empty name; the message names the file (and the row).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text (byte {error.start}): not a names CSV") from None
-    if not text.strip():
-        raise ValueError(f"{path} is empty: not a names CSV")
-    if "\0" in text:
-        raise ValueError(f"{path} holds NUL bytes: not a names CSV")
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, ValueError) as error:
-        raise ValueError(f"{path} is not a valid CSV: {' '.join(str(error).split())}") from None
-    if "name" not in frame.columns:
-        raise ValueError(f"{path} has no 'name' column; its header is {list(frame.columns)}")
+    frame = read_text_csv(path, ("name",))
     blank = frame["name"].str.strip() == ""
     if blank.any():
         raise ValueError(f"{path}: empty name in data row {int(blank.to_numpy().nonzero()[0][0]) + 1}")

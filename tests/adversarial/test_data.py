@@ -400,7 +400,7 @@ FILE_CASES = [
         setup=lambda ws: _names_files(ws, male="nombre,frequency\nJUAN,3\n"),
         act=lambda ws: names.load_names(),
         raises=ValueError,
-        names=r"male_names.csv has no 'name' column; its header is \['nombre', 'frequency'\]",
+        names=r"male_names.csv lacks the column\(s\) \['name'\]; its header is \['nombre', 'frequency'\]",
     ),
     Case(
         "names-bad-character",
