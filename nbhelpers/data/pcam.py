@@ -179,7 +179,8 @@ def pcam_patches(
         limit: read only the first ``limit`` patches; None reads them all.
 
     Returns:
-        images: (N, 96, 96, 3) uint8 RGB; labels: (N,) int64, 1 when the centre 32x32 holds tumour.
+        The pair (images, labels), images (N, 96, 96, 3) uint8 RGB and labels (N,) int64, 1 when
+        the centre 32x32 holds tumour tissue.
 
     Raises:
         ValueError: an unknown split, a ``limit`` that is not a positive int or is larger than the

@@ -151,7 +151,8 @@ def save_atomically(obj: Any, path: str | os.PathLike[str]) -> Path:
     A crash or a full disk mid-write leaves the previous file intact and no temporary file.
 
     Raises:
-        the errors of ``check_checkpoint_path``; OSError naming ``path`` when writing fails.
+        FileNotFoundError, IsADirectoryError, PermissionError: as ``check_checkpoint_path``.
+        OSError: writing failed (a full disk); the message names ``path``.
     """
     target = check_checkpoint_path(path)
     try:
@@ -276,7 +277,8 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     from it (the recipes compare it with their own fields).
 
     Raises:
-        the errors of ``load_safely``; ValueError: not a Trainer checkpoint of this format.
+        FileNotFoundError, IsADirectoryError: as ``load_safely``.
+        ValueError: a damaged file (as ``load_safely``), or not a Trainer checkpoint of this format.
     """
     source = Path(path) if isinstance(path, (str, os.PathLike)) else path
     state = load_safely(source)

@@ -48,7 +48,7 @@ def launch_settings() -> dict[str, str]:
     """The five torchrun variables, checked: every one set and in range when WORLD_SIZE > 1.
 
     Returns:
-        {name: value} for the variables that are set (all five when WORLD_SIZE > 1).
+        A dict from each variable that is set to its value (all five when WORLD_SIZE > 1).
 
     Raises:
         ValueError: a variable is missing, not a number, or out of range (the message names it).
