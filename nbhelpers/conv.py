@@ -30,9 +30,13 @@ def _int(value: object, name: str, minimum: int) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int >= {minimum}, got {value!r} (a bool)")
     try:
-        number = operator.index(value)  # Python and NumPy integers; not floats, not even 2.0
+        number = operator.index(
+            value
+        )  # Python and NumPy integers; not floats, not even 2.0
     except TypeError:
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__})") from None
+        raise TypeError(
+            f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__})"
+        ) from None
     if number < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return number
@@ -42,8 +46,12 @@ def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
     """An int or a (vertical, horizontal) pair of them, each >= ``minimum``, as a pair."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r} ({len(value)} values)")
-        return _int(value[0], f"{name}[0]", minimum), _int(value[1], f"{name}[1]", minimum)
+            raise ValueError(
+                f"{name} must be an int or a pair of ints, got {value!r} ({len(value)} values)"
+            )
+        return _int(value[0], f"{name}[0]", minimum), _int(
+            value[1], f"{name}[1]", minimum
+        )
     number = _int(value, name, minimum)
     return number, number
 
@@ -61,12 +69,16 @@ def _tensor(value: object, name: str, rank: int, layout: str) -> torch.Tensor:
 
 def _floating(value: torch.Tensor, name: str) -> None:
     if not value.is_floating_point():
-        raise TypeError(f"{name} must be a floating point tensor, got dtype {value.dtype} (convert it with .float())")
+        raise TypeError(
+            f"{name} must be a floating point tensor, got dtype {value.dtype} (convert it with .float())"
+        )
 
 
 def _non_empty(value: torch.Tensor, name: str, dims: slice = slice(None)) -> None:
     if any(size == 0 for size in value.shape[dims]):
-        raise ValueError(f"{name} has a zero-size dimension: shape {tuple(value.shape)}")
+        raise ValueError(
+            f"{name} has a zero-size dimension: shape {tuple(value.shape)}"
+        )
 
 
 def _same_device(**tensors: torch.Tensor | None) -> None:
@@ -93,7 +105,9 @@ def conv_output_size(w: int, k: int, p: int = 0, s: int = 1) -> int:
     w, k, s = _int(w, "w", 1), _int(k, "k", 1), _int(s, "s", 1)
     p = _int(p, "p", 0)
     if k > w + 2 * p:
-        raise ValueError(f"kernel size k={k} exceeds the padded input width w + 2p = {w + 2 * p}")
+        raise ValueError(
+            f"kernel size k={k} exceeds the padded input width w + 2p = {w + 2 * p}"
+        )
     return (w + 2 * p - k) // s + 1
 
 
@@ -117,7 +131,9 @@ def convolve(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     h, w = K.shape
     H, W = X.shape
     if h > H or w > W:
-        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
+        raise ValueError(
+            f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}"
+        )
     # The loop runs on NumPy copies: on a GPU, thousands of one-element kernel launches would be
     # far slower still. Only the result goes back to X's device.
     x = X.detach().cpu().to(torch.float32).numpy()
@@ -149,18 +165,26 @@ def conv_components(
     _non_empty(X, "X")
     _non_empty(K, "kernels K")
     if K.shape[1] != X.shape[1]:
-        raise ValueError(f"K must be (C_out, {X.shape[1]}, h, w) for X {tuple(X.shape)}, got {tuple(K.shape)}")
+        raise ValueError(
+            f"K must be (C_out, {X.shape[1]}, h, w) for X {tuple(X.shape)}, got {tuple(K.shape)}"
+        )
     if bias.shape != (K.shape[0],):
         raise ValueError(f"bias must be ({K.shape[0]},), got {tuple(bias.shape)}")
     _same_device(X=X, K=K, bias=bias)
     c_out, c_in = K.shape[:2]
-    components = {(c, k): convolve(X[0, c], K[k, c]) for k in range(c_out) for c in range(c_in)}
+    components = {
+        (c, k): convolve(X[0, c], K[k, c]) for k in range(c_out) for c in range(c_in)
+    }
     bias = bias.detach().float()
-    out_maps = [sum(components[(c, k)] for c in range(c_in)) + bias[k] for k in range(c_out)]
+    out_maps = [
+        sum(components[(c, k)] for c in range(c_in)) + bias[k] for k in range(c_out)
+    ]
     return components, out_maps
 
 
-def _windows(X: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> torch.Tensor:
+def _windows(
+    X: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]
+) -> torch.Tensor:
     """A view of X (B, C, H, W) as (B, C, H_out, W_out, kh, kw) sliding windows; no copy."""
     X = X.contiguous()
     B, C, H, W = X.shape
@@ -171,7 +195,9 @@ def _windows(X: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) 
     H_out = (H - kh) // sh + 1
     W_out = (W - kw) // sw + 1
     sB, sC, sH, sW = X.stride()
-    return X.as_strided((B, C, H_out, W_out, kh, kw), (sB, sC, sH * sh, sW * sw, sH, sW))
+    return X.as_strided(
+        (B, C, H_out, W_out, kh, kw), (sB, sC, sH * sh, sW * sw, sH, sW)
+    )
 
 
 def _check_images(X: object, name: str = "X") -> torch.Tensor:
@@ -205,7 +231,9 @@ def conv2d(
     _tensor(K, "K", 4, "(C_out, C_in, kh, kw)")
     _non_empty(K, "kernels K")
     if K.shape[1] != X.shape[1]:
-        raise ValueError(f"K must be (C_out, {X.shape[1]}, kh, kw) for X {tuple(X.shape)}, got {tuple(K.shape)}")
+        raise ValueError(
+            f"K must be (C_out, {X.shape[1]}, kh, kw) for X {tuple(X.shape)}, got {tuple(K.shape)}"
+        )
     if bias is not None:
         _tensor(bias, "bias", 1, "(C_out,)")
         if bias.shape != (K.shape[0],):
@@ -219,7 +247,9 @@ def conv2d(
     C_out, C_in, kh, kw = K.shape
     H, W = X.shape[2] + 2 * ph, X.shape[3] + 2 * pw
     if kh > H or kw > W:
-        raise ValueError(f"kernel {(kh, kw)} is larger than the padded input {(H, W)} (padding {(ph, pw)})")
+        raise ValueError(
+            f"kernel {(kh, kw)} is larger than the padded input {(H, W)} (padding {(ph, pw)})"
+        )
     dtype = torch.float64 if torch.float64 in (X.dtype, K.dtype) else torch.float32
     X, K = X.to(dtype), K.to(dtype)
     if ph or pw:
@@ -228,14 +258,18 @@ def conv2d(
     B, _, H_out, W_out = windows.shape[:4]
     # One copy into "im2col" layout with output positions innermost, so that a single batched
     # matmul yields (B, C_out, H_out * W_out), already in channels-first order.
-    columns = windows.permute(0, 1, 4, 5, 2, 3).reshape(B, C_in * kh * kw, H_out * W_out)
+    columns = windows.permute(0, 1, 4, 5, 2, 3).reshape(
+        B, C_in * kh * kw, H_out * W_out
+    )
     out = (K.reshape(C_out, C_in * kh * kw) @ columns).reshape(B, C_out, H_out, W_out)
     if bias is not None:
         out = out + bias.to(dtype).reshape(1, C_out, 1, 1)
     return out
 
 
-def _pool_arguments(X: object, k: object, s: object) -> tuple[tuple[int, int], tuple[int, int]]:
+def _pool_arguments(
+    X: object, k: object, s: object
+) -> tuple[tuple[int, int], tuple[int, int]]:
     _check_images(X)
     kernel = _pair(k, "k", 1)
     stride = kernel if s is None else _pair(s, "s", 1)
@@ -288,7 +322,9 @@ def conv_as_matrix(K: torch.Tensor, H: int, W: int) -> torch.Tensor:
     H, W = _int(H, "H", 1), _int(W, "W", 1)
     h, w = K.shape
     if h > H or w > W:
-        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input (H, W) = {(H, W)}")
+        raise ValueError(
+            f"kernel {tuple(K.shape)} is larger than the input (H, W) = {(H, W)}"
+        )
     H_out, W_out = conv_output_size(H, h), conv_output_size(W, w)
     dtype = K.dtype if K.is_floating_point() else torch.float32
     M = torch.zeros(H_out, W_out, H, W, dtype=dtype, device=K.device)

@@ -45,7 +45,9 @@ class _GuidedGate(torch.autograd.Function):
         return grad_output.clamp(min=0) * positive
 
 
-def _guide_relu_output(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+def _guide_relu_output(
+    module: nn.Module, inputs: tuple, output: torch.Tensor
+) -> torch.Tensor:
     return _GuidedGate.apply(output)
 
 
@@ -92,14 +94,24 @@ def guided_backprop(
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a floating (B, ...) tensor, got {shape}")
-    if not isinstance(activations, tuple) or not activations or not all(
-        isinstance(kind, type) and issubclass(kind, nn.Module) for kind in activations
+    if (
+        not isinstance(activations, tuple)
+        or not activations
+        or not all(
+            isinstance(kind, type) and issubclass(kind, nn.Module)
+            for kind in activations
+        )
     ):
-        raise ValueError(f"activations must be a non-empty tuple of nn.Module classes, got {activations!r}")
+        raise ValueError(
+            f"activations must be a non-empty tuple of nn.Module classes, got {activations!r}"
+        )
     gated = [module for module in model.modules() if isinstance(module, activations)]
     if not gated:
         torch_module = ("torch.nn.modules",)
-        names = ", ".join(("nn." if kind.__module__.startswith(torch_module) else "") + kind.__name__ for kind in activations)
+        names = ", ".join(
+            ("nn." if kind.__module__.startswith(torch_module) else "") + kind.__name__
+            for kind in activations
+        )
         raise ValueError(
             f"{type(model).__name__} has no {names} module: guided backpropagation would equal the plain gradient"
         )
@@ -112,7 +124,9 @@ def guided_backprop(
 
 
 def plain_gradient(
-    model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None = None
+    model: nn.Module,
+    x: torch.Tensor,
+    target: int | Sequence[int] | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The gradient d logit[target] / dx by autograd, in eval mode, one map per sample.
 
@@ -137,30 +151,46 @@ def plain_gradient(
     with eval_context(model), torch.enable_grad():
         logits = model(x_leaf)
         if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
-            raise ValueError(f"expected (B={x.shape[0]}, num_classes) logits, got {tuple(logits.shape)}")
+            raise ValueError(
+                f"expected (B={x.shape[0]}, num_classes) logits, got {tuple(logits.shape)}"
+            )
         index = _target_index(target, logits)
-        selected = logits.gather(1, index[:, None]).sum()  # samples are independent in eval mode
+        selected = logits.gather(
+            1, index[:, None]
+        ).sum()  # samples are independent in eval mode
         (gradient,) = torch.autograd.grad(selected, x_leaf)
     return gradient.detach()
 
 
-def _target_index(target: int | Sequence[int] | torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
+def _target_index(
+    target: int | Sequence[int] | torch.Tensor | None, logits: torch.Tensor
+) -> torch.Tensor:
     """(B,) int64 class index on the logits' device."""
     batch, num_classes = logits.shape
     if target is None:
         return logits.detach().argmax(dim=1)
     if isinstance(target, bool):
-        raise ValueError(f"target must be an int, a (B,) tensor or None, got {target!r}")
+        raise ValueError(
+            f"target must be an int, a (B,) tensor or None, got {target!r}"
+        )
     if isinstance(target, int):
         index = torch.full((batch,), target, dtype=torch.long)
     else:
         index = torch.as_tensor(target)
-        if index.is_floating_point() or index.dtype == torch.bool or index.shape not in ((batch,), ()):
-            raise ValueError(f"target must hold {batch} class indices, got {tuple(index.shape)} of {index.dtype}")
+        if (
+            index.is_floating_point()
+            or index.dtype == torch.bool
+            or index.shape not in ((batch,), ())
+        ):
+            raise ValueError(
+                f"target must hold {batch} class indices, got {tuple(index.shape)} of {index.dtype}"
+            )
         index = index.long().expand(batch)
     low, high = int(index.min()), int(index.max())
     if low < 0 or high >= num_classes:
-        raise ValueError(f"target {low if low < 0 else high} is outside [0, {num_classes})")
+        raise ValueError(
+            f"target {low if low < 0 else high} is outside [0, {num_classes})"
+        )
     return index.to(logits.device)
 
 
@@ -205,7 +235,9 @@ def normalize01(x: torch.Tensor) -> torch.Tensor:
     return (x - low) / (high - low)
 
 
-def layer_outputs(model: nn.Sequential, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+def layer_outputs(
+    model: nn.Sequential, x: torch.Tensor
+) -> list[tuple[str, torch.Tensor]]:
     """The output of every layer of a sequential ``model`` for one input, in eval mode.
 
     Args:
@@ -221,7 +253,9 @@ def layer_outputs(model: nn.Sequential, x: torch.Tensor) -> list[tuple[str, torc
         ValueError: ``model`` is not an ``nn.Sequential``, or ``x`` is not one input.
     """
     if not isinstance(model, nn.Sequential):
-        raise ValueError(f"layer_outputs walks an nn.Sequential, got {type(model).__name__}")
+        raise ValueError(
+            f"layer_outputs walks an nn.Sequential, got {type(model).__name__}"
+        )
     if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] != 1:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"expected one input with a batch dimension of 1, got {shape}")

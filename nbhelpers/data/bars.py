@@ -8,7 +8,9 @@ from torch.utils.data import TensorDataset
 ORIENTATIONS = ("horizontal", "vertical", "diagonal")
 
 
-def bar_images(n: int, size: int = 12, noise: float = 0.6, seed: int = 0) -> TensorDataset:
+def bar_images(
+    n: int, size: int = 12, noise: float = 0.6, seed: int = 0
+) -> TensorDataset:
     """``n`` noisy images of one bright bar at a random position; the label is its orientation.
 
     Returns:
@@ -22,7 +24,11 @@ def bar_images(n: int, size: int = 12, noise: float = 0.6, seed: int = 0) -> Ten
     for name, value, low in (("n", n, 1), ("size", size, 5), ("seed", seed, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < float("inf"):
+    if (
+        isinstance(noise, bool)
+        or not isinstance(noise, (int, float))
+        or not 0 <= noise < float("inf")
+    ):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, 3, (n,), generator=g)

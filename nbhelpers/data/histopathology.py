@@ -80,7 +80,11 @@ def find_kaggle_patches(min_labelled: int = 0) -> PatchFolder | None:
             continue
         labelled = len(load_histopathology_labels(root))
         if labelled >= min_labelled:
-            return PatchFolder(root, DataSource(kind, storage.relative_detail(root, base, kind), root), labelled)
+            return PatchFolder(
+                root,
+                DataSource(kind, storage.relative_detail(root, base, kind), root),
+                labelled,
+            )
     return None
 
 
@@ -132,7 +136,9 @@ def load_histopathology_labels(root: str | os.PathLike[str]) -> pd.DataFrame:
     path = Path(root) / LABELS_FILE
     if not path.exists():
         if os.path.lexists(path):
-            raise FileNotFoundError(f"the labels file {path} is a dangling symbolic link (to {os.readlink(path)})")
+            raise FileNotFoundError(
+                f"the labels file {path} is a dangling symbolic link (to {os.readlink(path)})"
+            )
         raise FileNotFoundError(f"no labels file {path}")
     if not path.is_file():
         raise ValueError(f"the labels file {path} is not a file")
@@ -143,7 +149,9 @@ def load_histopathology_labels(root: str | os.PathLike[str]) -> pd.DataFrame:
     bad = np.flatnonzero(~labels.isin(["0", "1"]).to_numpy())
     if len(bad):
         row = bad[0]
-        raise ValueError(f"{path}, line {line[row]}: label {frame['label'][row]!r} of id {ids[row]!r} is not 0 or 1")
+        raise ValueError(
+            f"{path}, line {line[row]}: label {frame['label'][row]!r} of id {ids[row]!r} is not 0 or 1"
+        )
     empty = np.flatnonzero((ids == "").to_numpy())
     if len(empty):
         raise ValueError(f"{path}, line {line[empty[0]]}: empty id")
@@ -195,16 +203,26 @@ class HistopathologicDataset(Dataset):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if not isinstance(labels, pd.DataFrame) or "id" not in labels.columns:
-            columns = list(labels.columns) if isinstance(labels, pd.DataFrame) else type(labels).__name__
-            raise ValueError(f"labels must be a DataFrame with an 'id' column; got {columns}")
+            columns = (
+                list(labels.columns)
+                if isinstance(labels, pd.DataFrame)
+                else type(labels).__name__
+            )
+            raise ValueError(
+                f"labels must be a DataFrame with an 'id' column; got {columns}"
+            )
         if root is None or isinstance(root, PatchFolder):
-            raise TypeError(f"root must be a folder path (a PatchFolder's .root), got {root!r:.120}")
+            raise TypeError(
+                f"root must be a folder path (a PatchFolder's .root), got {root!r:.120}"
+            )
         self.root = Path(root).expanduser().resolve()
         self.split = split
         self.transform = transform
         folder = self.root / split
         if not folder.is_dir():
-            raise FileNotFoundError(f"no folder {folder} (root {self.root}, split {split!r})")
+            raise FileNotFoundError(
+                f"no folder {folder} (root {self.root}, split {split!r})"
+            )
         self.ids = [str(patch_id) for patch_id in labels["id"]]
         self.paths = _checked_paths(folder, self.ids)
         self.labels = _checked_labels(labels, split)
@@ -266,12 +284,19 @@ def infer_transform() -> Callable[[np.ndarray], torch.Tensor]:
     from torchvision.transforms import v2
 
     return v2.Compose(
-        [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.CenterCrop(CROP), v2.ToPureTensor()]
+        [
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.CenterCrop(CROP),
+            v2.ToPureTensor(),
+        ]
     )
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, (int, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
 
 
 def _checked_paths(folder: Path, ids: list[str]) -> list[str]:
@@ -282,18 +307,27 @@ def _checked_paths(folder: Path, ids: list[str]) -> list[str]:
             if entry.is_file():  # follows symbolic links; no stat for plain files
                 files.add(entry.name)
             elif entry.is_symlink() and not os.path.exists(entry.path):
-                broken[entry.name] = f"a dangling symbolic link (to {os.readlink(entry.path)})"
+                broken[entry.name] = (
+                    f"a dangling symbolic link (to {os.readlink(entry.path)})"
+                )
             else:
                 broken[entry.name] = "not a file"
     paths = []
     for patch_id in ids:
         if not patch_id or patch_id.strip() != patch_id:
             raise ValueError(f"bad patch id {patch_id!r}: empty or padded with blanks")
-        if "/" in patch_id or "\\" in patch_id or patch_id in (".", "..") or "\0" in patch_id:
+        if (
+            "/" in patch_id
+            or "\\" in patch_id
+            or patch_id in (".", "..")
+            or "\0" in patch_id
+        ):
             raise ValueError(f"bad patch id {patch_id!r}: not a plain file name")
         name = f"{patch_id}.tif"
         if name in broken:
-            raise ValueError(f"patch id {patch_id!r}: {folder / name} is {broken[name]}")
+            raise ValueError(
+                f"patch id {patch_id!r}: {folder / name} is {broken[name]}"
+            )
         if name not in files:
             raise ValueError(f"patch id {patch_id!r} has no file {folder / name}")
         paths.append(str(folder / name))
@@ -304,7 +338,9 @@ def _checked_labels(labels: pd.DataFrame, split: str) -> list[int]:
     if "label" not in labels.columns:
         if split == "test":
             return [-1] * len(labels)
-        raise ValueError(f"labels for split 'train' need a 'label' column; it has {list(labels.columns)}")
+        raise ValueError(
+            f"labels for split 'train' need a 'label' column; it has {list(labels.columns)}"
+        )
     values = []
     for patch_id, label in zip(labels["id"], labels["label"]):
         if split == "test" and label == -1:

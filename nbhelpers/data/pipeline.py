@@ -63,11 +63,15 @@ class _PatchFiles(Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         image = read_patch(self.paths[index])
         if image.shape != (PATCH, PATCH, 3):
-            raise ValueError(f"{self.paths[index]} is {image.shape[1]}x{image.shape[0]}, expected {PATCH}x{PATCH} RGB")
+            raise ValueError(
+                f"{self.paths[index]} is {image.shape[1]}x{image.shape[0]}, expected {PATCH}x{PATCH} RGB"
+            )
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
-def decode_patches(paths: Sequence[str], num_workers: int = 0, batch_size: int = 256) -> torch.Tensor:
+def decode_patches(
+    paths: Sequence[str], num_workers: int = 0, batch_size: int = 256
+) -> torch.Tensor:
     """Decode patch files (OpenCV, BGR -> RGB) into one tensor.
 
     Args:
@@ -141,16 +145,27 @@ def patch_loader(
 
 def _check_images(images: torch.Tensor, size: int) -> None:
     if not isinstance(images, torch.Tensor):
-        raise ValueError(f"images must be a (B, 3, H, W) tensor, got {type(images).__name__}")
-    if images.dim() != 4 or images.shape[1] != 3 or images.shape[2] < size or images.shape[3] < size:
-        raise ValueError(f"expected (B, 3, H >= {size}, W >= {size}) images, got {tuple(images.shape)}")
+        raise ValueError(
+            f"images must be a (B, 3, H, W) tensor, got {type(images).__name__}"
+        )
+    if (
+        images.dim() != 4
+        or images.shape[1] != 3
+        or images.shape[2] < size
+        or images.shape[3] < size
+    ):
+        raise ValueError(
+            f"expected (B, 3, H >= {size}, W >= {size}) images, got {tuple(images.shape)}"
+        )
 
 
 def _check_generator(generator: torch.Generator | None) -> None:
     if generator is None:
         return
     if not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
+        raise ValueError(
+            f"generator must be a torch.Generator or None, got {generator!r}"
+        )
     if generator.device.type != "cpu":
         raise ValueError(
             f"generator must be a CPU torch.Generator (draws are made on the CPU), got one on {generator.device}"
@@ -167,7 +182,9 @@ def _as_float(images: torch.Tensor) -> torch.Tensor:
     return images.float()
 
 
-def centre_crop(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def centre_crop(
+    images: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """The 49x49 centre crop of a batch, as ``infer_transform()`` crops one patch.
 
     Usable as the validation ``transform`` of ``DeviceBatches`` (the same call form as
@@ -182,12 +199,17 @@ def centre_crop(images: torch.Tensor, generator: torch.Generator | None = None) 
     """
     _check_generator(generator)
     x = _as_float(images)
-    top, left = int(round((x.shape[2] - CROP) / 2.0)), int(round((x.shape[3] - CROP) / 2.0))
+    top, left = (
+        int(round((x.shape[2] - CROP) / 2.0)),
+        int(round((x.shape[3] - CROP) / 2.0)),
+    )
     return x[:, :, top : top + CROP, left : left + CROP].contiguous()
 
 
 def random_flip_rotation(
-    batch: int, max_degrees: float = MAX_DEGREES, generator: torch.Generator | None = None
+    batch: int,
+    max_degrees: float = MAX_DEGREES,
+    generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
     """Per-sample transform parameters, drawn on the CPU.
 
@@ -199,8 +221,14 @@ def random_flip_rotation(
     """
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 0:
         raise ValueError(f"batch must be an int >= 0, got {batch!r}")
-    if isinstance(max_degrees, bool) or not isinstance(max_degrees, (int, float)) or not 0 <= max_degrees < math.inf:
-        raise ValueError(f"max_degrees must be a finite number >= 0, got {max_degrees!r}")
+    if (
+        isinstance(max_degrees, bool)
+        or not isinstance(max_degrees, (int, float))
+        or not 0 <= max_degrees < math.inf
+    ):
+        raise ValueError(
+            f"max_degrees must be a finite number >= 0, got {max_degrees!r}"
+        )
     _check_generator(generator)
     hflip = torch.rand(batch, generator=generator) < 0.5
     vflip = torch.rand(batch, generator=generator) < 0.5
@@ -209,7 +237,10 @@ def random_flip_rotation(
 
 
 def flip_rotate_crop(
-    images: torch.Tensor, params: dict[str, torch.Tensor], size: int = CROP, mode: str = "nearest"
+    images: torch.Tensor,
+    params: dict[str, torch.Tensor],
+    size: int = CROP,
+    mode: str = "nearest",
 ) -> torch.Tensor:
     """Flip, rotate and centre-crop each image of a batch with its own parameters, in one resampling.
 
@@ -239,31 +270,58 @@ def flip_rotate_crop(
     src_x, src_y = _source_coordinates(params, height, width, size, images.device)
     if mode == "bilinear":
         # Pixel coordinates -> grid_sample's [-1, 1] with align_corners=True (pixel centres at the ends).
-        grid = torch.stack((src_x / (width - 1) * 2.0 - 1.0, src_y / (height - 1) * 2.0 - 1.0), dim=-1)
-        return F.grid_sample(_as_float(images), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        grid = torch.stack(
+            (src_x / (width - 1) * 2.0 - 1.0, src_y / (height - 1) * 2.0 - 1.0), dim=-1
+        )
+        return F.grid_sample(
+            _as_float(images),
+            grid,
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=True,
+        )
     # Nearest neighbour as a gather of size*size pixels per image: no resampling of whole images,
     # and uint8 input stays uint8 until the crop is cut out.
-    col, row = torch.round(src_x).long(), torch.round(src_y).long()  # round half to even, as grid_sample
+    col, row = (
+        torch.round(src_x).long(),
+        torch.round(src_y).long(),
+    )  # round half to even, as grid_sample
     inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
-    flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).view(batch, 1, size * size)
-    picked = images.reshape(batch, 3, height * width).gather(2, flat.expand(batch, 3, size * size))
-    picked = picked.view(batch, 3, size, size) * inside.view(batch, 1, size, size).to(picked.dtype)
+    flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).view(
+        batch, 1, size * size
+    )
+    picked = images.reshape(batch, 3, height * width).gather(
+        2, flat.expand(batch, 3, size * size)
+    )
+    picked = picked.view(batch, 3, size, size) * inside.view(batch, 1, size, size).to(
+        picked.dtype
+    )
     return _as_float(picked)
 
 
 def _source_coordinates(
-    params: dict[str, torch.Tensor], height: int, width: int, size: int, device: torch.device
+    params: dict[str, torch.Tensor],
+    height: int,
+    width: int,
+    size: int,
+    device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, size, size) input x and y pixel coordinates that each centre-crop pixel samples."""
     theta = params["degrees"].to(device, torch.float32) * (math.pi / 180.0)
     cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
-    sx = (1.0 - 2.0 * params["hflip"].to(device, torch.float32))[:, None, None]  # -1 where flipped
+    sx = (1.0 - 2.0 * params["hflip"].to(device, torch.float32))[
+        :, None, None
+    ]  # -1 where flipped
     sy = (1.0 - 2.0 * params["vflip"].to(device, torch.float32))[:, None, None]
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     top, left = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
     # Output pixel coordinates relative to the centre.
-    u = (torch.arange(left, left + size, device=device, dtype=torch.float32) - cx)[None, None, :]
-    v = (torch.arange(top, top + size, device=device, dtype=torch.float32) - cy)[None, :, None]
+    u = (torch.arange(left, left + size, device=device, dtype=torch.float32) - cx)[
+        None, None, :
+    ]
+    v = (torch.arange(top, top + size, device=device, dtype=torch.float32) - cy)[
+        None, :, None
+    ]
     # Inverse of a counter-clockwise rotation (the image's y axis points down), then the flips.
     src_x = sx * (cos * u - sin * v) + cx
     src_y = sy * (sin * u + cos * v) + cy
@@ -289,13 +347,17 @@ class BatchAugment:
         if isinstance(max_degrees, bool) or not isinstance(max_degrees, (int, float)):
             raise ValueError(f"max_degrees must be a number, got {max_degrees!r}")
         if not math.isfinite(max_degrees) or max_degrees < 0:
-            raise ValueError(f"max_degrees must be a finite number >= 0, got {max_degrees!r}")
+            raise ValueError(
+                f"max_degrees must be a finite number >= 0, got {max_degrees!r}"
+            )
         if mode not in ("nearest", "bilinear"):
             raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
         self.max_degrees = float(max_degrees)
         self.mode = mode
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         _check_images(images, CROP)
         params = random_flip_rotation(images.shape[0], self.max_degrees, generator)
         return flip_rotate_crop(images, params, CROP, self.mode)

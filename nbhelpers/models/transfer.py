@@ -41,7 +41,9 @@ class ImageNetClassifier:
     weights_source: str
 
 
-def resnet18_backbone(weights: str = "auto", *, deadline: float = DOWNLOAD_DEADLINE_S) -> BuiltModel:
+def resnet18_backbone(
+    weights: str = "auto", *, deadline: float = DOWNLOAD_DEADLINE_S
+) -> BuiltModel:
     """ResNet18 without its average pool and fc layer.
 
     ``model``: an ``nn.Sequential`` of 8 layers, ``(B, 3, H, W) -> (B, 512, ceil(H/32), ceil(W/32))``
@@ -53,7 +55,9 @@ def resnet18_backbone(weights: str = "auto", *, deadline: float = DOWNLOAD_DEADL
     return BuiltModel(nn.Sequential(*list(resnet.children())[:-2]), resolved.source)
 
 
-def histopathology_head(in_features: int = 512, num_hidden: int = 256, num_classes: int = 2) -> nn.Sequential:
+def histopathology_head(
+    in_features: int = 512, num_hidden: int = 256, num_classes: int = 2
+) -> nn.Sequential:
     """The lecture notebook's classification head on a feature map: ``(B, in_features, h, w) -> (B, num_classes)``.
 
     Adaptive average pool, then two BatchNorm1d + Dropout(0.5) blocks around a hidden layer.
@@ -62,7 +66,11 @@ def histopathology_head(in_features: int = 512, num_hidden: int = 256, num_class
     Raises:
         TypeError, ValueError: a size that is not a positive int, naming it.
     """
-    for name, value in (("in_features", in_features), ("num_hidden", num_hidden), ("num_classes", num_classes)):
+    for name, value in (
+        ("in_features", in_features),
+        ("num_hidden", num_hidden),
+        ("num_classes", num_classes),
+    ):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{name} must be a positive int, got {value!r}")
         if value < 1:
@@ -80,7 +88,9 @@ def histopathology_head(in_features: int = 512, num_hidden: int = 256, num_class
     )
 
 
-def histopathology_resnet18(weights: str = "auto", *, deadline: float = DOWNLOAD_DEADLINE_S) -> BuiltModel:
+def histopathology_resnet18(
+    weights: str = "auto", *, deadline: float = DOWNLOAD_DEADLINE_S
+) -> BuiltModel:
     """Chapter 05's transfer-learning model and where its backbone's weights came from.
 
     ``model`` is ``nn.Sequential(backbone, head)``: ``model[0]`` the ResNet18 backbone (freeze it
@@ -100,11 +110,17 @@ def histopathology_resnet18(weights: str = "auto", *, deadline: float = DOWNLOAD
         TypeError, ValueError, WeightsUnavailableError, WeightsFileError: as ``resolve_weights``.
     """
     backbone = resnet18_backbone(weights, deadline=deadline)
-    return BuiltModel(nn.Sequential(backbone.model, histopathology_head(in_features=512)), backbone.weights_source)
+    return BuiltModel(
+        nn.Sequential(backbone.model, histopathology_head(in_features=512)),
+        backbone.weights_source,
+    )
 
 
 def imagenet_classifier(
-    weights: str = "auto", arch: str = "resnet18", *, deadline: float = DOWNLOAD_DEADLINE_S
+    weights: str = "auto",
+    arch: str = "resnet18",
+    *,
+    deadline: float = DOWNLOAD_DEADLINE_S,
 ) -> ImageNetClassifier | None:
     """A torchvision ImageNet classifier with its pretrained weights, or None when they are unavailable.
 
@@ -128,4 +144,6 @@ def imagenet_classifier(
     resolved = resolve_weights(weights, arch, deadline=deadline)
     if not resolved.pretrained:
         return None
-    return ImageNetClassifier(build_network(arch, resolved).eval(), imagenet_categories(arch), resolved.source)
+    return ImageNetClassifier(
+        build_network(arch, resolved).eval(), imagenet_categories(arch), resolved.source
+    )

@@ -57,7 +57,9 @@ from nbhelpers.train.precision import check_precision
 
 # Bump when a change to the recipe changes the weights it produces: cached models then retrain.
 RECIPE_VERSION = 2
-TRAIN_SHARE = 0.8  # the source's split of the shuffled Kaggle labels: 80% train, 20% validation
+TRAIN_SHARE = (
+    0.8  # the source's split of the shuffled Kaggle labels: 80% train, 20% validation
+)
 CACHE_FOLDER = "models"
 WEIGHT_MODES = ("auto", "imagenet", "none")
 # PCam's own splits stand in for the source's split of the Kaggle labels: training patches come
@@ -132,15 +134,23 @@ class HistopathologyRecipe(ProfiledRecipe):
     download: bool = False
 
     def __post_init__(self) -> None:
-        self.check_positive_ints("train_size", "valid_size", "epochs_frozen", "epochs_finetune")
+        self.check_positive_ints(
+            "train_size", "valid_size", "epochs_frozen", "epochs_finetune"
+        )
         self.check_positive_ints("batch_size", "eval_batch_size", "synthetic_size")
         if self.batch_size < 2:
-            raise ValueError(f"HistopathologyRecipe.batch_size must be >= 2 (the head's BatchNorm1d), got {self.batch_size}")
-        self.check_positive_numbers("lr_frozen", "max_lr_frozen", "lr_finetune", "max_lr_finetune")
+            raise ValueError(
+                f"HistopathologyRecipe.batch_size must be >= 2 (the head's BatchNorm1d), got {self.batch_size}"
+            )
+        self.check_positive_numbers(
+            "lr_frozen", "max_lr_frozen", "lr_finetune", "max_lr_finetune"
+        )
         self.check_seed()
         self.check_precision_choice()
         if self.weights not in WEIGHT_MODES:
-            raise ValueError(f"HistopathologyRecipe.weights={self.weights!r}: use one of {WEIGHT_MODES}")
+            raise ValueError(
+                f"HistopathologyRecipe.weights={self.weights!r}: use one of {WEIGHT_MODES}"
+            )
         self.check_flags("channels_last", "augment", "download")
 
     # ---- data -----------------------------------------------------------------------------------
@@ -158,24 +168,40 @@ class HistopathologyRecipe(ProfiledRecipe):
         folder = find_kaggle_patches(min_labelled=needed)
         if folder is not None:
             return self._from_folder(folder, num_workers)
-        wanted = {PCAM_SPLITS["train"]: self.train_size, PCAM_SPLITS["valid"]: self.valid_size}
+        wanted = {
+            PCAM_SPLITS["train"]: self.train_size,
+            PCAM_SPLITS["valid"]: self.valid_size,
+        }
         lookup = resolve_pcam(wanted, download=self.download)
         if lookup.folder is not None:
             return self._from_pcam(lookup.folder)
         if self.download:
-            warnings.warn(f"PCam not used ({lookup.reason}); training on the synthetic set", stacklevel=2)
-        return self._from_folder(synthetic_patches(max(needed, self.synthetic_size)), num_workers)
+            warnings.warn(
+                f"PCam not used ({lookup.reason}); training on the synthetic set",
+                stacklevel=2,
+            )
+        return self._from_folder(
+            synthetic_patches(max(needed, self.synthetic_size)), num_workers
+        )
 
     def _from_folder(self, folder: PatchFolder, num_workers: int) -> PatchData:
         labels = load_histopathology_labels(folder.root)
-        train_labels, valid_labels = split_labels(labels, self.train_size, self.valid_size, self.seed)
-        train_set = HistopathologicDataset(train_labels, folder.root)  # checks that every id has its file
+        train_labels, valid_labels = split_labels(
+            labels, self.train_size, self.valid_size, self.seed
+        )
+        train_set = HistopathologicDataset(
+            train_labels, folder.root
+        )  # checks that every id has its file
         valid_set = HistopathologicDataset(valid_labels, folder.root)
         return PatchData(
             train_images=decode_patches(train_set.paths, num_workers=num_workers),
-            train_targets=torch.tensor(train_labels["label"].tolist(), dtype=torch.int64),
+            train_targets=torch.tensor(
+                train_labels["label"].tolist(), dtype=torch.int64
+            ),
             valid_images=decode_patches(valid_set.paths, num_workers=num_workers),
-            valid_targets=torch.tensor(valid_labels["label"].tolist(), dtype=torch.int64),
+            valid_targets=torch.tensor(
+                valid_labels["label"].tolist(), dtype=torch.int64
+            ),
             source=folder.source,
             folder=folder.root,
         )
@@ -185,9 +211,13 @@ class HistopathologyRecipe(ProfiledRecipe):
         for role, size in (("train", self.train_size), ("valid", self.valid_size)):
             images, labels = pcam_patches(PCAM_SPLITS[role], root=pcam.root, limit=size)
             parts[role] = (images.permute(0, 3, 1, 2).contiguous(), labels)
-        return PatchData(*parts["train"], *parts["valid"], source=pcam.source, folder=None)
+        return PatchData(
+            *parts["train"], *parts["valid"], source=pcam.source, folder=None
+        )
 
-    def batches(self, data: PatchData, device: torch.device | str) -> tuple[DeviceBatches, DeviceBatches]:
+    def batches(
+        self, data: PatchData, device: torch.device | str
+    ) -> tuple[DeviceBatches, DeviceBatches]:
         """(train, valid) batches on ``device``, cut from the uint8 patches copied there once.
 
         Training: shuffled, augmented by ``BatchAugment`` (or centre-cropped without ``augment``);
@@ -199,7 +229,13 @@ class HistopathologyRecipe(ProfiledRecipe):
             data.train_images, data.train_targets, self.batch_size, shuffle=True, seed=self.seed,
             transform=transform, **common,
         )  # fmt: skip
-        valid = DeviceBatches(data.valid_images, data.valid_targets, self.eval_batch_size, transform=centre_crop, **common)
+        valid = DeviceBatches(
+            data.valid_images,
+            data.valid_targets,
+            self.eval_batch_size,
+            transform=centre_crop,
+            **common,
+        )
         return train, valid
 
     # ---- model and training ---------------------------------------------------------------------
@@ -208,7 +244,11 @@ class HistopathologyRecipe(ProfiledRecipe):
         """``histopathology_resnet18(weights)``, seeded, channels-last if asked; and where its weights came from."""
         seed_everything(self.seed)
         built = histopathology_resnet18(self.weights)
-        model = built.model.to(memory_format=torch.channels_last) if self.channels_last else built.model
+        model = (
+            built.model.to(memory_format=torch.channels_last)
+            if self.channels_last
+            else built.model
+        )
         return model, built.weights_source
 
     def plan(self, data: PatchData, device: torch.device) -> Plan:
@@ -222,13 +262,20 @@ class HistopathologyRecipe(ProfiledRecipe):
         model, weights_source = self.build_model()
         steps = len(train)
 
-        def frozen(model: nn.Module, callbacks: list[Callback], verbose: bool) -> Trainer:
+        def frozen(
+            model: nn.Module, callbacks: list[Callback], verbose: bool
+        ) -> Trainer:
             return frozen_phase(model, self, steps, device, callbacks, verbose)
 
-        def finetune(model: nn.Module, callbacks: list[Callback], verbose: bool) -> Trainer:
+        def finetune(
+            model: nn.Module, callbacks: list[Callback], verbose: bool
+        ) -> Trainer:
             return finetune_phase(model, self, steps, device, callbacks, verbose)
 
-        phases = [Phase("frozen", self.epochs_frozen, frozen), Phase("finetune", self.epochs_finetune, finetune)]
+        phases = [
+            Phase("frozen", self.epochs_frozen, frozen),
+            Phase("finetune", self.epochs_finetune, finetune),
+        ]
         return Plan(model.to(device), phases, train, valid, weights_source)
 
 
@@ -251,7 +298,9 @@ class PatchData:
     folder: Path | None
 
 
-def split_labels(labels: pd.DataFrame, train: int, valid: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_labels(
+    labels: pd.DataFrame, train: int, valid: int, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The source's split: shuffle, 80% / 20%, then the first ``train`` and ``valid`` rows of each part.
 
     Returns:
@@ -268,7 +317,9 @@ def split_labels(labels: pd.DataFrame, train: int, valid: int, seed: int = 0) ->
             f"{len(labels)} labelled patches split 80/20 give {len(train_part)} / {len(valid_part)}; "
             f"asked for train_size={train}, valid_size={valid}"
         )
-    return train_part.iloc[:train].reset_index(drop=True), valid_part.iloc[:valid].reset_index(drop=True)
+    return train_part.iloc[:train].reset_index(drop=True), valid_part.iloc[
+        :valid
+    ].reset_index(drop=True)
 
 
 def frozen_phase(
@@ -283,7 +334,9 @@ def frozen_phase(
     set_trainable(model[0], False)
     head = [p for p in model.parameters() if p.requires_grad]
     lr, max_lr, epochs = recipe.lr_frozen, recipe.max_lr_frozen, recipe.epochs_frozen
-    return phase_trainer(model, head, lr, max_lr, epochs, steps, recipe, device, callbacks, verbose)
+    return phase_trainer(
+        model, head, lr, max_lr, epochs, steps, recipe, device, callbacks, verbose
+    )
 
 
 def finetune_phase(
@@ -297,8 +350,14 @@ def finetune_phase(
     """Phase 2: unfreeze the backbone and train everything with ten times smaller rates."""
     set_trainable(model[0], True)
     params = list(model.parameters())
-    lr, max_lr, epochs = recipe.lr_finetune, recipe.max_lr_finetune, recipe.epochs_finetune
-    return phase_trainer(model, params, lr, max_lr, epochs, steps, recipe, device, callbacks, verbose)
+    lr, max_lr, epochs = (
+        recipe.lr_finetune,
+        recipe.max_lr_finetune,
+        recipe.epochs_finetune,
+    )
+    return phase_trainer(
+        model, params, lr, max_lr, epochs, steps, recipe, device, callbacks, verbose
+    )
 
 
 def phase_trainer(
@@ -350,7 +409,9 @@ class CachedModel:
     loaded_from_cache: bool
 
 
-def model_cache_path(recipe: HistopathologyRecipe, data: PatchData, init: str) -> Path | None:
+def model_cache_path(
+    recipe: HistopathologyRecipe, data: PatchData, init: str
+) -> Path | None:
     """Where the weights trained by ``recipe`` on ``data`` are cached; None if the data folder is read-only.
 
     ``<data folder>/models/histopathology-resnet18-r<recipe version>-<source kind>-<init>-<key>.pt``,
@@ -372,7 +433,11 @@ def model_cache_path(recipe: HistopathologyRecipe, data: PatchData, init: str) -
         "sizes": [len(data.train_targets), len(data.valid_targets)],
     }
     key = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
-    return folder / CACHE_FOLDER / f"histopathology-resnet18-r{RECIPE_VERSION}-{data.source.kind}-{init}-{key}.pt"
+    return (
+        folder
+        / CACHE_FOLDER
+        / f"histopathology-resnet18-r{RECIPE_VERSION}-{data.source.kind}-{init}-{key}.pt"
+    )
 
 
 def save_model(model: nn.Module, path: str | Path, meta: dict[str, Any]) -> Path:
@@ -406,7 +471,9 @@ def load_model(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
     try:
         model.load_state_dict(saved["state_dict"])
     except RuntimeError as error:
-        raise ValueError(f"{path}: the weights do not fit histopathology_resnet18 ({error})") from None
+        raise ValueError(
+            f"{path}: the weights do not fit histopathology_resnet18 ({error})"
+        ) from None
     return model.eval(), dict(saved["meta"])
 
 
@@ -425,7 +492,11 @@ def trained_histopathology_model(
     """
     device = torch.device(device) if device is not None else get_device()
     recipe = recipe.resolved(device)
-    init = "imagenet" if resolve_weights(recipe.weights, "resnet18").pretrained else "random"
+    init = (
+        "imagenet"
+        if resolve_weights(recipe.weights, "resnet18").pretrained
+        else "random"
+    )
     path = model_cache_path(recipe, data, init)
     if path is not None and path.is_file():
         model, meta = load_model(path)

@@ -65,8 +65,18 @@ class MnistRecipe(ProfiledRecipe):
     """
 
     SIZES: ClassVar[dict[str, dict[str, Any]]] = {
-        "full": {"train_size": 55_000, "valid_size": 5_000, "epochs": 3, "batch_size": 32},
-        "quick": {"train_size": 12_000, "valid_size": 2_000, "epochs": 1, "batch_size": 32},
+        "full": {
+            "train_size": 55_000,
+            "valid_size": 5_000,
+            "epochs": 3,
+            "batch_size": 32,
+        },
+        "quick": {
+            "train_size": 12_000,
+            "valid_size": 2_000,
+            "epochs": 1,
+            "batch_size": 32,
+        },
     }
 
     train_size: int = 55_000
@@ -81,7 +91,9 @@ class MnistRecipe(ProfiledRecipe):
     cuda_graph: bool = False
 
     def __post_init__(self) -> None:
-        self.check_positive_ints("train_size", "valid_size", "epochs", "batch_size", "eval_batch_size")
+        self.check_positive_ints(
+            "train_size", "valid_size", "epochs", "batch_size", "eval_batch_size"
+        )
         self.check_positive_numbers("max_lr")
         self.check_seed()
         self.check_precision_choice()
@@ -91,9 +103,13 @@ class MnistRecipe(ProfiledRecipe):
         """The seeded split of ``dataset`` (default: ``load_mnist()``), with its source."""
         dataset = dataset if dataset is not None else load_mnist()
         train, valid = split_mnist(dataset, self.train_size, self.valid_size, self.seed)
-        return MnistData(dataset=dataset, train=train, valid=valid, source=dataset.source)
+        return MnistData(
+            dataset=dataset, train=train, valid=valid, source=dataset.source
+        )
 
-    def batches(self, data: MnistData, device: torch.device | str) -> tuple[DataLoader | DeviceBatches, Any]:
+    def batches(
+        self, data: MnistData, device: torch.device | str
+    ) -> tuple[DataLoader | DeviceBatches, Any]:
         """(train, valid) batches for ``device``: DataLoaders, or DeviceBatches with ``resident``.
 
         Training batches are reshuffled every epoch from the recipe's seed; validation keeps the
@@ -102,7 +118,12 @@ class MnistRecipe(ProfiledRecipe):
         device = torch.device(device)
         common = {"resident": self.resident, "device": device}
         train = make_batches(
-            data.train, self.batch_size, train=True, seed=self.seed, drop_last=self.cuda_graph, **common
+            data.train,
+            self.batch_size,
+            train=True,
+            seed=self.seed,
+            drop_last=self.cuda_graph,
+            **common,
         )
         valid = make_batches(data.valid, self.eval_batch_size, train=False, **common)
         return train, valid
@@ -124,11 +145,15 @@ class MnistRecipe(ProfiledRecipe):
             raise ValueError(f"cuda_graph=True needs a CUDA device, got {device}")
         check_precision(self.precision, device)
         train, valid = self.batches(data, device)
-        steps = steps_per_epoch(len(data.train), self.batch_size, world, drop_last=self.cuda_graph)
+        steps = steps_per_epoch(
+            len(data.train), self.batch_size, world, drop_last=self.cuda_graph
+        )
         seed_everything(self.seed)
         model = mnist_cnn().to(device)
 
-        def build(model: nn.Module, callbacks: list[Callback], verbose: bool) -> Trainer:
+        def build(
+            model: nn.Module, callbacks: list[Callback], verbose: bool
+        ) -> Trainer:
             optim = make_optimizer(model, self, device)
             return Trainer(
                 model,
@@ -163,7 +188,11 @@ class MnistData:
     source: DataSource
 
 
-def scaled_max_lr(batch_size: int, base_max_lr: float = BASE_MAX_LR, base_batch_size: int = BASE_BATCH_SIZE) -> float:
+def scaled_max_lr(
+    batch_size: int,
+    base_max_lr: float = BASE_MAX_LR,
+    base_batch_size: int = BASE_BATCH_SIZE,
+) -> float:
     """The one-cycle peak for ``batch_size``, scaled from ``BASE_MAX_LR`` at 32 by a square root.
 
     A batch k times larger averages away part of the gradient noise and leaves k times fewer
@@ -174,7 +203,11 @@ def scaled_max_lr(batch_size: int, base_max_lr: float = BASE_MAX_LR, base_batch_
     reached 98.90% in the full recipe (CPU, seed 0), while 0.01 x sqrt(8) = 0.028, scaled from
     the source's peak, made the loss explode near the top of the cycle and ended at 97.90%.
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+    if (
+        not isinstance(batch_size, int)
+        or isinstance(batch_size, bool)
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     return base_max_lr * math.sqrt(batch_size / base_batch_size)
 
@@ -188,7 +221,9 @@ def split_sizes(available: int, train_size: int, valid_size: int) -> tuple[int, 
     if available < 2:
         raise ValueError(f"need at least 2 examples to split, got {available}")
     if train_size < 1 or valid_size < 1:
-        raise ValueError(f"train_size and valid_size must be >= 1, got {train_size} and {valid_size}")
+        raise ValueError(
+            f"train_size and valid_size must be >= 1, got {train_size} and {valid_size}"
+        )
     requested = train_size + valid_size
     if requested <= available:
         return train_size, valid_size
@@ -196,7 +231,9 @@ def split_sizes(available: int, train_size: int, valid_size: int) -> tuple[int, 
     return available - valid, valid
 
 
-def split_mnist(dataset: MNISTDataset, train_size: int, valid_size: int, seed: int = 0) -> tuple[Subset, Subset]:
+def split_mnist(
+    dataset: MNISTDataset, train_size: int, valid_size: int, seed: int = 0
+) -> tuple[Subset, Subset]:
     """Disjoint, seeded training and validation subsets of ``dataset``.
 
     Like ``torch.utils.data.random_split(dataset, [train_size, valid_size, rest], generator)``
@@ -206,8 +243,12 @@ def split_mnist(dataset: MNISTDataset, train_size: int, valid_size: int, seed: i
     ``split_sizes``.
     """
     train_size, valid_size = split_sizes(len(dataset), train_size, valid_size)
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
-    return Subset(dataset, order[:train_size]), Subset(dataset, order[train_size : train_size + valid_size])
+    order = torch.randperm(
+        len(dataset), generator=torch.Generator().manual_seed(seed)
+    ).tolist()
+    return Subset(dataset, order[:train_size]), Subset(
+        dataset, order[train_size : train_size + valid_size]
+    )
 
 
 def make_batches(
@@ -237,11 +278,19 @@ def make_batches(
     if resident:
         dataset = subset.dataset
         if not isinstance(dataset, MNISTDataset) or dataset.transform is not None:
-            raise ValueError("resident batches need a Subset of an MNISTDataset without a transform")
+            raise ValueError(
+                "resident batches need a Subset of an MNISTDataset without a transform"
+            )
         indices = torch.as_tensor(subset.indices, dtype=torch.long)
         images, targets = dataset.images[indices], dataset.targets[indices]
         return DeviceBatches(
-            images, targets, batch_size, shuffle=train, seed=seed, drop_last=drop_last, device=device
+            images,
+            targets,
+            batch_size,
+            shuffle=train,
+            seed=seed,
+            drop_last=drop_last,
+            device=device,
         )
     generator = torch.Generator().manual_seed(seed) if train else None
     return DataLoader(
@@ -254,16 +303,24 @@ def make_batches(
     )
 
 
-def steps_per_epoch(train_examples: int, batch_size: int, world_size: int = 1, drop_last: bool = False) -> int:
+def steps_per_epoch(
+    train_examples: int, batch_size: int, world_size: int = 1, drop_last: bool = False
+) -> int:
     """Optimizer steps per epoch of each process (DistributedSampler gives each ceil(N / W))."""
     per_process = math.ceil(train_examples / world_size)
-    steps = per_process // batch_size if drop_last else math.ceil(per_process / batch_size)
+    steps = (
+        per_process // batch_size if drop_last else math.ceil(per_process / batch_size)
+    )
     if steps < 1:
-        raise ValueError(f"{train_examples} examples over {world_size} process(es) give no batch of {batch_size}")
+        raise ValueError(
+            f"{train_examples} examples over {world_size} process(es) give no batch of {batch_size}"
+        )
     return steps
 
 
-def make_optimizer(model: nn.Module, recipe: MnistRecipe, device: torch.device) -> torch.optim.AdamW:
+def make_optimizer(
+    model: nn.Module, recipe: MnistRecipe, device: torch.device
+) -> torch.optim.AdamW:
     """AdamW over ``model``'s parameters, in the form the recipe's step needs.
 
     With ``cuda_graph`` the optimizer is ``capturable`` (its step counter stays on the GPU) and
@@ -274,13 +331,17 @@ def make_optimizer(model: nn.Module, recipe: MnistRecipe, device: torch.device) 
     """
     params = model.parameters()
     if recipe.cuda_graph:
-        return torch.optim.AdamW(params, lr=torch.tensor(BASE_LR, device=device), capturable=True)
+        return torch.optim.AdamW(
+            params, lr=torch.tensor(BASE_LR, device=device), capturable=True
+        )
     if device.type == "cuda":
         return torch.optim.AdamW(params, lr=BASE_LR, fused=True)
     return torch.optim.AdamW(params, lr=BASE_LR)
 
 
-def make_scheduler(optim: torch.optim.Optimizer, recipe: MnistRecipe, steps: int) -> OneCycleLR:
+def make_scheduler(
+    optim: torch.optim.Optimizer, recipe: MnistRecipe, steps: int
+) -> OneCycleLR:
     """OneCycleLR up to ``recipe.max_lr`` over ``recipe.epochs`` epochs of ``steps`` steps.
 
     Momentum (AdamW's beta1) cycles opposite to the rate, as in the source, except with

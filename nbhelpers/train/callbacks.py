@@ -52,7 +52,9 @@ class SchedulerStatsRecorder(Callback):
 
     def __init__(self, optim: torch.optim.Optimizer | None = None) -> None:
         if optim is not None and not isinstance(optim, torch.optim.Optimizer):
-            raise ValueError(f"optim must be a torch.optim.Optimizer or None, got {optim!r}")
+            raise ValueError(
+                f"optim must be a torch.optim.Optimizer or None, got {optim!r}"
+            )
         self.optim = optim
         self.lr: list[float] = []
         self.momentum: list[float] = []
@@ -60,7 +62,9 @@ class SchedulerStatsRecorder(Callback):
     def on_train_begin(self, trainer: Trainer) -> None:
         if self.optim is None:
             if trainer.optim is None:
-                raise ValueError("SchedulerStatsRecorder needs an optimizer; the Trainer has none")
+                raise ValueError(
+                    "SchedulerStatsRecorder needs an optimizer; the Trainer has none"
+                )
             self.optim = trainer.optim
 
     def on_step_end(self, trainer: Trainer) -> None:
@@ -103,17 +107,32 @@ class EarlyStopping(Callback):
         restore_best: bool = False,
     ) -> None:
         if not isinstance(monitor, str) or monitor not in self.METRICS:
-            raise ValueError(f"monitor={monitor!r}: use one of {', '.join(self.METRICS)}")
+            raise ValueError(
+                f"monitor={monitor!r}: use one of {', '.join(self.METRICS)}"
+            )
         if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
             raise ValueError(f"patience must be an int >= 1, got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not 0 <= min_delta < math.inf:
-            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+        if (
+            isinstance(min_delta, bool)
+            or not isinstance(min_delta, (int, float))
+            or not 0 <= min_delta < math.inf
+        ):
+            raise ValueError(
+                f"min_delta must be a finite number >= 0, got {min_delta!r}"
+            )
         if not isinstance(restore_best, bool):
-            raise ValueError(f"restore_best must be True or False, got {restore_best!r}")
+            raise ValueError(
+                f"restore_best must be True or False, got {restore_best!r}"
+            )
         mode = mode if mode is not None else ("min" if monitor == "val_loss" else "max")
         if mode not in ("min", "max"):
             raise ValueError(f"mode={mode!r}: use 'min' or 'max'")
-        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
+        self.monitor, self.patience, self.min_delta, self.mode = (
+            monitor,
+            patience,
+            min_delta,
+            mode,
+        )
         self.restore_best = restore_best
         self.best = math.inf if mode == "min" else -math.inf
         self.best_epoch: int | None = None
@@ -129,7 +148,9 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, trainer: Trainer) -> None:
         value = trainer.valid_log[self.METRICS[self.monitor]][-1]
         if math.isnan(value):
-            raise ValueError(f"EarlyStopping monitors {self.monitor}, but the run has no valid_loader")
+            raise ValueError(
+                f"EarlyStopping monitors {self.monitor}, but the run has no valid_loader"
+            )
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, trainer.epoch, 0
             if self.restore_best:

@@ -53,7 +53,13 @@ from nbhelpers.train.checkpoint import (
 )
 from nbhelpers.train.cuda_graph import CapturedTrainStep, check_cuda_graph_support
 from nbhelpers.train.history import history_frame
-from nbhelpers.train.metrics import StepMetrics, correct_count, first_non_finite, step_pair, trailing_means
+from nbhelpers.train.metrics import (
+    StepMetrics,
+    correct_count,
+    first_non_finite,
+    step_pair,
+    trailing_means,
+)
 from nbhelpers.train.modes import eval_context
 from nbhelpers.train.precision import autocast, check_precision, grad_scaler
 from nbhelpers.train.progress import progress_bar
@@ -117,15 +123,23 @@ class Trainer:
     ) -> None:
         _check_parts(model, optim, loss_fn, scheduler)
         if scheduler_interval not in ("step", "epoch"):
-            raise ValueError(f"scheduler_interval={scheduler_interval!r}: use 'step' or 'epoch'")
+            raise ValueError(
+                f"scheduler_interval={scheduler_interval!r}: use 'step' or 'epoch'"
+            )
         if isinstance(scheduler, ReduceLROnPlateau) and scheduler_interval != "epoch":
-            raise ValueError("ReduceLROnPlateau steps on the validation loss: pass scheduler_interval='epoch'")
+            raise ValueError(
+                "ReduceLROnPlateau steps on the validation loss: pass scheduler_interval='epoch'"
+            )
         if not _is_int(log_every) or log_every < 1:
             raise ValueError(f"log_every must be an int >= 1, got {log_every!r}")
         if grad_clip_norm is not None and (
-            not _is_number(grad_clip_norm) or not math.isfinite(grad_clip_norm) or grad_clip_norm <= 0
+            not _is_number(grad_clip_norm)
+            or not math.isfinite(grad_clip_norm)
+            or grad_clip_norm <= 0
         ):
-            raise ValueError(f"grad_clip_norm must be a finite number > 0 or None, got {grad_clip_norm!r}")
+            raise ValueError(
+                f"grad_clip_norm must be a finite number > 0 or None, got {grad_clip_norm!r}"
+            )
         for name, flag in (("verbose", verbose), ("cuda_graph", cuda_graph)):
             if not isinstance(flag, bool):
                 raise ValueError(f"{name} must be True or False, got {flag!r}")
@@ -161,19 +175,30 @@ class Trainer:
             check_cuda_graph_support(self.device, optim, precision, self.distributed)
             self._graph_step = self._new_graph_step()
 
-        self.train_log: dict[str, list[float]] = {"loss": [], "accu": [], "loss_avg": [], "accu_avg": []}
+        self.train_log: dict[str, list[float]] = {
+            "loss": [],
+            "accu": [],
+            "loss_avg": [],
+            "accu_avg": [],
+        }
         self.valid_log: dict[str, list[float]] = {"loss": [], "accu": []}
         self.epoch_end_steps: list[int] = []
         self.epoch = 0
         self.global_step = 0
         self.stop_training = False
         self.stop_reason: str | None = None
-        self._metrics = StepMetrics(reduce=distributed.all_reduce_mean if self.distributed else None)
+        self._metrics = StepMetrics(
+            reduce=distributed.all_reduce_mean if self.distributed else None
+        )
         self._non_blocking = self.device.type == "cuda"
         self._shuffle_bases: dict[int, tuple[torch.Generator, int]] = {}
         self._sharded: dict[int, tuple[Any, Any]] = {}
-        self._train_loader: Any = None  # the train loader of the latest run (its state is checkpointed)
-        self._loader_state: tuple[Path, dict[str, Any]] | None = None  # from load_checkpoint, for the next run
+        self._train_loader: Any = (
+            None  # the train loader of the latest run (its state is checkpointed)
+        )
+        self._loader_state: tuple[Path, dict[str, Any]] | None = (
+            None  # from load_checkpoint, for the next run
+        )
 
     # ----------------------------------------------------------------- forward passes
     def __call__(self, x: Any) -> torch.Tensor:
@@ -275,19 +300,25 @@ class Trainer:
         if not _is_int(epochs) or epochs < 1:
             raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
         if window_size is not None and (not _is_int(window_size) or window_size < 1):
-            raise ValueError(f"window_size must be an int >= 1 or None, got {window_size!r}")
+            raise ValueError(
+                f"window_size must be an int >= 1 or None, got {window_size!r}"
+            )
         _check_iterable("train_loader", train_loader)
         if valid_loader is not None:
             _check_iterable("valid_loader", valid_loader)
         self._require_training_parts()
         if isinstance(self.scheduler, ReduceLROnPlateau) and valid_loader is None:
-            raise ValueError("ReduceLROnPlateau steps on the validation loss: run() needs a valid_loader")
+            raise ValueError(
+                "ReduceLROnPlateau steps on the validation loss: run() needs a valid_loader"
+            )
         prepared = self._prepare_loader(train_loader, train=True)
         if valid_loader is not None:
             valid_loader = self._prepare_loader(valid_loader, train=False)
         steps_per_epoch = _length(prepared)
         if steps_per_epoch == 0:
-            raise ValueError(f"train_loader {train_loader!r} has no batches (len() is 0)")
+            raise ValueError(
+                f"train_loader {train_loader!r} has no batches (len() is 0)"
+            )
         self._check_scheduler_steps(epochs, steps_per_epoch)
         self._restore_loader_state(train_loader)
         self._train_loader = train_loader
@@ -301,7 +332,11 @@ class Trainer:
         while self.epoch < last_epoch and not self.stop_training:
             self._seed_shuffling(prepared, self.epoch)
             self._train_epoch(prepared, steps_per_epoch, window, last_epoch, show)
-            result = self.evaluate(valid_loader) if valid_loader is not None else {"loss": math.nan, "accu": math.nan}
+            result = (
+                self.evaluate(valid_loader)
+                if valid_loader is not None
+                else {"loss": math.nan, "accu": math.nan}
+            )
             if valid_loader is not None and not math.isfinite(result["loss"]):
                 raise FloatingPointError(
                     f"validation loss is {result['loss']} after epoch {self.epoch + 1} (global step "
@@ -324,7 +359,9 @@ class Trainer:
     def _check_scheduler_steps(self, epochs: int, steps_per_epoch: int | None) -> None:
         """Refuse a run that would step a fixed-length scheduler (OneCycleLR) past its end."""
         total = getattr(self.scheduler, "total_steps", None)
-        if not _is_int(total) or (steps_per_epoch is None and self.scheduler_interval == "step"):
+        if not _is_int(total) or (
+            steps_per_epoch is None and self.scheduler_interval == "step"
+        ):
             return
         done = getattr(self.scheduler, "last_epoch", 0)
         left = total - done
@@ -354,9 +391,16 @@ class Trainer:
         self._loader_state = None
 
     def _train_epoch(
-        self, loader: Iterable[Any], steps_per_epoch: int | None, window: int, last_epoch: int, show: bool
+        self,
+        loader: Iterable[Any],
+        steps_per_epoch: int | None,
+        window: int,
+        last_epoch: int,
+        show: bool,
     ) -> None:
-        bar = progress_bar(steps_per_epoch, f"epoch {self.epoch + 1}/{last_epoch}", show)
+        bar = progress_bar(
+            steps_per_epoch, f"epoch {self.epoch + 1}/{last_epoch}", show
+        )
         steps = 0
         try:
             for batch in loader:
@@ -383,7 +427,9 @@ class Trainer:
         finally:
             bar.close()
         if steps == 0:
-            raise ValueError(f"train_loader yielded no batches in epoch {self.epoch + 1}")
+            raise ValueError(
+                f"train_loader yielded no batches in epoch {self.epoch + 1}"
+            )
 
     def _flush(self, window: int, bar: Any, check_finite: bool = True) -> None:
         """Copy the queued per-step metrics to train_log (one host sync) and check for NaN/inf."""
@@ -396,7 +442,9 @@ class Trainer:
         self.train_log["loss_avg"].extend(trailing_means(losses, len(pairs), window))
         self.train_log["accu_avg"].extend(trailing_means(accus, len(pairs), window))
         bar.set_postfix(
-            loss=f"{self.train_log['loss_avg'][-1]:.4f}", acc=f"{self.train_log['accu_avg'][-1]:.4f}", refresh=False
+            loss=f"{self.train_log['loss_avg'][-1]:.4f}",
+            acc=f"{self.train_log['accu_avg'][-1]:.4f}",
+            refresh=False,
         )
         if not check_finite:
             return
@@ -442,14 +490,18 @@ class Trainer:
             ValueError: no loss_fn, a loader that is not an iterable of (x, y) pairs or holds no examples.
         """
         if self.loss_fn is None:
-            raise ValueError("evaluate needs a loss_fn; this Trainer was built without one")
+            raise ValueError(
+                "evaluate needs a loss_fn; this Trainer was built without one"
+            )
         _check_iterable("loader", loader)
         loader = self._prepare_loader(loader, train=False)
         sampler = getattr(loader, "sampler", None)
         limit = None  # examples of this process's shard that are not DistributedSampler padding
         if self.distributed and isinstance(sampler, DistributedSampler):
             limit = distributed.unpadded_count(sampler)
-        dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
+        dtype = (
+            torch.float32 if self.device.type == "mps" else torch.float64
+        )  # MPS has no float64
         loss_sum = torch.zeros((), dtype=dtype, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         count = 0
@@ -474,7 +526,9 @@ class Trainer:
         return {"loss": total_loss / total_count, "accu": total_correct / total_count}
 
     # ----------------------------------------------------------------- checkpoints
-    def save_checkpoint(self, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> Path:
+    def save_checkpoint(
+        self, path: str | os.PathLike[str], meta: dict[str, Any] | None = None
+    ) -> Path:
         """Write model, optimizer, scheduler, scaler, the train batches' state, logs, counters and
         RNG states to ``path``; returns the path.
 
@@ -520,7 +574,9 @@ class Trainer:
         state_dict = getattr(self._train_loader, "state_dict", None)
         return state_dict() if callable(state_dict) else None
 
-    def load_checkpoint(self, path: str | os.PathLike[str], restore_rng: bool = True) -> None:
+    def load_checkpoint(
+        self, path: str | os.PathLike[str], restore_rng: bool = True
+    ) -> None:
         """Restore what ``save_checkpoint`` wrote, all or nothing.
 
         The file is verified first (``load_safely``: zip CRCs, ``weights_only`` loading), then
@@ -568,9 +624,17 @@ class Trainer:
     def _snapshot(self) -> dict[str, Any]:
         """Copies of everything ``_apply`` changes (tensors cloned)."""
         return {
-            "model": {key: value.detach().clone() for key, value in self.model.state_dict().items()},
-            "parts": {name: copy.deepcopy(part.state_dict()) for name, part in self._parts().items()},
-            "logs": copy.deepcopy((self.train_log, self.valid_log, self.epoch_end_steps)),
+            "model": {
+                key: value.detach().clone()
+                for key, value in self.model.state_dict().items()
+            },
+            "parts": {
+                name: copy.deepcopy(part.state_dict())
+                for name, part in self._parts().items()
+            },
+            "logs": copy.deepcopy(
+                (self.train_log, self.valid_log, self.epoch_end_steps)
+            ),
             "counters": (self.epoch, self.global_step),
             "loader_state": self._loader_state,
             "rng": capture_rng_state(),
@@ -585,28 +649,44 @@ class Trainer:
         self._loader_state = snapshot["loader_state"]
         restore_rng_state(snapshot["rng"])
         if self._graph_step is not None:
-            self._graph_step = self._new_graph_step()  # the optimizer state tensors were replaced again
+            self._graph_step = (
+                self._new_graph_step()
+            )  # the optimizer state tensors were replaced again
 
     def _parts(self) -> dict[str, Any]:
         """The stateful training parts a checkpoint restores (none for an inference-only Trainer)."""
         if self.optim is None:
             return {}
-        parts = {"optim": self.optim, "scheduler": self.scheduler, "scaler": self._scaler}
+        parts = {
+            "optim": self.optim,
+            "scheduler": self.scheduler,
+            "scaler": self._scaler,
+        }
         return {name: part for name, part in parts.items() if part is not None}
 
     def _apply(self, state: dict[str, Any], source: Path, restore_rng: bool) -> None:
         self.model.load_state_dict(state["model"])
         for name, part in self._parts().items():
             part.load_state_dict(state[name]["state"])
-        self.train_log = {key: list(values) for key, values in state["train_log"].items()}
-        self.valid_log = {key: list(values) for key, values in state["valid_log"].items()}
+        self.train_log = {
+            key: list(values) for key, values in state["train_log"].items()
+        }
+        self.valid_log = {
+            key: list(values) for key, values in state["valid_log"].items()
+        }
         self.epoch_end_steps = list(state["epoch_end_steps"])
         self.epoch = state["epoch"]
         self.global_step = state["global_step"]
         batches = state["train_batches"]
-        self._loader_state = (source, batches) if batches is not None and self.optim is not None else None
+        self._loader_state = (
+            (source, batches)
+            if batches is not None and self.optim is not None
+            else None
+        )
         if self._graph_step is not None:
-            self._graph_step = self._new_graph_step()  # the optimizer state tensors were replaced
+            self._graph_step = (
+                self._new_graph_step()
+            )  # the optimizer state tensors were replaced
         if restore_rng:
             restore_rng_state(state["rng"])
 
@@ -619,7 +699,9 @@ class Trainer:
     # ----------------------------------------------------------------- helpers
     def _require_training_parts(self) -> None:
         if self.optim is None or self.loss_fn is None:
-            raise ValueError("training needs an optimizer and a loss_fn; this Trainer was built for inference only")
+            raise ValueError(
+                "training needs an optimizer and a loss_fn; this Trainer was built for inference only"
+            )
 
     def _new_graph_step(self) -> CapturedTrainStep:
         assert self.optim is not None and self.loss_fn is not None
@@ -657,7 +739,9 @@ class Trainer:
             )  # fmt: skip
             raise ValueError(f"a batch must be a pair (x, y), got {kind}")
         if not isinstance(batch[1], torch.Tensor):
-            raise ValueError(f"the targets y of a batch (x, y) must be a tensor, got {type(batch[1]).__name__}")
+            raise ValueError(
+                f"the targets y of a batch (x, y) must be a tensor, got {type(batch[1]).__name__}"
+            )
         return batch[0], batch[1]
 
     def _unpack(self, batch: Sequence[Any]) -> tuple[Any, torch.Tensor]:
@@ -690,7 +774,9 @@ class Trainer:
             sampler.set_epoch(epoch)
         elif isinstance(sampler, RandomSampler) and sampler.generator is not None:
             generator = sampler.generator
-            _, base = self._shuffle_bases.setdefault(id(generator), (generator, generator.initial_seed()))
+            _, base = self._shuffle_bases.setdefault(
+                id(generator), (generator, generator.initial_seed())
+            )
             generator.manual_seed((base * 1_000_003 + epoch) % 2**63)
 
 
@@ -707,12 +793,21 @@ def _check_parts(model: Any, optim: Any, loss_fn: Any, scheduler: Any) -> None:
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if optim is not None and not isinstance(optim, torch.optim.Optimizer):
-        raise ValueError(f"optim must be a torch.optim.Optimizer or None, got {type(optim).__name__}")
+        raise ValueError(
+            f"optim must be a torch.optim.Optimizer or None, got {type(optim).__name__}"
+        )
     if loss_fn is not None and not callable(loss_fn):
-        raise ValueError(f"loss_fn must be callable as loss_fn(preds, y), got {loss_fn!r}")
+        raise ValueError(
+            f"loss_fn must be callable as loss_fn(preds, y), got {loss_fn!r}"
+        )
     if optim is not None:
         own = {id(parameter) for parameter in model.parameters()}
-        foreign = [p for group in optim.param_groups for p in group["params"] if id(p) not in own]
+        foreign = [
+            p
+            for group in optim.param_groups
+            for p in group["params"]
+            if id(p) not in own
+        ]
         if foreign:
             total = sum(len(group["params"]) for group in optim.param_groups)
             raise ValueError(
@@ -723,16 +818,28 @@ def _check_parts(model: Any, optim: Any, loss_fn: Any, scheduler: Any) -> None:
         return
     if optim is None:
         raise ValueError("a scheduler needs an optimizer")
-    if not callable(getattr(scheduler, "step", None)) or not callable(getattr(scheduler, "state_dict", None)):
-        raise ValueError(f"scheduler must be a learning-rate scheduler (with step and state_dict), got {scheduler!r}")
+    if not callable(getattr(scheduler, "step", None)) or not callable(
+        getattr(scheduler, "state_dict", None)
+    ):
+        raise ValueError(
+            f"scheduler must be a learning-rate scheduler (with step and state_dict), got {scheduler!r}"
+        )
     driven = getattr(scheduler, "optimizer", optim)
     if driven is not optim:
-        raise ValueError(f"the scheduler {type(scheduler).__name__} drives another optimizer than optim")
+        raise ValueError(
+            f"the scheduler {type(scheduler).__name__} drives another optimizer than optim"
+        )
 
 
 def _check_callbacks(callbacks: Any) -> list[Callback]:
-    if isinstance(callbacks, Callback) or not isinstance(callbacks, Iterable) or isinstance(callbacks, (str, bytes)):
-        raise ValueError(f"callbacks must be a list of Callback objects, got {callbacks!r}")
+    if (
+        isinstance(callbacks, Callback)
+        or not isinstance(callbacks, Iterable)
+        or isinstance(callbacks, (str, bytes))
+    ):
+        raise ValueError(
+            f"callbacks must be a list of Callback objects, got {callbacks!r}"
+        )
     checked = list(callbacks)
     for callback in checked:
         if not isinstance(callback, Callback):
@@ -748,14 +855,22 @@ def _resolve_device(device: Any, in_group: bool) -> torch.device:
     elif isinstance(device, (str, torch.device)):
         resolved = checked_device(str(device), label=f"device={str(device)!r}")
     else:
-        raise ValueError(f"device must be a torch.device, a device name or None, got {device!r}")
+        raise ValueError(
+            f"device must be a torch.device, a device name or None, got {device!r}"
+        )
     if in_group and resolved.type == "cuda" and resolved.index is None:
-        resolved = torch.device("cuda", torch.cuda.current_device())  # set by join_process_group
+        resolved = torch.device(
+            "cuda", torch.cuda.current_device()
+        )  # set by join_process_group
     return resolved
 
 
 def _check_iterable(name: str, loader: Any) -> None:
-    if loader is None or not hasattr(type(loader), "__iter__") or isinstance(loader, (str, bytes, torch.Tensor)):
+    if (
+        loader is None
+        or not hasattr(type(loader), "__iter__")
+        or isinstance(loader, (str, bytes, torch.Tensor))
+    ):
         raise ValueError(
             f"{name} must be an iterable of (x, y) batches (a DataLoader, DeviceBatches, a list), got {loader!r:.100}"
         )
@@ -768,7 +883,9 @@ def _check_inputs(x: Any) -> Any:
         values = x.values() if isinstance(x, dict) else x
         if any(isinstance(value, torch.Tensor) for value in values):
             return x
-    raise ValueError(f"x must be an input tensor (or a tuple/list/dict of tensors), got {type(x).__name__}")
+    raise ValueError(
+        f"x must be an input tensor (or a tuple/list/dict of tensors), got {type(x).__name__}"
+    )
 
 
 def _length(loader: Iterable[Any]) -> int | None:
