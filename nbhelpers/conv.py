@@ -112,10 +112,11 @@ def conv_output_size(w: int, k: int, p: int = 0, s: int = 1) -> int:
 
 
 def convolve(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """Single-channel 2D convolution (cross-correlation, as in deep learning), one output at a time.
+    """Single-channel 2D convolution (cross-correlation, as in deep learning), one
+    output at a time.
 
-    The teaching version: a double loop over output positions. Slow (seconds for a 128 x 128
-    image) and not differentiable; use ``conv2d`` for real work.
+    The teaching version: a double loop over output positions. Slow (seconds for a
+    128 x 128 image) and not differentiable; use ``conv2d`` for real work.
 
     Args:
         X: (H, W) input, real numbers (integers are converted).
@@ -134,8 +135,8 @@ def convolve(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}"
         )
-    # The loop runs on NumPy copies: on a GPU, thousands of one-element kernel launches would be
-    # far slower still. Only the result goes back to X's device.
+    # The loop runs on NumPy copies: on a GPU, thousands of one-element kernel launches
+    # would be far slower still. Only the result goes back to X's device.
     x = X.detach().cpu().to(torch.float32).numpy()
     k = K.detach().cpu().to(torch.float32).numpy()
     S = np.zeros((H - h + 1, W - w + 1), dtype=np.float32)
@@ -214,7 +215,7 @@ def conv2d(
     stride: IntPair = 1,
     padding: IntPair = 0,
 ) -> torch.Tensor:
-    """Multi-channel 2D convolution with zero padding, equal to ``torch.nn.functional.conv2d``.
+    """Multi-channel 2D convolution with zero padding, equal to ``F.conv2d``.
 
     Args:
         X: (B, C_in, H, W) floating point input.
@@ -224,15 +225,16 @@ def conv2d(
         padding: an int >= 0 or a pair of them.
 
     Returns:
-        (B, C_out, H_out, W_out) with H_out = conv_output_size(H, kh, padding, stride), float32
-        unless the inputs are float64; differentiable with respect to X, K and bias.
+        (B, C_out, H_out, W_out) with H_out = conv_output_size(H, kh, padding, stride),
+        float32 unless the inputs are float64; differentiable in X, K and bias.
     """
     _check_images(X)
     _tensor(K, "K", 4, "(C_out, C_in, kh, kw)")
     _non_empty(K, "kernels K")
     if K.shape[1] != X.shape[1]:
         raise ValueError(
-            f"K must be (C_out, {X.shape[1]}, kh, kw) for X {tuple(X.shape)}, got {tuple(K.shape)}"
+            f"K must be (C_out, {X.shape[1]}, kh, kw) for X {tuple(X.shape)}, "
+            f"got {tuple(K.shape)}"
         )
     if bias is not None:
         _tensor(bias, "bias", 1, "(C_out,)")
@@ -248,7 +250,8 @@ def conv2d(
     H, W = X.shape[2] + 2 * ph, X.shape[3] + 2 * pw
     if kh > H or kw > W:
         raise ValueError(
-            f"kernel {(kh, kw)} is larger than the padded input {(H, W)} (padding {(ph, pw)})"
+            f"kernel {(kh, kw)} is larger than the padded input {(H, W)} "
+            f"(padding {(ph, pw)})"
         )
     dtype = torch.float64 if torch.float64 in (X.dtype, K.dtype) else torch.float32
     X, K = X.to(dtype), K.to(dtype)
@@ -256,8 +259,8 @@ def conv2d(
         X = F.pad(X, (pw, pw, ph, ph))
     windows = _windows(X, (kh, kw), (sh, sw))  # (B, C_in, H_out, W_out, kh, kw), a view
     B, _, H_out, W_out = windows.shape[:4]
-    # One copy into "im2col" layout with output positions innermost, so that a single batched
-    # matmul yields (B, C_out, H_out * W_out), already in channels-first order.
+    # One copy into "im2col" layout with output positions innermost, so that a single
+    # batched matmul yields (B, C_out, H_out * W_out), already in channels-first order.
     columns = windows.permute(0, 1, 4, 5, 2, 3).reshape(
         B, C_in * kh * kw, H_out * W_out
     )

@@ -34,13 +34,13 @@ class _GuidedGate(torch.autograd.Function):
     """Identity on a ReLU output y; backward: clamp(grad, min=0) * [y > 0]."""
 
     @staticmethod
-    def forward(ctx, relu_output: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, relu_output: torch.Tensor) -> torch.Tensor:  # type: ignore
         ctx.save_for_backward(relu_output > 0)
-        # A fresh tensor: later in-place ops on it cannot invalidate what autograd saved.
+        # A fresh tensor: later in-place ops on it cannot invalidate what autograd saved
         return relu_output.clone()
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:  # type: ignore
         (positive,) = ctx.saved_tensors
         return grad_output.clamp(min=0) * positive
 
@@ -60,36 +60,39 @@ def guided_backprop(
     """The guided-backpropagation gradient d logit[target] / dx, one map per sample.
 
     Args:
-        model: a classifier ``(B, ...) -> (B, num_classes)`` logits with ``nn.ReLU`` modules.
-        x: (B, C, H, W) (any ``(B, ...)``) floating inputs, on the model's device. Not modified;
-            it need not require grad.
-        target: the class per sample: an int for all, a (B,) integer tensor or sequence, or None
-            for each sample's argmax.
-        activations: the module classes whose outputs are gated. The gate reads "active" as
-            "output > 0", which is exact for ReLU; for an activation that is positive exactly
-            where its input is (SELU, ELU, LeakyReLU) the result is the guided rule times the
-            activation's slope above zero (a constant for SELU: its scale, about 1.05), and the
-            negative part of its slope counts as inactive, as ReLU's flat part does.
+        model: a classifier ``(B, ...) -> (B, num_classes)`` logits with ``nn.ReLU``
+            modules.
+        x: (B, C, H, W) (any ``(B, ...)``) floating inputs, on the model's device. Not
+            modified; it need not require grad.
+        target: the class per sample: an int for all, a (B,) integer tensor or sequence,
+            or None for each sample's argmax.
+        activations: the module classes whose outputs are gated. The gate reads
+            "active" as "output > 0", exact for ReLU; for an activation that is positive
+            exactly where its input is (SELU, ELU, LeakyReLU) the result is the guided
+            rule times the activation's slope above zero (for SELU a constant, its
+            scale, about 1.05), and the negative part of its slope counts as inactive,
+            as ReLU's flat part does.
 
     Returns:
         (B, C, H, W), shaped like ``x``: the raw (unscaled) guided gradient, detached.
 
-    The model runs in eval mode (each submodule's own mode is restored afterwards, so BatchNorm
-    statistics do not change); the hooks are removed even when the forward raises; the gradient
-    is taken with ``torch.autograd.grad`` w.r.t. the input only, so no parameter's ``.grad``
-    changes. It refuses to run under ``torch.inference_mode`` (no autograd graph exists there)
-    rather than silently leaving it.
+    The model runs in eval mode (each submodule's own mode is restored afterwards, so
+    BatchNorm statistics do not change); the hooks are removed even when the forward
+    raises; the gradient is taken with ``torch.autograd.grad`` w.r.t. the input only, so
+    no parameter's ``.grad`` changes. It refuses to run under ``torch.inference_mode``
+    (no autograd graph exists there) rather than silently leaving it.
 
     Raises:
         RuntimeError: called under ``torch.inference_mode``.
         ValueError: ``x`` not a floating (B, ...) tensor, a model without any module of
-            ``activations``, logits not (B, num_classes), or a target out of range / of the
-            wrong shape.
+            ``activations``, logits not (B, num_classes), or a target out of range / of
+            the wrong shape.
     """
     if torch.is_inference_mode_enabled():
         raise RuntimeError(
-            "guided_backprop needs autograd and cannot run under torch.inference_mode(); "
-            "call it outside that block (torch.no_grad is fine: it re-enables gradients itself)"
+            "guided_backprop needs autograd and cannot run under "
+            "torch.inference_mode(); call it outside that block (torch.no_grad is "
+            "fine: it re-enables gradients itself)"
         )
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
@@ -103,7 +106,8 @@ def guided_backprop(
         )
     ):
         raise ValueError(
-            f"activations must be a non-empty tuple of nn.Module classes, got {activations!r}"
+            "activations must be a non-empty tuple of nn.Module classes, "
+            f"got {activations!r}"
         )
     gated = [module for module in model.modules() if isinstance(module, activations)]
     if not gated:
@@ -113,7 +117,8 @@ def guided_backprop(
             for kind in activations
         )
         raise ValueError(
-            f"{type(model).__name__} has no {names} module: guided backpropagation would equal the plain gradient"
+            f"{type(model).__name__} has no {names} module: guided backpropagation "
+            "would equal the plain gradient"
         )
     handles = [module.register_forward_hook(_guide_relu_output) for module in gated]
     try:

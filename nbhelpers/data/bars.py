@@ -11,15 +11,16 @@ ORIENTATIONS = ("horizontal", "vertical", "diagonal")
 def bar_images(
     n: int, size: int = 12, noise: float = 0.6, seed: int = 0
 ) -> TensorDataset:
-    """``n`` noisy images of one bright bar at a random position; the label is its orientation.
+    """``n`` noisy images of one bright bar, labelled by the bar's orientation.
 
     Returns:
-        A TensorDataset of X (n, 1, size, size) float32 (the bar's pixels 1, plus Gaussian noise
-        of standard deviation ``noise``) and y (n,) int64: 0 horizontal, 1 vertical, 2 diagonal
-        (``ORIENTATIONS``). The same ``seed`` gives the same images.
+        A TensorDataset of X (n, 1, size, size) float32 (the bar's pixels 1, plus
+        Gaussian noise of standard deviation ``noise``) and y (n,) int64: 0 horizontal,
+        1 vertical, 2 diagonal (``ORIENTATIONS``). The same ``seed``, the same images.
 
     Raises:
-        ValueError: ``n`` < 1, ``size`` < 5, ``noise`` negative or not finite, or ``seed`` < 0.
+        ValueError: ``n`` < 1, ``size`` < 5, ``noise`` negative or not finite, or
+            ``seed`` < 0.
     """
     for name, value, low in (("n", n, 1), ("size", size, 5), ("seed", seed, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:

@@ -259,10 +259,10 @@ def read_patch(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def train_transform() -> Callable[[np.ndarray], torch.Tensor]:
-    """(96, 96, 3) uint8 RGB -> (3, 49, 49) float32 in [0, 1], randomly flipped and rotated.
+    """(96, 96, 3) uint8 RGB -> (3, 49, 49) float32 in [0, 1], flipped and rotated.
 
-    Flips and rotations within 20 degrees do not change whether tumour tissue is present; the
-    centre crop keeps the labelled centre and some context.
+    Flips and rotations within 20 degrees do not change whether tumour tissue is
+    present; the centre crop keeps the labelled centre and some context.
     """
     from torchvision.transforms import v2
 

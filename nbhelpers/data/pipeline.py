@@ -242,13 +242,15 @@ def flip_rotate_crop(
     size: int = CROP,
     mode: str = "nearest",
 ) -> torch.Tensor:
-    """Flip, rotate and centre-crop each image of a batch with its own parameters, in one resampling.
+    """Flip, rotate and centre-crop each image of a batch with its own parameters, in
+    one resampling.
 
-    Same geometry as torchvision's RandomHorizontalFlip, RandomVerticalFlip, RandomRotation (about
-    the image centre ((W - 1) / 2, (H - 1) / 2), counter-clockwise for positive angles, as
-    ``v2.functional.rotate``) and CenterCrop(size), applied in that order. Output pixel q of the
-    crop samples the input at ``c + F R^-1 (q - c)``, with c the centre, R the rotation and F the
-    flips; only the ``size x size`` output window is computed.
+    Same geometry as torchvision's RandomHorizontalFlip, RandomVerticalFlip,
+    RandomRotation (about the image centre ((W - 1) / 2, (H - 1) / 2), anticlockwise for
+    positive angles, as ``v2.functional.rotate``) and CenterCrop(size), in that order.
+    Output pixel q of the crop samples the input at ``c + F R^-1 (q - c)``, with c the
+    centre, R the rotation and F the flips; only the ``size x size`` output window is
+    computed.
 
     Args:
         images: (B, 3, H, W) uint8 in [0, 255] or float in [0, 1], any device.
@@ -257,8 +259,9 @@ def flip_rotate_crop(
         mode: "nearest" (torchvision's default for rotations) or "bilinear".
 
     Returns:
-        (B, 3, size, size) float32 in [0, 1]. Points falling outside the image read 0, as
-        torchvision's fill; for 96x96 inputs, 49x49 crops and angles within 20 degrees none do.
+        (B, 3, size, size) float32 in [0, 1]. Points falling outside the image read 0,
+        as torchvision's fill; for 96x96 inputs, 49x49 crops and angles within 20
+        degrees none do.
     """
     if mode not in ("nearest", "bilinear"):
         raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
@@ -269,7 +272,8 @@ def flip_rotate_crop(
             raise ValueError(f"params[{key!r}] must have shape ({batch},)")
     src_x, src_y = _source_coordinates(params, height, width, size, images.device)
     if mode == "bilinear":
-        # Pixel coordinates -> grid_sample's [-1, 1] with align_corners=True (pixel centres at the ends).
+        # Pixel coordinates -> grid_sample's [-1, 1] with align_corners=True (pixel
+        # centres at the ends).
         grid = torch.stack(
             (src_x / (width - 1) * 2.0 - 1.0, src_y / (height - 1) * 2.0 - 1.0), dim=-1
         )
@@ -280,8 +284,8 @@ def flip_rotate_crop(
             padding_mode="zeros",
             align_corners=True,
         )
-    # Nearest neighbour as a gather of size*size pixels per image: no resampling of whole images,
-    # and uint8 input stays uint8 until the crop is cut out.
+    # Nearest neighbour as a gather of size*size pixels per image: no resampling of
+    # whole images, and uint8 input stays uint8 until the crop is cut out.
     col, row = (
         torch.round(src_x).long(),
         torch.round(src_y).long(),

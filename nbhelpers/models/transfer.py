@@ -58,9 +58,11 @@ def resnet18_backbone(
 def histopathology_head(
     in_features: int = 512, num_hidden: int = 256, num_classes: int = 2
 ) -> nn.Sequential:
-    """The lecture notebook's classification head on a feature map: ``(B, in_features, h, w) -> (B, num_classes)``.
+    """The lecture notebook's classification head on a feature map:
+    ``(B, in_features, h, w) -> (B, num_classes)``.
 
-    Adaptive average pool, then two BatchNorm1d + Dropout(0.5) blocks around a hidden layer.
+    Adaptive average pool, then two BatchNorm1d + Dropout(0.5) blocks around a hidden
+    layer.
     In train mode the batch needs at least two samples (BatchNorm1d).
 
     Raises:

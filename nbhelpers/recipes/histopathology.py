@@ -330,7 +330,7 @@ def frozen_phase(
     callbacks: Sequence[Callback] = (),
     verbose: bool = True,
 ) -> Trainer:
-    """Phase 1: freeze the backbone ``model[0]``; AdamW on the head under a one-cycle schedule."""
+    """Phase 1: freeze the backbone ``model[0]``; AdamW on the head, one cycle."""
     set_trainable(model[0], False)
     head = [p for p in model.parameters() if p.requires_grad]
     lr, max_lr, epochs = recipe.lr_frozen, recipe.max_lr_frozen, recipe.epochs_frozen
@@ -347,7 +347,7 @@ def finetune_phase(
     callbacks: Sequence[Callback] = (),
     verbose: bool = True,
 ) -> Trainer:
-    """Phase 2: unfreeze the backbone and train everything with ten times smaller rates."""
+    """Phase 2: unfreeze the backbone; train everything with ten times smaller rates."""
     set_trainable(model[0], True)
     params = list(model.parameters())
     lr, max_lr, epochs = (
@@ -372,8 +372,9 @@ def phase_trainer(
     callbacks: Sequence[Callback],
     verbose: bool,
 ) -> Trainer:
-    """AdamW on ``parameters`` under a one-cycle schedule peaking at ``max_lr``, stepped after
-    each of the ``steps`` batches of ``epochs`` epochs: the Trainer of one phase."""
+    """AdamW on ``parameters`` under a one-cycle schedule peaking at ``max_lr``,
+    stepped after each of the ``steps`` batches of ``epochs`` epochs: the Trainer of one
+    phase."""
     optim = torch.optim.AdamW(parameters, lr=lr)
     scheduler = OneCycleLR(optim, max_lr=max_lr, steps_per_epoch=steps, epochs=epochs)
     return Trainer(

@@ -129,7 +129,7 @@ class MnistRecipe(ProfiledRecipe):
         return train, valid
 
     def plan(self, data: MnistData, device: torch.device) -> Plan:
-        """A seeded ``mnist_cnn()``, AdamW under the one-cycle schedule, one phase of ``epochs``.
+        """A seeded ``mnist_cnn()``, AdamW under the one-cycle schedule, for ``epochs``.
 
         Under torchrun the schedule counts the steps of one process (the Trainer shards the
         DataLoaders). Checked first: ``resident`` under torchrun, ``cuda_graph`` off CUDA, a
@@ -138,8 +138,9 @@ class MnistRecipe(ProfiledRecipe):
         world = distributed.world_size()
         if self.resident and world > 1:
             raise ValueError(
-                f"resident=True keeps the whole split on one device and cannot be sharded "
-                f"across {world} processes; use DataLoader batches (resident=False) under torchrun"
+                f"resident=True keeps the whole split on one device and cannot be "
+                f"sharded across {world} processes; use DataLoader batches "
+                "(resident=False) under torchrun"
             )
         if self.cuda_graph and device.type != "cuda":
             raise ValueError(f"cuda_graph=True needs a CUDA device, got {device}")
@@ -261,17 +262,19 @@ def make_batches(
     seed: int = 0,
     drop_last: bool = False,
 ) -> DataLoader | DeviceBatches:
-    """The batches of one split: a ``DataLoader``, or ``DeviceBatches`` with ``resident=True``.
+    """The batches of one split: a ``DataLoader``, or ``DeviceBatches`` if ``resident``.
 
-    Training batches are reshuffled every epoch from ``seed`` (``shuffle=True``; see chapter 04
-    for why it matters); validation batches keep the order.
+    Training batches are reshuffled every epoch from ``seed`` (``shuffle=True``; see
+    chapter 04 for why it matters); validation batches keep the order.
 
     Args:
         subset: a ``Subset`` of an ``MNISTDataset`` (from ``split_mnist``).
-        batch_size: examples per batch; x: (batch_size, 1, 28, 28) float32, y: (batch_size,) int64.
+        batch_size: examples per batch; x: (batch_size, 1, 28, 28) float32,
+            y: (batch_size,) int64.
         train: shuffle (training) or not (validation).
         resident: copy the subset's images to ``device`` once and cut batches there.
-        device: the device the batches are for; a DataLoader pins its batches in memory for CUDA.
+        device: the device the batches are for; a DataLoader pins its batches in memory
+            for CUDA.
         drop_last: drop a smaller final batch (for a CUDA-graph step).
     """
     device = torch.device(device)
@@ -342,7 +345,7 @@ def make_optimizer(
 def make_scheduler(
     optim: torch.optim.Optimizer, recipe: MnistRecipe, steps: int
 ) -> OneCycleLR:
-    """OneCycleLR up to ``recipe.max_lr`` over ``recipe.epochs`` epochs of ``steps`` steps.
+    """OneCycleLR up to ``recipe.max_lr`` over ``recipe.epochs`` epochs of ``steps``.
 
     Momentum (AdamW's beta1) cycles opposite to the rate, as in the source, except with
     ``cuda_graph``: beta1 is a float the graph cannot follow, so it stays fixed there.

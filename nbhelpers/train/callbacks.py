@@ -160,8 +160,8 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:
             self.stopped_epoch = trainer.epoch
             trainer.request_stop(
-                f"EarlyStopping: {self.monitor} did not improve for {self.patience} epoch(s); "
-                f"best {self.best:.4f} at epoch {self.best_epoch}"
+                f"EarlyStopping: {self.monitor} did not improve for {self.patience} "
+                f"epoch(s); best {self.best:.4f} at epoch {self.best_epoch}"
             )
 
     def on_train_end(self, trainer: Trainer) -> None:

@@ -12,9 +12,10 @@ import torch.nn as nn
 def eval_context(model: nn.Module) -> Iterator[nn.Module]:
     """Put ``model`` and every submodule in eval mode for the body of a ``with`` block.
 
-    On exit, also when the body raises, each submodule gets back its *own* previous mode: a model
-    whose BatchNorm layers were deliberately frozen in eval mode while the rest trains keeps them
-    frozen, which restoring only the top-level ``model.training`` flag would undo.
+    On exit, also when the body raises, each submodule gets back its *own* previous
+    mode: a model whose BatchNorm layers were deliberately frozen in eval mode while the
+    rest trains keeps them frozen, which restoring only the top-level ``model.training``
+    flag would undo.
     """
     previous = [(module, module.training) for module in model.modules()]
     model.eval()

@@ -432,7 +432,7 @@ class Trainer:
             )
 
     def _flush(self, window: int, bar: Any, check_finite: bool = True) -> None:
-        """Copy the queued per-step metrics to train_log (one host sync) and check for NaN/inf."""
+        """Copy the queued per-step metrics to train_log (one host sync); check NaN/inf."""
         pairs = self._metrics.drain()
         if not pairs:
             return
@@ -452,8 +452,9 @@ class Trainer:
         if bad is not None:
             step = self.global_step - len(pairs) + bad + 1
             raise FloatingPointError(
-                f"loss is {pairs[bad][0]} at global step {step} (epoch {self.epoch + 1}); training stopped at "
-                f"step {self.global_step} (losses reach the host every log_every={self.log_every} steps)"
+                f"loss is {pairs[bad][0]} at global step {step} (epoch {self.epoch + 1}); "
+                f"training stopped at step {self.global_step} (losses reach the host "
+                f"every log_every={self.log_every} steps)"
             )
 
     def _step_scheduler_per_epoch(self) -> None:
