@@ -36,7 +36,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -510,6 +511,50 @@ def _classify_network_error(url: str, reason: object) -> Exception:
     if isinstance(reason, OSError) and reason.errno in _UNREACHABLE:
         return DownloadError(f"network unreachable: cannot connect to {url} ({reason})")
     return DownloadError(f"cannot download {url}: {reason}")
+
+
+def fetch_into_data_folder(
+    folder: str,
+    names: Sequence[str],
+    fetch: Callable[[str, Path], Path],
+    *,
+    what: str,
+    fallback: str,
+    host: str,
+) -> DataSource | None:
+    """Fetch the missing files ``names`` of ``$NBHELPERS_DATA/<folder>`` together, or none of them.
+
+    ``fetch(name, staging)`` downloads and checks one file into the folder ``staging`` and
+    returns its path there. All of them go to one temporary folder inside the data folder and
+    are moved into place only when every one succeeded, so a failure leaves the data folder as
+    it was. Offline, nothing is tried; with a read-only data folder or a failed download a
+    warning says so (naming ``what`` and the ``fallback`` used instead).
+
+    Returns:
+        The folder as a "download" ``DataSource`` (``host`` named in it), or None when nothing
+        could be fetched.
+    """
+    if offline():
+        return None
+    writable = writable_data_dir()
+    if writable is None:
+        warnings.warn(
+            f"{what}: the data folder {data_dir()} is not writable, so nothing is downloaded; "
+            f"using {fallback} instead",
+            stacklevel=4,
+        )
+        return None
+    target = writable / folder
+    try:
+        with tempfile.TemporaryDirectory(dir=writable, prefix=f".{Path(folder).name}-download-", suffix=".part") as staging:
+            fetched = [fetch(name, Path(staging)) for name in names if not (target / name).is_file()]
+            target.mkdir(parents=True, exist_ok=True)
+            for path in fetched:
+                os.replace(path, target / path.name)
+    except OSError as error:  # DownloadError included
+        warnings.warn(f"{what} download failed ({error}); using {fallback} instead", stacklevel=4)
+        return None
+    return DataSource(DOWNLOAD, f"{relative_detail(target, writable, DOWNLOAD)}, from {host}", target)
 
 
 def is_readable_file(path: Path) -> bool:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
-import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -251,32 +249,14 @@ def _download_split(split: str) -> DataSource | None:
     unpacked in a temporary folder, and moved into place only when both are good: a failure
     leaves the data folder as it was.
     """
-    if storage.offline():
-        return None
-    names = _split_files(split)
-    writable = storage.writable_data_dir()
-    if writable is None:
-        warnings.warn(
-            f"MNIST: the data folder {storage.data_dir()} is not writable, so nothing is downloaded; "
-            "using scikit-learn's digits instead",
-            stacklevel=3,
-        )
-        return None
-    raw = writable / MNIST_RAW
-    try:
-        with tempfile.TemporaryDirectory(dir=writable, prefix=".mnist-download-", suffix=".part") as temporary:
-            fetched = [
-                _fetch_raw(name, Path(temporary)) for name in names if not (raw / name).is_file()
-            ]
-            raw.mkdir(parents=True, exist_ok=True)
-            for path in fetched:
-                os.replace(path, raw / path.name)
-    except (DownloadError, OSError) as error:
-        warnings.warn(f"MNIST download failed ({error}); using scikit-learn's digits instead", stacklevel=3)
-        return None
-    host = DOWNLOAD_URL.split("/")[2]
-    detail = f"{storage.relative_detail(raw, writable, storage.DOWNLOAD)}, from {host}"
-    return DataSource(storage.DOWNLOAD, detail, raw)
+    return storage.fetch_into_data_folder(
+        MNIST_RAW.as_posix(),
+        _split_files(split),
+        _fetch_raw,
+        what="MNIST",
+        fallback="scikit-learn's digits",
+        host=DOWNLOAD_URL.split("/")[2],
+    )
 
 
 def _fetch_raw(name: str, folder: Path) -> Path:

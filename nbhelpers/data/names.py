@@ -14,8 +14,6 @@ import csv
 import gzip
 import io
 import os
-import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -26,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from nbhelpers import storage
-from nbhelpers.storage import DataSource, DownloadError
+from nbhelpers.storage import DataSource
 from nbhelpers.data.tables import read_text_csv
 from nbhelpers.data.tokens import MAX_LEN, decode, encode, normalize_name, preprocess
 
@@ -169,40 +167,27 @@ def _download() -> DataSource | None:
     Each file is checked (sha256, then read as a names CSV) in a temporary folder; both are
     moved into place only when both are good.
     """
-    if storage.offline():
-        return None
-    writable = storage.writable_data_dir()
-    if writable is None:
-        warnings.warn(
-            f"names: the data folder {storage.data_dir()} is not writable, so nothing is downloaded; "
-            "using the names shipped with nbhelpers",
-            stacklevel=3,
-        )
-        return None
-    folder = writable / NAMES_DIR
-    try:
-        with tempfile.TemporaryDirectory(dir=writable, prefix=".names-download-", suffix=".part") as temporary:
-            fetched = [
-                storage.download(
-                    URL.format(file=file),
-                    Path(temporary) / file,
-                    sha256=SHA256[file],
-                    check=_check_names_csv,
-                    retries=DOWNLOAD_RETRIES,
-                    timeout=DOWNLOAD_TIMEOUT_S,
-                    progress=False,
-                )
-                for file in FILES.values()
-                if not (folder / file).is_file()
-            ]
-            folder.mkdir(exist_ok=True)
-            for path in fetched:
-                os.replace(path, folder / path.name)
-    except (DownloadError, OSError) as error:
-        warnings.warn(f"names download failed ({error}); using the names shipped with nbhelpers", stacklevel=3)
-        return None
-    detail = f"{storage.relative_detail(folder, writable, storage.DOWNLOAD)}, from {URL.split('/')[2]}"
-    return DataSource(storage.DOWNLOAD, detail, folder)
+    return storage.fetch_into_data_folder(
+        NAMES_DIR,
+        list(FILES.values()),
+        _fetch_names_file,
+        what="names",
+        fallback="the names shipped with nbhelpers",
+        host=URL.split("/")[2],
+    )
+
+
+def _fetch_names_file(file: str, folder: Path) -> Path:
+    """Download one names file into ``folder``, checked by sha256 and read as a names CSV."""
+    return storage.download(
+        URL.format(file=file),
+        folder / file,
+        sha256=SHA256[file],
+        check=_check_names_csv,
+        retries=DOWNLOAD_RETRIES,
+        timeout=DOWNLOAD_TIMEOUT_S,
+        progress=False,
+    )
 
 
 def _check_names_csv(path: Path) -> None:
