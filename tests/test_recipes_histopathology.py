@@ -160,6 +160,16 @@ def test_phase_one_trains_only_the_head_and_phase_two_everything(tiny_data):
     assert run.init.startswith("random initialisation")
 
 
+def test_the_two_phases_draw_different_orders(tiny_data):
+    recipe = HistopathologyRecipe(**TINY)
+    plan = recipe.plan(tiny_data, torch.device("cpu"))
+    frozen_epoch_0 = torch.cat([x for x, _ in plan.train_batches])
+    plan.phases[1].build(plan.model, [], False)  # phase 2 starts: its own base seed, epoch 0
+    assert plan.train_batches.state_dict() == {"seed": recipe.seed + 1, "epoch": 0}
+    finetune_epoch_0 = torch.cat([x for x, _ in plan.train_batches])
+    assert not torch.equal(frozen_epoch_0, finetune_epoch_0)
+
+
 @pytest.mark.parametrize("stop_after", [1, 2])
 def test_resume_is_exact_at_the_phase_boundary_and_inside_a_phase(tiny_data, tmp_path, stop_after):
     recipe = HistopathologyRecipe(**{**TINY, "epochs_finetune": 2})

@@ -270,6 +270,9 @@ class HistopathologyRecipe(ProfiledRecipe):
         def finetune(
             model: nn.Module, callbacks: list[Callback], verbose: bool
         ) -> Trainer:
+            # Each phase counts its epochs from 0: a base seed of its own keeps phase 2 from
+            # repeating phase 1's orders and augmentations epoch for epoch.
+            train.load_state_dict({"seed": self.seed + 1, "epoch": 0})
             return finetune_phase(model, self, steps, device, callbacks, verbose)
 
         phases = [
