@@ -22,12 +22,14 @@ export TQDM_DISABLE ?= 1
 unexport MPLBACKEND
 export MPLCONFIGDIR := $(CURDIR)/_build/matplotlib
 
-.PHONY: help setup notebooks test book check-book chromium bench clean
+.PHONY: help setup notebooks test lint format book check-book chromium bench clean
 
 help:
 	@echo "make book       render the book to _build/html (executes every chapter)"
 	@echo "make test       unit tests + every chapter through nbmake (quick profile)"
 	@echo "make check-book build the book, then open every page in headless Chromium"
+	@echo "make lint       ruff: formatting and lint checks, zero findings expected"
+	@echo "make format     ruff: format the Python sources and apply safe lint fixes"
 	@echo "make bench      run the benchmarks in benchmarks/"
 	@echo "make notebooks  generate book/*.ipynb from the MyST sources (jupytext)"
 	@echo "make setup      create $(VENV) and install nbhelpers with its test and book extras"
@@ -51,6 +53,15 @@ notebooks: setup
 test: notebooks
 	NBHELPERS_PROFILE=quick NBHELPERS_THREADS=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) --nbmake --nbmake-timeout=300 \
 		-m "not rendered_book" -n $(PYTEST_WORKERS) --dist loadgroup --durations=12 -p no:cacheprovider
+
+# ruff reads its settings (88 columns, the rule set) from pyproject.toml.
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 book: setup
 	mkdir -p $(MPLCONFIGDIR) && rm -f $(MPLCONFIGDIR)/fontlist-*.json

@@ -6,7 +6,12 @@ import time
 from collections.abc import Callable
 
 
-def best_of(fn: Callable[[], object], repeats: int = 5, number: int = 10, sync: Callable[[], None] | None = None) -> float:
+def best_of(
+    fn: Callable[[], object],
+    repeats: int = 5,
+    number: int = 10,
+    sync: Callable[[], None] | None = None,
+) -> float:
     """Best mean seconds per call of ``fn`` over ``repeats`` rounds of ``number`` calls (one warm-up call).
 
     ``sync`` (e.g. ``torch.cuda.synchronize``) is called before reading the clock so that

@@ -18,11 +18,13 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks._timing import best_of
-
 from nbhelpers.conv import conv2d, conv_components
 
 GOAL = 3.0
-ANCHORS = {"nbhelpers.conv.conv2d": "about 2x (as_strided + tensordot)", "nbhelpers.conv.convolve (loop)": "about 2,100x (the lecture notebook's loop)"}
+ANCHORS = {
+    "nbhelpers.conv.conv2d": "about 2x (as_strided + tensordot)",
+    "nbhelpers.conv.convolve (loop)": "about 2,100x (the lecture notebook's loop)",
+}
 
 
 def measure() -> list[dict[str, object]]:
@@ -35,7 +37,9 @@ def measure() -> list[dict[str, object]]:
         K = torch.randn(4, 3, 5, 5)
         u = torch.randn(4)
         with torch.no_grad():
-            torch.testing.assert_close(conv2d(X, K, u), F.conv2d(X, K, u), rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(
+                conv2d(X, K, u), F.conv2d(X, K, u), rtol=1e-4, atol=1e-4
+            )
             reference = best_of(lambda: F.conv2d(X, K, u), repeats=7, number=50)
             vectorized = best_of(lambda: conv2d(X, K, u), repeats=7, number=50)
             start = time.perf_counter()
@@ -49,25 +53,38 @@ def measure() -> list[dict[str, object]]:
         ("nbhelpers.conv.convolve (loop)", loop),
     ]
     return [
-        {"method": name, "ms per call": seconds * 1e3, "x F.conv2d": seconds / reference, "anchor": ANCHORS.get(name, "")}
+        {
+            "method": name,
+            "ms per call": seconds * 1e3,
+            "x F.conv2d": seconds / reference,
+            "anchor": ANCHORS.get(name, ""),
+        }
         for name, seconds in rows
     ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print the rows as one JSON line")
+    parser.add_argument(
+        "--json", action="store_true", help="print the rows as one JSON line"
+    )
     args = parser.parse_args()
     rows = measure()
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"torch {torch.__version__}, CPU, 1 thread; X (1, 3, 128, 128), K (4, 3, 5, 5), bias (4,)")
+    print(
+        f"torch {torch.__version__}, CPU, 1 thread; X (1, 3, 128, 128), K (4, 3, 5, 5), bias (4,)"
+    )
     print(f"{'method':<34}{'ms/call':>11}{'x F.conv2d':>12}  anchor")
     for row in rows:
-        print(f"{row['method']:<34}{row['ms per call']:>11.3f}{row['x F.conv2d']:>12,.2f}  {row['anchor']}")
+        print(
+            f"{row['method']:<34}{row['ms per call']:>11.3f}{row['x F.conv2d']:>12,.2f}  {row['anchor']}"
+        )
     ratio = rows[1]["x F.conv2d"]
-    print(f"goal conv2d <= {GOAL:.0f}x F.conv2d: {'met' if ratio <= GOAL else 'MISSED'} ({ratio:.2f}x)")
+    print(
+        f"goal conv2d <= {GOAL:.0f}x F.conv2d: {'met' if ratio <= GOAL else 'MISSED'} ({ratio:.2f}x)"
+    )
     return 0
 
 

@@ -72,7 +72,9 @@ def _rate(run: Callable[[], int], passes: int = 2) -> float:
     return best
 
 
-def measure(patches: int | None = None, end_to_end: bool | None = None) -> list[dict[str, object]]:
+def measure(
+    patches: int | None = None, end_to_end: bool | None = None
+) -> list[dict[str, object]]:
     """One row per pipeline: patches per second and the ratio to the lecture notebook's pipeline, measured now.
 
     Args:
@@ -94,29 +96,80 @@ def measure(patches: int | None = None, end_to_end: bool | None = None) -> list[
         rows: list[tuple[str, float, str]] = []
 
         seed_loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True)
-        rows.append((REFERENCE, _rate(lambda: _drain(seed_loader, sync)), "decodes and transforms every patch every epoch"))
+        rows.append(
+            (
+                REFERENCE,
+                _rate(lambda: _drain(seed_loader, sync)),
+                "decodes and transforms every patch every epoch",
+            )
+        )
         for workers in (0, 1, 2):
-            loader = patch_loader(dataset, BATCH_SIZE, shuffle=True, num_workers=workers)
-            note = "best of 2 passes" if workers == 0 else "best of 2 passes (the 2nd reuses the started workers)"
-            rows.append((f"(b) patch_loader, {workers} worker(s)", _rate(functools.partial(_drain, loader, sync)), note))
+            loader = patch_loader(
+                dataset, BATCH_SIZE, shuffle=True, num_workers=workers
+            )
+            note = (
+                "best of 2 passes"
+                if workers == 0
+                else "best of 2 passes (the 2nd reuses the started workers)"
+            )
+            rows.append(
+                (
+                    f"(b) patch_loader, {workers} worker(s)",
+                    _rate(functools.partial(_drain, loader, sync)),
+                    note,
+                )
+            )
             del loader  # stops persistent workers
 
         start = time.perf_counter()
         cache = decode_patches(dataset.paths).to(device)
         sync()
         decode_rate = len(dataset) / (time.perf_counter() - start)
-        rows.append(("(c) decode_patches once (uint8 cache)", decode_rate, "paid once, not per epoch"))
+        rows.append(
+            (
+                "(c) decode_patches once (uint8 cache)",
+                decode_rate,
+                "paid once, not per epoch",
+            )
+        )
         labels_tensor = torch.tensor(dataset.labels)
-        batches = DeviceBatches(cache, labels_tensor, BATCH_SIZE, shuffle=True, seed=0, transform=BatchAugment())
-        rows.append((f"(c) cache + BatchAugment on {device.type}, per epoch", _rate(lambda: _drain(batches, sync), 3), "best of 3 passes"))
-        big = DeviceBatches(cache, labels_tensor, 256, shuffle=True, seed=0, transform=BatchAugment())
-        rows.append((f"(c) cache + BatchAugment on {device.type}, batch 256", _rate(lambda: _drain(big, sync), 3), "best of 3 passes"))
+        batches = DeviceBatches(
+            cache,
+            labels_tensor,
+            BATCH_SIZE,
+            shuffle=True,
+            seed=0,
+            transform=BatchAugment(),
+        )
+        rows.append(
+            (
+                f"(c) cache + BatchAugment on {device.type}, per epoch",
+                _rate(lambda: _drain(batches, sync), 3),
+                "best of 3 passes",
+            )
+        )
+        big = DeviceBatches(
+            cache, labels_tensor, 256, shuffle=True, seed=0, transform=BatchAugment()
+        )
+        rows.append(
+            (
+                f"(c) cache + BatchAugment on {device.type}, batch 256",
+                _rate(lambda: _drain(big, sync), 3),
+                "best of 3 passes",
+            )
+        )
     finally:
         torch.set_num_threads(threads)
 
     reference = rows[0][1]
     result = [
-        {"pipeline": name, "patches/s": rate, "x (a)": rate / reference, "note": note, "device": device.type}
+        {
+            "pipeline": name,
+            "patches/s": rate,
+            "x (a)": rate / reference,
+            "note": note,
+            "device": device.type,
+        }
         for name, rate, note in rows
     ]
     if end_to_end if end_to_end is not None else device.type == "cuda":
@@ -129,9 +182,15 @@ def end_to_end_row(device: torch.device) -> dict[str, object]:
     from nbhelpers.recipes.histopathology import HistopathologyRecipe
 
     recipe = HistopathologyRecipe.for_profile(
-        "full", batch_size=256, eval_batch_size=1024, precision="bf16", channels_last=True, download=False
+        "full",
+        batch_size=256,
+        eval_batch_size=1024,
+        precision="bf16",
+        channels_last=True,
+        download=False,
     )
-    synthetic_patches(recipe.synthetic_size)  # generating the synthetic set is not timed
+    # generating the synthetic set is not timed
+    synthetic_patches(recipe.synthetic_size)
     start = time.perf_counter()
     data = recipe.prepare(num_workers=8 if device.type == "cuda" else 0)
     decoded = time.perf_counter() - start
@@ -155,31 +214,52 @@ def end_to_end_row(device: torch.device) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patches", type=int, default=None, help="patches per pass (default: by profile)")
+    parser.add_argument(
+        "--patches",
+        type=int,
+        default=None,
+        help="patches per pass (default: by profile)",
+    )
     parser.add_argument(
         "--end-to-end",
         choices=("auto", "yes", "no"),
         default="auto",
         help="time the full recipe: yes, no, or auto (on CUDA only; the default)",
     )
-    parser.add_argument("--json", action="store_true", help="print the rows as one JSON line")
+    parser.add_argument(
+        "--json", action="store_true", help="print the rows as one JSON line"
+    )
     args = parser.parse_args()
-    rows = measure(args.patches, {"auto": None, "yes": True, "no": False}[args.end_to_end])
+    rows = measure(
+        args.patches, {"auto": None, "yes": True, "no": False}[args.end_to_end]
+    )
     if args.json:
         print(json.dumps(rows))
         return 0
     device = get_device()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
-    print(f"device: {device.type} ({name}), torch {torch.__version__}, profile {profile()}, batch {BATCH_SIZE}")
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine())
+    )
+    print(
+        f"device: {device.type} ({name}), torch {torch.__version__}, profile {profile()}, batch {BATCH_SIZE}"
+    )
     print(f"{'pipeline':<58}{'patches/s':>11}{'x (a)':>8}  note")
     for row in rows:
-        print(f"{row['pipeline']:<58}{row['patches/s']:>11,.0f}{row['x (a)']:>8.2f}  {row['note']}")
+        print(
+            f"{row['pipeline']:<58}{row['patches/s']:>11,.0f}{row['x (a)']:>8.2f}  {row['note']}"
+        )
     for row in rows:
         if "seconds" in row:
             verdict = "met" if row["seconds"] <= GOAL_SECONDS else "MISSED"
-            print(f"end to end: {row['seconds']:.1f} s (goal <= {GOAL_SECONDS:.0f} s: {verdict})")
+            print(
+                f"end to end: {row['seconds']:.1f} s (goal <= {GOAL_SECONDS:.0f} s: {verdict})"
+            )
     if device.type != "cuda":
-        print("No CUDA device: the end-to-end goal (<= 120 s on one H100/H200) is not measured here.")
+        print(
+            "No CUDA device: the end-to-end goal (<= 120 s on one H100/H200) is not measured here."
+        )
     return 0
 
 

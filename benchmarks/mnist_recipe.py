@@ -39,21 +39,32 @@ LARGE_BATCH = 256
 
 def variants(base: MnistRecipe, device: torch.device) -> dict[str, MnistRecipe]:
     """The recipes to time, by label; CUDA-graph variants only on CUDA."""
-    large = replace(base, resident=True, batch_size=LARGE_BATCH, max_lr=scaled_max_lr(LARGE_BATCH, base.max_lr))
+    large = replace(
+        base,
+        resident=True,
+        batch_size=LARGE_BATCH,
+        max_lr=scaled_max_lr(LARGE_BATCH, base.max_lr),
+    )
     table = {
         "(a) DataLoader, batch 32": replace(base, batch_size=32),
         "(b) DeviceBatches, batch 32": replace(base, resident=True, batch_size=32),
         f"(c) DeviceBatches, batch {LARGE_BATCH}": large,
     }
     if device.type == "cuda":
-        table[f"(d) DeviceBatches, batch {LARGE_BATCH}, CUDA graph"] = replace(large, cuda_graph=True)
-        table["(e) DeviceBatches, batch 32, CUDA graph"] = replace(base, resident=True, batch_size=32, cuda_graph=True)
+        table[f"(d) DeviceBatches, batch {LARGE_BATCH}, CUDA graph"] = replace(
+            large, cuda_graph=True
+        )
+        table["(e) DeviceBatches, batch 32, CUDA graph"] = replace(
+            base, resident=True, batch_size=32, cuda_graph=True
+        )
     return table
 
 
 def warm_up(device: torch.device) -> None:
     """One tiny run so that the first variant does not pay for CUDA/cuDNN initialisation alone."""
-    for recipe in variants(MnistRecipe(epochs=1, train_size=512, valid_size=256), device).values():
+    for recipe in variants(
+        MnistRecipe(epochs=1, train_size=512, valid_size=256), device
+    ).values():
         recipe.train(recipe.prepare(), device, verbose=False)
 
 
@@ -73,7 +84,9 @@ def measure(full: bool = False, only: str | None = None) -> list[dict[str, objec
         chosen = variants(base, device)
         if only:
             letters = {letter.strip() for letter in only.split(",")}
-            chosen = {label: recipe for label, recipe in chosen.items() if label[1] in letters}
+            chosen = {
+                label: recipe for label, recipe in chosen.items() if label[1] in letters
+            }
             if not chosen:
                 raise ValueError(
                     f"no variant matches {only!r}; choose among {sorted(label[1] for label in variants(base, device))}"
@@ -85,7 +98,8 @@ def measure(full: bool = False, only: str | None = None) -> list[dict[str, objec
             start = time.perf_counter()
             data = recipe.prepare()
             run = recipe.train(data, device, verbose=False)
-            seconds = time.perf_counter() - start  # the logs hold host floats: the device has finished
+            # the logs hold host floats: the device has finished
+            seconds = time.perf_counter() - start
             rows.append(
                 {
                     "variant": label,
@@ -99,7 +113,9 @@ def measure(full: bool = False, only: str | None = None) -> list[dict[str, objec
             )
     finally:
         torch.set_num_threads(threads)
-    reference = next((row["seconds"] for row in rows if str(row["variant"]).startswith("(a)")), None)
+    reference = next(
+        (row["seconds"] for row in rows if str(row["variant"]).startswith("(a)")), None
+    )
     for row in rows:
         row["x (a)"] = row["seconds"] / reference if reference else float("nan")
     return rows
@@ -107,9 +123,19 @@ def measure(full: bool = False, only: str | None = None) -> list[dict[str, objec
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="the full recipe: 3 epochs over 55,000 images")
-    parser.add_argument("--variants", default=None, help="comma-separated letters, e.g. a,c (default: all)")
-    parser.add_argument("--json", action="store_true", help="print the rows as one JSON line")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="the full recipe: 3 epochs over 55,000 images",
+    )
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated letters, e.g. a,c (default: all)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the rows as one JSON line"
+    )
     args = parser.parse_args()
 
     device = get_device()
@@ -117,10 +143,16 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine())
+    )
     threads = ", 1 thread" if device.type == "cpu" else ""
     sizes = "full recipe" if args.full else f"profile {profile()}"
-    print(f"device: {device.type} ({name}){threads}, torch {torch.__version__}, {sizes}")
+    print(
+        f"device: {device.type} ({name}){threads}, torch {torch.__version__}, {sizes}"
+    )
     print(
         f"{'variant':<46}{'batch':>6}{'max_lr':>8}{'images':>8}{'epochs':>7}{'seconds':>9}{'accuracy':>10}{'x (a)':>8}"
     )
@@ -130,11 +162,21 @@ def main() -> int:
             f"{row['seconds']:>9.2f}{row['valid accuracy']:>10.4f}{row['x (a)']:>8.2f}"
         )
     if device.type != "cuda":
-        print("CUDA: not available here; (d)/(e) CUDA-graph variants skipped; the GPU goal is not measured by this run")
+        print(
+            "CUDA: not available here; (d)/(e) CUDA-graph variants skipped; the GPU goal is not measured by this run"
+        )
     elif args.full:
-        meeting = [row for row in rows if row["seconds"] <= GOAL_SECONDS and row["valid accuracy"] >= GOAL_ACCURACY]
+        meeting = [
+            row
+            for row in rows
+            if row["seconds"] <= GOAL_SECONDS and row["valid accuracy"] >= GOAL_ACCURACY
+        ]
         fastest = min(rows, key=lambda row: row["seconds"])
-        verdict = f"met by {', '.join(str(row['variant']) for row in meeting)}" if meeting else "MISSED"
+        verdict = (
+            f"met by {', '.join(str(row['variant']) for row in meeting)}"
+            if meeting
+            else "MISSED"
+        )
         print(
             f"goal <= {GOAL_SECONDS} s at >= {GOAL_ACCURACY:.1%}: {verdict} "
             f"(fastest: {fastest['variant']}, {fastest['seconds']:.2f} s, {fastest['valid accuracy']:.2%})"

@@ -67,7 +67,12 @@ def seed_loop(device: torch.device, batches: Batches) -> Callable[[], None]:
     """(a) The lecture notebook's loop: .item() twice per step, numpy window means."""
     model = lenet().to(device)
     optim = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    log: dict[str, list[float]] = {"loss": [], "accu": [], "loss_avg": [], "accu_avg": []}
+    log: dict[str, list[float]] = {
+        "loss": [],
+        "accu": [],
+        "loss_avg": [],
+        "accu_avg": [],
+    }
     window = max(1, int(0.05 * len(batches)))
 
     def epoch() -> None:
@@ -97,7 +102,10 @@ def hand_loop(device: torch.device, batches: Batches) -> Callable[[], None]:
     def epoch() -> None:
         pairs = []
         for x, y in batches:
-            x, y = x.to(device, non_blocking=non_blocking), y.to(device, non_blocking=non_blocking)
+            x, y = (
+                x.to(device, non_blocking=non_blocking),
+                y.to(device, non_blocking=non_blocking),
+            )
             preds = model(x)
             loss = F.cross_entropy(preds, y)
             loss.backward()
@@ -110,11 +118,20 @@ def hand_loop(device: torch.device, batches: Batches) -> Callable[[], None]:
     return epoch
 
 
-def trainer_loop(device: torch.device, batches: Batches, cuda_graph: bool = False) -> Callable[[], None]:
+def trainer_loop(
+    device: torch.device, batches: Batches, cuda_graph: bool = False
+) -> Callable[[], None]:
     """(c)/(d) nbhelpers' Trainer, one epoch per call."""
     model = lenet()
     optim = torch.optim.AdamW(model.parameters(), lr=1e-3, capturable=cuda_graph)
-    trainer = Trainer(model, optim, F.cross_entropy, device=device, verbose=False, cuda_graph=cuda_graph)
+    trainer = Trainer(
+        model,
+        optim,
+        F.cross_entropy,
+        device=device,
+        verbose=False,
+        cuda_graph=cuda_graph,
+    )
     return lambda: trainer.run(1, batches)
 
 
@@ -156,10 +173,17 @@ def lightning_loop(device: torch.device, batches: Batches) -> Callable[[], float
 
     def epoch() -> float:
         clock = StepClock()
+
         trainer = L.Trainer(
-            max_epochs=1, accelerator="gpu", devices=1, logger=False, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False, callbacks=[clock],
-        )  # fmt: skip
+            max_epochs=1,
+            accelerator="gpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[clock],
+        )
         trainer.fit(module, train_dataloaders=loader)
         # scale the timed part up to a whole epoch so it compares with the others
         return clock.seconds * len(batches) / (len(batches) - StepClock.skip)
@@ -167,7 +191,9 @@ def lightning_loop(device: torch.device, batches: Batches) -> Callable[[], float
     return epoch
 
 
-def time_variants(variants: dict[str, Callable[[], object]], rounds: int, sync: Callable[[], None]) -> dict[str, float]:
+def time_variants(
+    variants: dict[str, Callable[[], object]], rounds: int, sync: Callable[[], None]
+) -> dict[str, float]:
     """Best seconds per epoch of each variant over interleaved rounds (after one warm-up round)."""
     best = {name: float("inf") for name in variants}
     for round_index in range(rounds + 1):
@@ -176,7 +202,9 @@ def time_variants(variants: dict[str, Callable[[], object]], rounds: int, sync: 
             start = time.perf_counter()
             reported = epoch()
             sync()
-            elapsed = reported if isinstance(reported, float) else time.perf_counter() - start
+            elapsed = (
+                reported if isinstance(reported, float) else time.perf_counter() - start
+            )
             if round_index > 0:
                 best[name] = min(best[name], elapsed)
     return best
@@ -197,7 +225,9 @@ def measure(steps: int = 60, rounds: int = 5) -> list[dict[str, object]]:
             "(c) nbhelpers Trainer": trainer_loop(device, batches),
         }
         if device.type == "cuda":
-            variants["(d) Trainer, cuda_graph=True"] = trainer_loop(device, batches, cuda_graph=True)
+            variants["(d) Trainer, cuda_graph=True"] = trainer_loop(
+                device, batches, cuda_graph=True
+            )
             try:
                 variants["(e) Lightning Trainer"] = lightning_loop(device, batches)
             except ImportError:
@@ -207,16 +237,26 @@ def measure(steps: int = 60, rounds: int = 5) -> list[dict[str, object]]:
         torch.set_num_threads(threads)
     reference = best["(b) hand-written, no per-step sync"]
     return [
-        {"variant": name, "ms per step": seconds / steps * 1e3, "x (b)": seconds / reference}
+        {
+            "variant": name,
+            "ms per step": seconds / steps * 1e3,
+            "x (b)": seconds / reference,
+        }
         for name, seconds in best.items()
     ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60, help="training steps per epoch (default 60)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
-    parser.add_argument("--json", action="store_true", help="print the rows as one JSON line")
+    parser.add_argument(
+        "--steps", type=int, default=60, help="training steps per epoch (default 60)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timed rounds per variant (default 5)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the rows as one JSON line"
+    )
     args = parser.parse_args()
 
     device = get_device()
@@ -225,10 +265,16 @@ def main() -> int:
         print(json.dumps(rows))
         return 0
     best = {row["variant"]: row for row in rows}
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine())
+    )
     threads = ", 1 thread" if device.type == "cpu" else ""
     print(f"device: {device.type} ({name}){threads}, torch {torch.__version__}")
-    print(f"LeNet-style CNN, batch {BATCH_SIZE}, AdamW, {args.steps} steps per epoch, best of {args.rounds} rounds")
+    print(
+        f"LeNet-style CNN, batch {BATCH_SIZE}, AdamW, {args.steps} steps per epoch, best of {args.rounds} rounds"
+    )
     print(f"{'variant':<40}{'ms/step':>10}{'x (b)':>9}")
     for row in rows:
         print(f"{row['variant']:<40}{row['ms per step']:>10.3f}{row['x (b)']:>9.3f}")
@@ -240,14 +286,21 @@ def main() -> int:
     overhead = best["(c) nbhelpers Trainer"]["x (b)"] - 1
     if device.type == "cpu":
         verdict = "met" if overhead <= CPU_GOAL else "MISSED"
-        print(f"Trainer overhead over (b): {overhead:+.1%} (goal <= {CPU_GOAL:.0%} on CPU: {verdict})")
+        print(
+            f"Trainer overhead over (b): {overhead:+.1%} (goal <= {CPU_GOAL:.0%} on CPU: {verdict})"
+        )
     else:
         print(f"Trainer vs (b): {overhead:+.1%} (goal: <= 0%, i.e. at least as fast)")
         if "(e) Lightning Trainer" in best:
-            speedup = best["(e) Lightning Trainer"]["ms per step"] / best["(c) nbhelpers Trainer"]["ms per step"]
+            speedup = (
+                best["(e) Lightning Trainer"]["ms per step"]
+                / best["(c) nbhelpers Trainer"]["ms per step"]
+            )
             print(f"Lightning / Trainer: {speedup:.2f}x (goal >= 2x)")
         graph_ms = best["(d) Trainer, cuda_graph=True"]["ms per step"]
-        print(f"cuda_graph step: {graph_ms:.3f} ms (goal <= {GRAPH_GOAL_MS} ms on an H100/H200)")
+        print(
+            f"cuda_graph step: {graph_ms:.3f} ms (goal <= {GRAPH_GOAL_MS} ms on an H100/H200)"
+        )
     return 0
 
 

@@ -30,9 +30,8 @@ def _int(value: object, name: str, minimum: int) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int >= {minimum}, got {value!r} (a bool)")
     try:
-        number = operator.index(
-            value
-        )  # Python and NumPy integers; not floats, not even 2.0
+        # Python and NumPy integers; not floats, not even 2.0
+        number = operator.index(value)
     except TypeError:
         raise TypeError(
             f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__})"

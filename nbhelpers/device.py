@@ -1,8 +1,8 @@
 """Where computation runs and how much of it: the device, random seeds, CPU threads, the run profile.
 
-Every chapter starts with ``device = start_chapter(source)``, which prints one banner line, so a
-reader sees on which device, in which profile and on which data the numbers below were produced.
-The sizes of each profile live with the recipes (``XRecipe.SIZES``); this module only says which
+A chapter's preamble (``nbhelpers.chapter.start_chapter``) prints ``run_banner``, so a reader
+sees on which device, in which profile and on which data the numbers below were produced. The
+sizes of each profile live with the recipes (``XRecipe.SIZES``); this module only says which
 profile is in force.
 """
 
@@ -62,7 +62,9 @@ def checked_device(name: str, label: str | None = None) -> torch.device:
         if not torch.cuda.is_available():
             raise ValueError(f"{label}, but CUDA is not available here")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"{label}, but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise ValueError(
+                f"{label}, but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
     elif device.type == "mps" and not _mps_available():
         raise ValueError(f"{label}, but MPS is not available here")
     elif device.type not in ("cpu", "cuda", "mps"):
@@ -79,7 +81,9 @@ def profile() -> str:
     requested = os.environ.get("NBHELPERS_PROFILE", "").strip().lower()
     if requested and requested != "auto":
         if requested not in PROFILES:
-            raise ValueError(f"NBHELPERS_PROFILE={requested!r}: use one of {', '.join(PROFILES)}")
+            raise ValueError(
+                f"NBHELPERS_PROFILE={requested!r}: use one of {', '.join(PROFILES)}"
+            )
         return requested
     return "full" if accelerator_available() else "quick"
 
@@ -107,30 +111,15 @@ def cpu_threads() -> int | None:
     if not value:
         return None
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"NBHELPERS_THREADS={value!r}: use a positive number of threads")
+        raise ValueError(
+            f"NBHELPERS_THREADS={value!r}: use a positive number of threads"
+        )
     return int(value)
 
 
-def start_chapter(data_source: object | None = None, seed: int = 0) -> torch.device:
-    """A chapter's first cell: CPU threads, seeds, and the banner line; returns the device.
-
-    Args:
-        data_source: where the chapter's data came from (e.g. ``data.source``), for the banner.
-        seed: passed to ``seed_everything``.
-
-    Returns:
-        ``get_device()``.
-    """
-    device = get_device()
-    threads = cpu_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    seed_everything(seed)
-    print(run_banner(data_source, device), flush=True)
-    return device
-
-
-def run_banner(data_source: object | None = None, device: torch.device | None = None) -> str:
+def run_banner(
+    data_source: object | None = None, device: torch.device | None = None
+) -> str:
     """One line naming the device, the profile, torch's version and (optionally) the data source."""
     device = device if device is not None else get_device()
     name = device.type

@@ -4,7 +4,8 @@ Functions take tensors (any device, with or without grad) and return the ``Figur
 the ``animate_*`` functions return an ``Animation``, self-contained HTML that plays in a notebook
 and in the static HTML book without a kernel.
 
-Importing this module inside a Jupyter kernel makes sure that the chapters' figures are shown,
+Importing this module changes nothing global. ``setup_notebook()``, which a chapter's preamble
+(``nbhelpers.chapter.start_chapter``) calls, makes sure that the chapters' figures are shown
 whatever the caller's plotting environment: a non-interactive backend inherited from the
 environment (``MPLBACKEND=Agg``, common on servers and in containers, or a ``matplotlibrc``) is
 replaced by the inline backend, and fonts that ship with matplotlib but are missing from a stale
@@ -50,8 +51,11 @@ def _register_missing_bundled_fonts() -> None:
             font_manager.fontManager.addfont(str(path))
 
 
-_show_figures_inline_in_kernel()
-_register_missing_bundled_fonts()
+def setup_notebook() -> None:
+    """Inside a Jupyter kernel: the inline backend; everywhere: matplotlib's own fonts known."""
+    _show_figures_inline_in_kernel()
+    _register_missing_bundled_fonts()
+
 
 # Widest figure, in inches, that the book's text column shows without shrinking it much: wider
 # figures are scaled down by the browser, and their labels with them.
@@ -62,25 +66,40 @@ OUTPUT_CMAPS = ("spring", "summer", "autumn", "winter")
 
 
 def text_colour_on(background: Sequence[float]) -> str:
-    """"black" or "white", whichever contrasts more with an RGB(A) background in [0, 1].
+    """ "black" or "white", whichever contrasts more with an RGB(A) background in [0, 1].
 
     Uses the relative luminance of sRGB colours (as WCAG does): black on light cells, white on
     dark ones, so that numbers written into heat-map cells stay readable on every colour.
     """
     if len(background) < 3:
         raise ValueError(f"expected an RGB or RGBA colour, got {tuple(background)}")
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in background[:3]]
+    linear = [
+        c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+        for c in background[:3]
+    ]
     luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-    return "black" if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else "white"
+    return (
+        "black" if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else "white"
+    )
 
 
-def _annotate_cells(ax, values: np.ndarray, image, fmt: str = "{:g}", fontsize: float = 10) -> None:
+def _annotate_cells(
+    ax, values: np.ndarray, image, fmt: str = "{:g}", fontsize: float = 10
+) -> None:
     """Write each value of a 2D array into its cell of ``image`` (an AxesImage), readable colour."""
     for (i, j), value in np.ndenumerate(values):
         if np.ma.is_masked(value):
             continue
         colour = text_colour_on(image.cmap(image.norm(value)))
-        ax.text(j, i, fmt.format(value), ha="center", va="center", color=colour, fontsize=fontsize)
+        ax.text(
+            j,
+            i,
+            fmt.format(value),
+            ha="center",
+            va="center",
+            color=colour,
+            fontsize=fontsize,
+        )
 
 
 def to_numpy_image(x: torch.Tensor) -> np.ndarray:
@@ -91,7 +110,9 @@ def to_numpy_image(x: torch.Tensor) -> np.ndarray:
         if x.shape[-1] == 1:
             x = x[..., 0]
     elif x.dim() != 2:
-        raise ValueError(f"expected a (C, H, W) or (H, W) image, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"expected a (C, H, W) or (H, W) image, got shape {tuple(x.shape)}"
+        )
     return x.numpy()
 
 
@@ -120,7 +141,9 @@ def show_images(
     ncols = ncols or n
     size = min(size, PAGE_WIDTH / ncols)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False
+    )
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
         if index >= n:
@@ -148,7 +171,9 @@ def plot_conv_components(
     """
     c_in, c_out = X.shape[1], len(out_maps)
     side = min(2.0, PAGE_WIDTH / (c_out + 1))
-    fig, ax = plt.subplots(c_in + 1, c_out + 1, figsize=(side * (c_out + 1), side * (c_in + 1)))
+    fig, ax = plt.subplots(
+        c_in + 1, c_out + 1, figsize=(side * (c_out + 1), side * (c_in + 1))
+    )
     ax[0, 0].imshow(to_numpy_image(X[0]))
     ax[0, 0].set_title("X (input)", fontsize=9)
     for c in range(c_in):
@@ -159,7 +184,9 @@ def plot_conv_components(
             ax[c + 1, k + 1].set_title(f"X(c={c}) ⊛ K(c={c}, k={k})", fontsize=8)
     for k in range(c_out):
         ax[0, k + 1].imshow(to_numpy_image(out_maps[k]), cmap=OUTPUT_CMAPS[k % 4])
-        ax[0, k + 1].set_title(r"$\bar{\mathrm{X}}$" + f"(k={k}) = Σ_c + u[{k}]", fontsize=9)
+        ax[0, k + 1].set_title(
+            r"$\bar{\mathrm{X}}$" + f"(k={k}) = Σ_c + u[{k}]", fontsize=9
+        )
     for a in ax.flat:
         a.set_xticks([])
         a.set_yticks([])
@@ -170,14 +197,18 @@ def plot_conv_components(
 def plot_output_maps(S: torch.Tensor, title: str | None = None) -> Figure:
     """The channels of one output, (1, C, H, W) or (C, H, W), side by side in the chapter's colours."""
     maps = S[0] if S.dim() == 4 else S
-    fig = show_images(list(maps), [f"k={k}" for k in range(len(maps))], OUTPUT_CMAPS[: len(maps)])
+    fig = show_images(
+        list(maps), [f"k={k}" for k in range(len(maps))], OUTPUT_CMAPS[: len(maps)]
+    )
     if title:
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
     return fig
 
 
-def plot_annotated_matrices(matrices: Mapping[str, torch.Tensor], fmt: str = "{:g}") -> Figure:
+def plot_annotated_matrices(
+    matrices: Mapping[str, torch.Tensor], fmt: str = "{:g}"
+) -> Figure:
     """Small 2D matrices drawn as heat maps with each entry written in its cell.
 
     Args:
@@ -187,10 +218,20 @@ def plot_annotated_matrices(matrices: Mapping[str, torch.Tensor], fmt: str = "{:
         raise ValueError("plot_annotated_matrices needs at least one matrix")
     for title, matrix in matrices.items():
         if matrix.dim() < 2 or any(size != 1 for size in matrix.shape[:-2]):
-            raise ValueError(f"matrix {title!r} must be (H, W) or (1, ..., 1, H, W), got shape {tuple(matrix.shape)}")
-    fig, axes = plt.subplots(1, len(matrices), figsize=(2.2 * len(matrices), 2.4), squeeze=False)
+            raise ValueError(
+                f"matrix {title!r} must be (H, W) or (1, ..., 1, H, W), got shape {tuple(matrix.shape)}"
+            )
+    fig, axes = plt.subplots(
+        1, len(matrices), figsize=(2.2 * len(matrices), 2.4), squeeze=False
+    )
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
-        values = matrix.detach().cpu().float().reshape(matrix.shape[-2], matrix.shape[-1]).numpy()
+        values = (
+            matrix.detach()
+            .cpu()
+            .float()
+            .reshape(matrix.shape[-2], matrix.shape[-1])
+            .numpy()
+        )
         image = ax.imshow(values, cmap="viridis", vmin=0)
         _annotate_cells(ax, values, image, fmt, fontsize=11)
         ax.set_title(title, fontsize=10)
@@ -233,16 +274,22 @@ def plot_guided_backprop(
     """
     images, maps = list(images), list(maps)
     if not images or len(images) != len(maps):
-        raise ValueError(f"need as many maps as images (at least one), got {len(images)} and {len(maps)}")
+        raise ValueError(
+            f"need as many maps as images (at least one), got {len(images)} and {len(maps)}"
+        )
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"need {len(images)} titles, got {len(titles)}")
     if not 0.0 <= overlay_alpha <= 1.0:
         raise ValueError(f"overlay_alpha must be in [0, 1], got {overlay_alpha}")
-    fig, axes = plt.subplots(len(images), 3, figsize=(3 * size, size * len(images) + 0.3), squeeze=False)
+    fig, axes = plt.subplots(
+        len(images), 3, figsize=(3 * size, size * len(images) + 0.3), squeeze=False
+    )
     for row, (image, grad_map) in enumerate(zip(images, maps)):
         picture, heat = to_numpy_image(image), to_numpy_image(grad_map)
         if heat.ndim != 2 or heat.shape != picture.shape[:2]:
-            raise ValueError(f"map {row} has shape {heat.shape}, expected (H, W) = {picture.shape[:2]}")
+            raise ValueError(
+                f"map {row} has shape {heat.shape}, expected (H, W) = {picture.shape[:2]}"
+            )
         grey = "gray" if picture.ndim == 2 else None
         axes[row, 0].imshow(picture, cmap=grey)
         axes[row, 1].imshow(heat, cmap=cmap)
@@ -257,7 +304,9 @@ def plot_guided_backprop(
     return fig
 
 
-def plot_training_history(trainer: object, *more_trainers: object, boundary_label: str = "fine-tuning") -> Figure:
+def plot_training_history(
+    trainer: object, *more_trainers: object, boundary_label: str = "fine-tuning"
+) -> Figure:
     """Loss and accuracy per training step, raw (faint) and smoothed (solid), with validation
     points at the epoch ends.
 
@@ -275,7 +324,9 @@ def plot_training_history(trainer: object, *more_trainers: object, boundary_labe
     for index, each in enumerate(trainers):
         frame = each.history  # type: ignore[attr-defined]
         if frame.empty:
-            raise ValueError(f"trainer {index} has no training steps to plot; call run() first")
+            raise ValueError(
+                f"trainer {index} has no training steps to plot; call run() first"
+            )
         frame = frame.assign(step=frame["step"] + offset)
         frames.append(frame)
         offset += len(frame)
@@ -284,13 +335,18 @@ def plot_training_history(trainer: object, *more_trainers: object, boundary_labe
     history = pd.concat(frames, ignore_index=True)
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    panels = (("loss", "loss_avg", "val_loss", "loss"), ("accu", "accu_avg", "val_accu", "accuracy"))
+    panels = (
+        ("loss", "loss_avg", "val_loss", "loss"),
+        ("accu", "accu_avg", "val_accu", "accuracy"),
+    )
     for ax, (raw, smooth, valid, label) in zip(axes, panels):
         ax.plot(history["step"], history[raw], alpha=0.3, color="C0", linewidth=0.8)
         ax.plot(history["step"], history[smooth], color="C0", label="train")
         ends = history.dropna(subset=[valid])
         if not ends.empty:
-            ax.plot(ends["step"], ends[valid], "o-", color="C1", markersize=3, label="valid")
+            ax.plot(
+                ends["step"], ends[valid], "o-", color="C1", markersize=3, label="valid"
+            )
         for position, boundary in enumerate(boundaries):
             legend_text = f"[{boundary_label}]" if position == 0 else None
             ax.axvline(boundary, color="black", linestyle="dotted", label=legend_text)
@@ -310,7 +366,9 @@ def _as_display_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 ndarray (as OpenCV/read_patch give) or (C, H, W)/(H, W) tensor -> imshow array."""
     if isinstance(image, np.ndarray):
         if image.ndim not in (2, 3):
-            raise ValueError(f"expected an (H, W) or (H, W, C) array, got shape {image.shape}")
+            raise ValueError(
+                f"expected an (H, W) or (H, W, C) array, got shape {image.shape}"
+            )
         return image
     return to_numpy_image(image)
 
@@ -337,14 +395,18 @@ def plot_patch_grid(
     """
     n = len(images)
     if n == 0 or len(labels) != n:
-        raise ValueError(f"need as many labels as images (at least one), got {n} and {len(labels)}")
+        raise ValueError(
+            f"need as many labels as images (at least one), got {n} and {len(labels)}"
+        )
     if ncols < 1:
         raise ValueError(f"ncols must be >= 1, got {ncols}")
     if box is not None and not 0 <= box[0] < box[1]:
         raise ValueError(f"box must be (first, end) with 0 <= first < end, got {box}")
     ncols = min(ncols, n)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.25) * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, (size + 0.25) * nrows), squeeze=False
+    )
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
         if index >= n:
@@ -355,7 +417,14 @@ def plot_patch_grid(
             first, end = box
             # pixel i covers [i - 0.5, i + 0.5] in imshow's coordinates
             ax.add_patch(
-                Rectangle((first - 0.5, first - 0.5), end - first, end - first, fill=False, color=box_color, linewidth=1)
+                Rectangle(
+                    (first - 0.5, first - 0.5),
+                    end - first,
+                    end - first,
+                    fill=False,
+                    color=box_color,
+                    linewidth=1,
+                )
             )
     fig.tight_layout()
     return fig
@@ -377,14 +446,25 @@ def plot_augmentation_epochs(
     """
     epochs = len(train_views)
     if epochs == 0 or len(valid_views) != epochs:
-        raise ValueError(f"need one validation view per epoch (at least one), got {epochs} and {len(valid_views)}")
+        raise ValueError(
+            f"need one validation view per epoch (at least one), got {epochs} and {len(valid_views)}"
+        )
     instances = len(train_views[0])
-    if instances == 0 or any(len(row) != instances for row in train_views) or len(train_labels) != instances:
+    if (
+        instances == 0
+        or any(len(row) != instances for row in train_views)
+        or len(train_labels) != instances
+    ):
         raise ValueError(
             "every epoch needs the same number of training views, one label per instance; got views per "
             f"epoch {[len(row) for row in train_views]} and {len(train_labels)} labels"
         )
-    fig, axes = plt.subplots(epochs, instances + 1, figsize=(size * (instances + 1), size * epochs + 0.3), squeeze=False)
+    fig, axes = plt.subplots(
+        epochs,
+        instances + 1,
+        figsize=(size * (instances + 1), size * epochs + 0.3),
+        squeeze=False,
+    )
     for epoch in range(epochs):
         views = [*train_views[epoch], valid_views[epoch]]
         labels = [*train_labels, valid_label]
@@ -395,14 +475,18 @@ def plot_augmentation_epochs(
             ax.set_yticks([])
             ax.set_xlabel(f"label {int(label)}", fontsize=8)
             if epoch == 0:
-                ax.set_title("valid" if column == instances else f"instance {column}", fontsize=9)
+                ax.set_title(
+                    "valid" if column == instances else f"instance {column}", fontsize=9
+                )
         axes[epoch, 0].set_ylabel(f"epoch {epoch}", fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def plot_confusion_matrix(
-    matrix: torch.Tensor | np.ndarray, class_names: Sequence[str], title: str | None = None
+    matrix: torch.Tensor | np.ndarray,
+    class_names: Sequence[str],
+    title: str | None = None,
 ) -> Figure:
     """A (K, K) confusion matrix (rows: true class, columns: predicted class) with counts and row shares.
 
@@ -410,20 +494,36 @@ def plot_confusion_matrix(
     true-negative and false-positive rates in the first row, the miss rate and recall in the
     second). Colours follow the row shares.
     """
-    counts = np.asarray(matrix.detach().cpu() if isinstance(matrix, torch.Tensor) else matrix)
+    counts = np.asarray(
+        matrix.detach().cpu() if isinstance(matrix, torch.Tensor) else matrix
+    )
     k = len(class_names)
     if counts.shape != (k, k):
-        raise ValueError(f"expected a ({k}, {k}) matrix for {k} class names, got shape {counts.shape}")
+        raise ValueError(
+            f"expected a ({k}, {k}) matrix for {k} class names, got shape {counts.shape}"
+        )
     if (counts < 0).any():
         i, j = np.argwhere(counts < 0)[0]
-        raise ValueError(f"a confusion matrix holds counts >= 0, got {counts[i, j]} in row {i}, column {j}")
+        raise ValueError(
+            f"a confusion matrix holds counts >= 0, got {counts[i, j]} in row {i}, column {j}"
+        )
     totals = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, totals, out=np.zeros(counts.shape, float), where=totals > 0)
+    shares = np.divide(
+        counts, totals, out=np.zeros(counts.shape, float), where=totals > 0
+    )
     fig, ax = plt.subplots(figsize=(1.4 * k + 1.6, 1.4 * k + 1.0))
     image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
     for (i, j), count in np.ndenumerate(counts):
         colour = text_colour_on(image.cmap(image.norm(shares[i, j])))
-        ax.text(j, i, f"{int(count):,}\n{shares[i, j]:.1%}", ha="center", va="center", color=colour, fontsize=10)
+        ax.text(
+            j,
+            i,
+            f"{int(count):,}\n{shares[i, j]:.1%}",
+            ha="center",
+            va="center",
+            color=colour,
+            fontsize=10,
+        )
     ax.set_xticks(range(k), class_names)
     ax.set_yticks(range(k), class_names)
     ax.set_xlabel("predicted")
@@ -452,12 +552,23 @@ def plot_precision_recall(
     """
     precision, recall = np.asarray(precision, float), np.asarray(recall, float)
     if precision.ndim != 1 or precision.shape != recall.shape or len(precision) == 0:
-        raise ValueError(f"precision and recall must be 1-D of equal length, got {precision.shape} and {recall.shape}")
+        raise ValueError(
+            f"precision and recall must be 1-D of equal length, got {precision.shape} and {recall.shape}"
+        )
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
-    label = "model" if average_precision is None else f"model (AP = {average_precision:.3f})"
+    label = (
+        "model"
+        if average_precision is None
+        else f"model (AP = {average_precision:.3f})"
+    )
     ax.step(recall, precision, where="post", color="C0", label=label)
     if positive_share is not None:
-        ax.axhline(positive_share, color="gray", linestyle="dashed", label=f"chance ({positive_share:.2f})")
+        ax.axhline(
+            positive_share,
+            color="gray",
+            linestyle="dashed",
+            label=f"chance ({positive_share:.2f})",
+        )
     if operating_point is not None:
         ax.plot(*operating_point, "o", color="C1", label=operating_label)
     ax.set_xlim(0, 1.01)
@@ -470,7 +581,9 @@ def plot_precision_recall(
     return fig
 
 
-def plot_schedule(lr: Sequence[float], momentum: Sequence[float] | None = None) -> Figure:
+def plot_schedule(
+    lr: Sequence[float], momentum: Sequence[float] | None = None
+) -> Figure:
     """The learning rate (top) and, if given, the momentum or Adam's beta1 (bottom) per step.
 
     Args:
@@ -480,9 +593,15 @@ def plot_schedule(lr: Sequence[float], momentum: Sequence[float] | None = None) 
     if len(lr) == 0:
         raise ValueError("plot_schedule needs at least one learning-rate value")
     if momentum is not None and len(momentum) != len(lr):
-        raise ValueError(f"got {len(lr)} learning rates but {len(momentum)} momentum values")
-    series = [("learning rate", lr)] + ([(r"momentum ($\beta_1$)", momentum)] if momentum is not None else [])
-    fig, axes = plt.subplots(len(series), 1, figsize=(8, 1.5 * len(series) + 0.4), sharex=True, squeeze=False)
+        raise ValueError(
+            f"got {len(lr)} learning rates but {len(momentum)} momentum values"
+        )
+    series = [("learning rate", lr)] + (
+        [(r"momentum ($\beta_1$)", momentum)] if momentum is not None else []
+    )
+    fig, axes = plt.subplots(
+        len(series), 1, figsize=(8, 1.5 * len(series) + 0.4), sharex=True, squeeze=False
+    )
     steps = np.arange(1, len(lr) + 1)
     for ax, (label, values) in zip(axes[:, 0], series):
         ax.plot(steps, np.asarray(values, dtype=float), color="black")
@@ -525,15 +644,21 @@ def plot_feature_maps(
     """
     channels = list(channels)
     if not blocks or any(len(block) == 0 for block in blocks):
-        raise ValueError("plot_feature_maps needs at least one block, each with at least one layer")
+        raise ValueError(
+            "plot_feature_maps needs at least one block, each with at least one layer"
+        )
     if not 1 <= len(channels) <= 8:
         raise ValueError(f"show between 1 and 8 channels, got {len(channels)}")
     for block in blocks:
         for name, output in block:
             if output.dim() not in (1, 3):
-                raise ValueError(f"layer {name!r}: expected a (C, H, W) or (N,) output, got {tuple(output.shape)}")
+                raise ValueError(
+                    f"layer {name!r}: expected a (C, H, W) or (N,) output, got {tuple(output.shape)}"
+                )
             if output.dim() == 3 and max(channels) >= output.shape[0]:
-                raise ValueError(f"layer {name!r} has {output.shape[0]} channels; cannot show channel {max(channels)}")
+                raise ValueError(
+                    f"layer {name!r} has {output.shape[0]} channels; cannot show channel {max(channels)}"
+                )
     rows = len(channels)
     ratios, kinds = [1.0], ["input"]
     for block in blocks:
@@ -546,7 +671,9 @@ def plot_feature_maps(
     grid = fig.add_gridspec(rows, len(ratios), width_ratios=ratios)
     from matplotlib.colors import LinearSegmentedColormap
 
-    diverging = LinearSegmentedColormap.from_list("red_white_blue", ["red", "white", "blue"])
+    diverging = LinearSegmentedColormap.from_list(
+        "red_white_blue", ["red", "white", "blue"]
+    )
 
     axis = fig.add_subplot(grid[rows // 2, 0])
     axis.imshow(to_numpy_image(image), cmap="Greys")
@@ -569,7 +696,9 @@ def plot_feature_maps(
         block = _vector_as_column(values.numpy())
         limit = float(np.abs(block).max()) or 1.0
         axis = fig.add_subplot(grid[:, column])
-        cells = axis.imshow(block, cmap=diverging, vmin=-limit, vmax=limit, aspect="auto")
+        cells = axis.imshow(
+            block, cmap=diverging, vmin=-limit, vmax=limit, aspect="auto"
+        )
         axis.set_title(name, fontsize=9)
         axis.set_xticks([])
         if column == last and block.shape[1] == 1:
@@ -578,14 +707,24 @@ def plot_feature_maps(
                 axis.set_yticklabels(list(logit_labels))
             for i, value in enumerate(block[:, 0]):
                 colour = text_colour_on(cells.cmap(cells.norm(value)))
-                axis.text(0, i, f"{value:.1f}", ha="center", va="center", fontsize=9, color=colour)
+                axis.text(
+                    0,
+                    i,
+                    f"{value:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color=colour,
+                )
         else:
             axis.set_yticks([])
     return fig
 
 
 def plot_prediction_bars(
-    probabilities: torch.Tensor, classes: Sequence[str] | None = None, title: str | None = None
+    probabilities: torch.Tensor,
+    classes: Sequence[str] | None = None,
+    title: str | None = None,
 ) -> Figure:
     """A bar per class with its predicted probability.
 
@@ -596,9 +735,13 @@ def plot_prediction_bars(
     values = probabilities.detach().cpu().float().reshape(-1).numpy()
     if values.size == 0:
         raise ValueError("plot_prediction_bars needs at least one probability")
-    labels = list(classes) if classes is not None else [str(k) for k in range(values.size)]
+    labels = (
+        list(classes) if classes is not None else [str(k) for k in range(values.size)]
+    )
     if len(labels) != values.size:
-        raise ValueError(f"got {values.size} probabilities but {len(labels)} class labels")
+        raise ValueError(
+            f"got {values.size} probabilities but {len(labels)} class labels"
+        )
     fig, ax = plt.subplots(figsize=(4.5, 3))
     ax.bar(range(values.size), values, color="C0")
     ax.set_xticks(range(values.size))
@@ -629,7 +772,9 @@ def plot_length_histogram(lengths: Sequence[int], cutoff: int | None = None) -> 
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.bar(np.arange(counts.size), counts, color="C0")
     if cutoff is not None:
-        ax.axvline(cutoff + 0.5, color="black", linestyle="dashed", label=f"cut-off {cutoff}")
+        ax.axvline(
+            cutoff + 0.5, color="black", linestyle="dashed", label=f"cut-off {cutoff}"
+        )
         ax.legend()
     ax.set_xlabel("length")
     ax.set_ylabel("count")
@@ -659,9 +804,7 @@ class Animation:
 
 # The player's buttons use Font Awesome classes; matplotlib links the stylesheet from a CDN, which
 # an offline reader cannot reach. The book's theme ships Font Awesome, so the link is dropped.
-_CDN_STYLESHEET = (
-    '<link rel="stylesheet"\nhref="https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/font-awesome.min.css">'
-)
+_CDN_STYLESHEET = '<link rel="stylesheet"\nhref="https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/font-awesome.min.css">'
 
 
 def _animation(fig: Figure, update, frames: int, interval_ms: int) -> Animation:
@@ -669,7 +812,9 @@ def _animation(fig: Figure, update, frames: int, interval_ms: int) -> Animation:
     from matplotlib.animation import FuncAnimation
 
     try:
-        movie = FuncAnimation(fig, update, frames=frames, interval=interval_ms, blit=False, repeat=True)
+        movie = FuncAnimation(
+            fig, update, frames=frames, interval=interval_ms, blit=False, repeat=True
+        )
         html = movie.to_jshtml(default_mode="loop")
     finally:
         plt.close(fig)
@@ -716,37 +861,65 @@ def animate_convolution(
 
     X, K = X.detach().cpu().float(), K.detach().cpu().float()
     if X.dim() != 2 or K.dim() != 2 or K.shape[0] != K.shape[1]:
-        raise ValueError(f"expected an (H, W) input and a (k, k) kernel, got {tuple(X.shape)} and {tuple(K.shape)}")
+        raise ValueError(
+            f"expected an (H, W) input and a (k, k) kernel, got {tuple(X.shape)} and {tuple(K.shape)}"
+        )
     if max(X.shape) > 12:
-        raise ValueError(f"input {tuple(X.shape)} is too large to annotate; use at most 12 x 12")
+        raise ValueError(
+            f"input {tuple(X.shape)} is too large to annotate; use at most 12 x 12"
+        )
     if stride < 1 or padding < 0:
-        raise ValueError(f"need stride >= 1 and padding >= 0, got stride={stride}, padding={padding}")
+        raise ValueError(
+            f"need stride >= 1 and padding >= 0, got stride={stride}, padding={padding}"
+        )
     k = K.shape[0]
     padded = torch.nn.functional.pad(X, (padding, padding, padding, padding))
     if k > min(padded.shape):
-        raise ValueError(f"kernel {k}x{k} is larger than the padded input {tuple(padded.shape)}")
-    S = conv2d(X[None, None], K[None, None], stride=stride, padding=padding)[0, 0].numpy()
+        raise ValueError(
+            f"kernel {k}x{k} is larger than the padded input {tuple(padded.shape)}"
+        )
+    S = conv2d(X[None, None], K[None, None], stride=stride, padding=padding)[
+        0, 0
+    ].numpy()
     out_h, out_w = S.shape
     P, Kn = padded.numpy(), K.numpy()
     frames = out_h * out_w
 
     fig, (ax_in, ax_k, ax_out) = plt.subplots(
-        1, 3, figsize=(7.5, 2.9), dpi=dpi, gridspec_kw={"width_ratios": [P.shape[1], k, out_w]}
+        1,
+        3,
+        figsize=(7.5, 2.9),
+        dpi=dpi,
+        gridspec_kw={"width_ratios": [P.shape[1], k, out_w]},
     )
     pad_mask = np.ones_like(P, dtype=bool)
     pad_mask[padding : padding + X.shape[0], padding : padding + X.shape[1]] = False
     limit = float(np.abs(P).max()) or 1.0
-    inner = ax_in.imshow(np.ma.masked_where(pad_mask, P), cmap="Blues", vmin=-limit, vmax=1.5 * limit)
-    ax_in.imshow(np.ma.masked_where(~pad_mask, np.zeros_like(P)), cmap="Greys", vmin=-1, vmax=4)
+    inner = ax_in.imshow(
+        np.ma.masked_where(pad_mask, P), cmap="Blues", vmin=-limit, vmax=1.5 * limit
+    )
+    ax_in.imshow(
+        np.ma.masked_where(~pad_mask, np.zeros_like(P)), cmap="Greys", vmin=-1, vmax=4
+    )
     for (i, j), value in np.ndenumerate(P):
-        colour = "dimgray" if pad_mask[i, j] else text_colour_on(inner.cmap(inner.norm(value)))
-        ax_in.text(j, i, f"{value:g}", ha="center", va="center", fontsize=11, color=colour)
+        colour = (
+            "dimgray"
+            if pad_mask[i, j]
+            else text_colour_on(inner.cmap(inner.norm(value)))
+        )
+        ax_in.text(
+            j, i, f"{value:g}", ha="center", va="center", fontsize=11, color=colour
+        )
     size = f"{X.shape[0]}x{X.shape[1]}" + (f", padding {padding}" if padding else "")
     _grid_axes(ax_in, *P.shape, f"input {size}")
-    window = Rectangle((-0.5, -0.5), k, k, fill=False, edgecolor="crimson", linewidth=2.5)
+    window = Rectangle(
+        (-0.5, -0.5), k, k, fill=False, edgecolor="crimson", linewidth=2.5
+    )
     ax_in.add_patch(window)
 
-    kernel_image = ax_k.imshow(Kn, cmap="Oranges", vmin=min(Kn.min(), 0), vmax=max(Kn.max(), 1e-9))
+    kernel_image = ax_k.imshow(
+        Kn, cmap="Oranges", vmin=min(Kn.min(), 0), vmax=max(Kn.max(), 1e-9)
+    )
     _annotate_cells(ax_k, Kn, kernel_image, fontsize=11)
     _grid_axes(ax_k, k, k, f"kernel {k}x{k}")
 
@@ -757,12 +930,21 @@ def animate_convolution(
     for (i, j), value in np.ndenumerate(S):
         colour = text_colour_on(out_image.cmap(out_image.norm(value)))
         out_texts[(i, j)] = ax_out.text(
-            j, i, f"{value:g}", ha="center", va="center", fontsize=11, color=colour, visible=False
+            j,
+            i,
+            f"{value:g}",
+            ha="center",
+            va="center",
+            fontsize=11,
+            color=colour,
+            visible=False,
         )
     _grid_axes(ax_out, out_h, out_w, f"output {out_h}x{out_w}, stride {stride}")
     for ax, (rows, cols) in ((ax_in, P.shape), (ax_k, Kn.shape), (ax_out, S.shape)):
         _grid(ax, -0.5, -0.5, rows, cols, colour="none")
-    newest = Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="crimson", linewidth=2.5)
+    newest = Rectangle(
+        (-0.5, -0.5), 1, 1, fill=False, edgecolor="crimson", linewidth=2.5
+    )
     ax_out.add_patch(newest)
     caption = fig.text(0.5, 0.03, "", ha="center", fontsize=11)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
@@ -787,16 +969,33 @@ def animate_convolution(
     return _animation(fig, update, frames, interval_ms)
 
 
-def _grid(ax, x0: float, y0: float, rows: int, cols: int, colour: str = "white", cell: float = 1.0) -> None:
+def _grid(
+    ax,
+    x0: float,
+    y0: float,
+    rows: int,
+    cols: int,
+    colour: str = "white",
+    cell: float = 1.0,
+) -> None:
     """Draw a rows x cols grid of square cells with its top-left corner at (x0, y0), y pointing down."""
     for i in range(rows):
         for j in range(cols):
             ax.add_patch(
-                Rectangle((x0 + j * cell, y0 + i * cell), cell, cell, facecolor=colour, edgecolor="grey", lw=0.6)
+                Rectangle(
+                    (x0 + j * cell, y0 + i * cell),
+                    cell,
+                    cell,
+                    facecolor=colour,
+                    edgecolor="grey",
+                    lw=0.6,
+                )
             )
 
 
-def plot_local_connectivity(n: int = 6, k: int = 3, outputs: Sequence[tuple[int, int]] = ((0, 0), (2, 3))) -> Figure:
+def plot_local_connectivity(
+    n: int = 6, k: int = 3, outputs: Sequence[tuple[int, int]] = ((0, 0), (2, 3))
+) -> Figure:
     """A dense layer next to a convolution: which input pixels each output pixel is connected to.
 
     Left: one output pixel of a dense layer, connected to all n x n inputs. Right: a convolution
@@ -825,22 +1024,54 @@ def plot_local_connectivity(n: int = 6, k: int = 3, outputs: Sequence[tuple[int,
         for index, (i, j) in enumerate(targets):
             colour = colours[index % len(colours)]
             end = (out_x + j + 0.5, out_y + i + 0.5)
-            ax.add_patch(Rectangle((out_x + j, out_y + i), 1, 1, facecolor=colour, edgecolor="black", lw=0.8))
-            sources = [(a, b) for a in range(n) for b in range(n)] if dense else [
-                (i + a, j + b) for a in range(k) for b in range(k)
-            ]
+            ax.add_patch(
+                Rectangle(
+                    (out_x + j, out_y + i),
+                    1,
+                    1,
+                    facecolor=colour,
+                    edgecolor="black",
+                    lw=0.8,
+                )
+            )
+            sources = (
+                [(a, b) for a in range(n) for b in range(n)]
+                if dense
+                else [(i + a, j + b) for a in range(k) for b in range(k)]
+            )
             for a, b in sources:
-                ax.plot([b + 0.5, end[0]], [a + 0.5, end[1]], color=colour, lw=0.6, alpha=0.7)
+                ax.plot(
+                    [b + 0.5, end[0]],
+                    [a + 0.5, end[1]],
+                    color=colour,
+                    lw=0.6,
+                    alpha=0.7,
+                )
             if not dense:
-                ax.add_patch(Rectangle((j, i), k, k, fill=False, edgecolor=colour, lw=2.0))
+                ax.add_patch(
+                    Rectangle((j, i), k, k, fill=False, edgecolor=colour, lw=2.0)
+                )
         ax.set_xlim(-0.3, out_x + m + 0.3)
         ax.set_ylim(n + 0.3, -0.3)
         ax.set_aspect("equal")
         ax.axis("off")
         ax.text(n / 2, n + 0.2, f"input {n}x{n}", ha="center", va="top", fontsize=10)
-        ax.text(out_x + m / 2, out_y + m + 0.2, f"output {m}x{m}", ha="center", va="top", fontsize=10)
-    axes[0].set_title(f"dense: each output sees all {n * n} inputs\n{m * m * n * n:,} weights", fontsize=10)
-    axes[1].set_title(f"convolution: each output sees a {k}x{k} window\nthe same {k * k} weights everywhere", fontsize=10)
+        ax.text(
+            out_x + m / 2,
+            out_y + m + 0.2,
+            f"output {m}x{m}",
+            ha="center",
+            va="top",
+            fontsize=10,
+        )
+    axes[0].set_title(
+        f"dense: each output sees all {n * n} inputs\n{m * m * n * n:,} weights",
+        fontsize=10,
+    )
+    axes[1].set_title(
+        f"convolution: each output sees a {k}x{k} window\nthe same {k * k} weights everywhere",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -857,13 +1088,17 @@ def receptive_fields(layers: Sequence[tuple[str, int, int]]) -> list[int]:
     sizes, jump = [1], 1
     for name, kernel, stride in layers:
         if kernel < 1 or stride < 1:
-            raise ValueError(f"layer {name!r}: kernel and stride must be >= 1, got {kernel} and {stride}")
+            raise ValueError(
+                f"layer {name!r}: kernel and stride must be >= 1, got {kernel} and {stride}"
+            )
         sizes.append(sizes[-1] + (kernel - 1) * jump)
         jump *= stride
     return sizes
 
 
-def plot_receptive_field(layers: Sequence[tuple[str, int, int]], top_units: int = 3) -> Figure:
+def plot_receptive_field(
+    layers: Sequence[tuple[str, int, int]], top_units: int = 3
+) -> Figure:
     """How the receptive field of one unit grows through a stack of layers (one spatial axis).
 
     Each row is a layer (the input at the bottom); each dot a unit, placed above the centre of
@@ -904,16 +1139,33 @@ def plot_receptive_field(layers: Sequence[tuple[str, int, int]], top_units: int 
         first, last = intervals[level]
         for unit in range(count):
             traced = first <= unit <= last
-            ax.plot(x_of(level, unit), level, "o", ms=7 if traced else 5, color="crimson" if traced else "lightgrey")
+            ax.plot(
+                x_of(level, unit),
+                level,
+                "o",
+                ms=7 if traced else 5,
+                color="crimson" if traced else "lightgrey",
+            )
         if level > 0:
             kernel, stride = layers[level - 1][1], layers[level - 1][2]
             for unit in range(first, last + 1):
                 for below in range(unit * stride, unit * stride + kernel):
                     ax.plot(
-                        [x_of(level, unit), x_of(level - 1, below)], [level, level - 1], color="crimson", lw=0.7, alpha=0.6
+                        [x_of(level, unit), x_of(level - 1, below)],
+                        [level, level - 1],
+                        color="crimson",
+                        lw=0.7,
+                        alpha=0.6,
                     )
         ax.text(-1.0, level, names[level], ha="right", va="center", fontsize=10)
-        ax.text(width, level, f"receptive field {sizes[level]}", ha="left", va="center", fontsize=10)
+        ax.text(
+            width,
+            level,
+            f"receptive field {sizes[level]}",
+            ha="left",
+            va="center",
+            fontsize=10,
+        )
     ax.set_xlim(-0.5 - 0.2 * width, width * 1.35)
     ax.set_ylim(-0.6, len(layers) + 0.6)
     ax.axis("off")
@@ -938,7 +1190,9 @@ def plot_global_average_pooling(features: torch.Tensor, channels: int = 8) -> Fi
     if maps.dim() == 4 and maps.shape[0] == 1:
         maps = maps[0]
     if maps.dim() != 3:
-        raise ValueError(f"expected (C, H, W) or (1, C, H, W) feature maps, got shape {tuple(features.shape)}")
+        raise ValueError(
+            f"expected (C, H, W) or (1, C, H, W) feature maps, got shape {tuple(features.shape)}"
+        )
     if not 1 <= channels <= 12:
         raise ValueError(f"show between 1 and 12 channels, got {channels}")
     shown = maps[: min(channels, maps.shape[0])]
@@ -948,11 +1202,17 @@ def plot_global_average_pooling(features: torch.Tensor, channels: int = 8) -> Fi
     grid = fig.add_gridspec(2, count, height_ratios=[1.0, 0.55], hspace=0.9)
     pooled_ax = fig.add_subplot(grid[1, :])
     limit = float(np.abs(means).max()) or 1.0
-    pooled = pooled_ax.imshow(means[None, :], cmap="coolwarm", vmin=-limit, vmax=limit, aspect="auto")
-    _annotate_cells(pooled_ax, means[None, :].round(3), pooled, fmt="{:.3f}", fontsize=9)
+    pooled = pooled_ax.imshow(
+        means[None, :], cmap="coolwarm", vmin=-limit, vmax=limit, aspect="auto"
+    )
+    _annotate_cells(
+        pooled_ax, means[None, :].round(3), pooled, fmt="{:.3f}", fontsize=9
+    )
     pooled_ax.set_xticks(range(count), [f"c={c}" for c in range(count)], fontsize=9)
     pooled_ax.set_yticks([])
-    pooled_ax.set_xlabel(f"pooled: a ({maps.shape[0]},) vector, one mean per channel", fontsize=10)
+    pooled_ax.set_xlabel(
+        f"pooled: a ({maps.shape[0]},) vector, one mean per channel", fontsize=10
+    )
     for c in range(count):
         ax = fig.add_subplot(grid[0, c])
         ax.imshow(shown[c].numpy(), cmap="viridis")
@@ -960,16 +1220,29 @@ def plot_global_average_pooling(features: torch.Tensor, channels: int = 8) -> Fi
         ax.set_yticks([])
         ax.set_title(f"c={c}", fontsize=9)
         arrow = ConnectionPatch(
-            xyA=(0.5, 0.0), coordsA=ax.transAxes, xyB=(c, -0.5), coordsB=pooled_ax.transData,
-            arrowstyle="-|>", color="grey", lw=0.8,
+            xyA=(0.5, 0.0),
+            coordsA=ax.transAxes,
+            xyB=(c, -0.5),
+            coordsB=pooled_ax.transData,
+            arrowstyle="-|>",
+            color="grey",
+            lw=0.8,
         )
         fig.add_artist(arrow)
     h, w = maps.shape[-2:]
-    fig.suptitle(f"global average pooling: ({maps.shape[0]}, {h}, {w}) feature maps -> mean of each map", fontsize=10)
+    fig.suptitle(
+        f"global average pooling: ({maps.shape[0]}, {h}, {w}) feature maps -> mean of each map",
+        fontsize=10,
+    )
     return fig
 
 
-_LAYER_COLOURS = {"Conv": "#7fa7d9", "Pool": "#f2b880", "Linear": "#9ccf9c", "Flatten": "#d0d0d0"}
+_LAYER_COLOURS = {
+    "Conv": "#7fa7d9",
+    "Pool": "#f2b880",
+    "Linear": "#9ccf9c",
+    "Flatten": "#d0d0d0",
+}
 
 
 def _layer_label(layer: torch.nn.Module) -> str:
@@ -999,52 +1272,106 @@ def plot_architecture(model: torch.nn.Sequential, input_shape: Sequence[int]) ->
     from nbhelpers.train import eval_context
 
     if not isinstance(model, torch.nn.Sequential):
-        raise ValueError(f"plot_architecture draws an nn.Sequential, got {type(model).__name__}")
+        raise ValueError(
+            f"plot_architecture draws an nn.Sequential, got {type(model).__name__}"
+        )
     if len(input_shape) not in (1, 3) or any(int(d) < 1 for d in input_shape):
-        raise ValueError(f"input_shape must be (C, H, W) or (N,) with positive sizes, got {tuple(input_shape)}")
+        raise ValueError(
+            f"input_shape must be (C, H, W) or (N,) with positive sizes, got {tuple(input_shape)}"
+        )
     parameter = next(model.parameters(), None)
-    x = torch.zeros(1, *input_shape, device=parameter.device if parameter is not None else "cpu")
+    x = torch.zeros(
+        1, *input_shape, device=parameter.device if parameter is not None else "cpu"
+    )
     stages: list[dict] = [{"label": "input", "shape": tuple(input_shape), "then": []}]
     with eval_context(model), torch.no_grad():
         for layer in model:
             x = layer(x)
             shape = tuple(x.shape[1:])
-            if shape == stages[-1]["shape"] and not isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+            if shape == stages[-1]["shape"] and not isinstance(
+                layer, (torch.nn.Conv2d, torch.nn.Linear)
+            ):
                 stages[-1]["then"].append(type(layer).__name__)
             else:
-                stages.append({"label": _layer_label(layer), "shape": shape, "then": [], "kind": type(layer).__name__})
-    largest_side = max(s["shape"][1] for s in stages if len(s["shape"]) == 3) if any(
-        len(s["shape"]) == 3 for s in stages
-    ) else 1
-    largest_vector = max((s["shape"][0] for s in stages if len(s["shape"]) == 1), default=2)
+                stages.append(
+                    {
+                        "label": _layer_label(layer),
+                        "shape": shape,
+                        "then": [],
+                        "kind": type(layer).__name__,
+                    }
+                )
+    largest_side = (
+        max(s["shape"][1] for s in stages if len(s["shape"]) == 3)
+        if any(len(s["shape"]) == 3 for s in stages)
+        else 1
+    )
+    largest_vector = max(
+        (s["shape"][0] for s in stages if len(s["shape"]) == 1), default=2
+    )
     fig, ax = plt.subplots(figsize=(8.0, 3.0))
     spacing = 2.3
     for index, stage in enumerate(stages):
         x0 = index * spacing
         shape = stage["shape"]
         kind = stage.get("kind", "input")
-        colour = next((c for key, c in _LAYER_COLOURS.items() if key in kind), "#e6e6e6")
+        colour = next(
+            (c for key, c in _LAYER_COLOURS.items() if key in kind), "#e6e6e6"
+        )
         if len(shape) == 3:
             side = 0.45 + 0.75 * shape[1] / largest_side
             for depth in range(min(shape[0], 5)):
                 offset = 0.07 * depth
                 ax.add_patch(
-                    Rectangle((x0 - side / 2 - 0.14 + offset, -side / 2 - 0.14 + offset), side, side,
-                              facecolor=colour, edgecolor="black", lw=0.6)
+                    Rectangle(
+                        (x0 - side / 2 - 0.14 + offset, -side / 2 - 0.14 + offset),
+                        side,
+                        side,
+                        facecolor=colour,
+                        edgecolor="black",
+                        lw=0.6,
+                    )
                 )
             text = f"{shape[0]}@{shape[1]}x{shape[2]}"
         else:
             height = 0.3 + 1.0 * np.log(shape[0] + 1) / np.log(largest_vector + 1)
-            ax.add_patch(Rectangle((x0 - 0.12, -height / 2), 0.24, height, facecolor=colour, edgecolor="black", lw=0.6))
+            ax.add_patch(
+                Rectangle(
+                    (x0 - 0.12, -height / 2),
+                    0.24,
+                    height,
+                    facecolor=colour,
+                    edgecolor="black",
+                    lw=0.6,
+                )
+            )
             text = f"{shape[0]:,}"
-        ax.text(x0, 0.85, stage["label"].replace(" ", "\n", 1), ha="center", va="bottom", fontsize=9)
+        ax.text(
+            x0,
+            0.85,
+            stage["label"].replace(" ", "\n", 1),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
         ax.text(x0, -0.85, text, ha="center", va="top", fontsize=9)
         if index + 1 < len(stages):
-            ax.annotate("", xy=(x0 + spacing - 0.72, 0), xytext=(x0 + 0.72, 0),
-                        arrowprops={"arrowstyle": "->", "color": "grey"})
+            ax.annotate(
+                "",
+                xy=(x0 + spacing - 0.72, 0),
+                xytext=(x0 + 0.72, 0),
+                arrowprops={"arrowstyle": "->", "color": "grey"},
+            )
             if stage["then"]:
-                ax.text(x0 + spacing / 2, 0.08, "\n".join(stage["then"]), ha="center", va="bottom", fontsize=8,
-                        color="dimgray")
+                ax.text(
+                    x0 + spacing / 2,
+                    0.08,
+                    "\n".join(stage["then"]),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    color="dimgray",
+                )
     ax.set_xlim(-1.0, (len(stages) - 1) * spacing + 1.0)
     ax.set_ylim(-1.3, 1.5)
     ax.set_aspect("equal")
@@ -1081,18 +1408,33 @@ def plot_char_convolution(
     acts = responses.detach().cpu().float().numpy()
     detectors = list(detectors)
     if emb.ndim != 2 or emb.shape[0] != len(tokens):
-        raise ValueError(f"embedded must be (T, E) with T = {len(tokens)} tokens, got shape {emb.shape}")
+        raise ValueError(
+            f"embedded must be (T, E) with T = {len(tokens)} tokens, got shape {emb.shape}"
+        )
     positions = len(tokens) - context + 1
     if acts.ndim != 2 or acts.shape[1] != positions:
-        raise ValueError(f"responses must be (D, {positions}) for context {context}, got shape {acts.shape}")
+        raise ValueError(
+            f"responses must be (D, {positions}) for context {context}, got shape {acts.shape}"
+        )
     if not 0 <= window < positions:
         raise ValueError(f"window must be in [0, {positions}), got {window}")
-    if not 1 <= len(detectors) <= 8 or max(detectors) >= acts.shape[0] or min(detectors) < 0:
-        raise ValueError(f"detectors must be 1 to 8 rows of the {acts.shape[0]} detectors, got {detectors}")
+    if (
+        not 1 <= len(detectors) <= 8
+        or max(detectors) >= acts.shape[0]
+        or min(detectors) < 0
+    ):
+        raise ValueError(
+            f"detectors must be 1 to 8 rows of the {acts.shape[0]} detectors, got {detectors}"
+        )
     rows = acts[detectors]
     pooled = rows.max(axis=1)
     fig = plt.figure(figsize=(8.0, 4.4))
-    grid = fig.add_gridspec(2, 2, width_ratios=[len(tokens), 2.2], height_ratios=[emb.shape[1], 2 * len(detectors)])
+    grid = fig.add_gridspec(
+        2,
+        2,
+        width_ratios=[len(tokens), 2.2],
+        height_ratios=[emb.shape[1], 2 * len(detectors)],
+    )
     ax_emb = fig.add_subplot(grid[0, 0])
     limit = float(np.abs(emb).max()) or 1.0
     ax_emb.imshow(emb.T, cmap="coolwarm", vmin=-limit, vmax=limit, aspect="auto")
@@ -1101,31 +1443,67 @@ def plot_char_convolution(
     ax_emb.set_yticks([])
     ax_emb.set_ylabel(f"embedding\n({emb.shape[1]} values)", fontsize=9)
     ax_emb.add_patch(
-        Rectangle((window - 0.5, -0.5), context, emb.shape[1], fill=False, edgecolor="black", lw=2.5)
+        Rectangle(
+            (window - 0.5, -0.5),
+            context,
+            emb.shape[1],
+            fill=False,
+            edgecolor="black",
+            lw=2.5,
+        )
     )
-    ax_emb.set_title(f"kernel window: {context} characters x {emb.shape[1]} values, stride 1 character", fontsize=10)
+    ax_emb.set_title(
+        f"kernel window: {context} characters x {emb.shape[1]} values, stride 1 character",
+        fontsize=10,
+    )
 
     ax_act = fig.add_subplot(grid[1, 0], sharex=ax_emb)
     centre = (context - 1) / 2
     top = float(rows.max()) or 1.0
     act_image = ax_act.imshow(
-        rows, cmap="Greens", vmin=0, vmax=top, aspect="auto",
+        rows,
+        cmap="Greens",
+        vmin=0,
+        vmax=top,
+        aspect="auto",
         extent=(centre - 0.5, positions - 1 + centre + 0.5, len(detectors) - 0.5, -0.5),
     )
     ax_act.add_patch(
-        Rectangle((window + centre - 0.5, -0.5), 1, len(detectors), fill=False, edgecolor="black", lw=2.5)
+        Rectangle(
+            (window + centre - 0.5, -0.5),
+            1,
+            len(detectors),
+            fill=False,
+            edgecolor="black",
+            lw=2.5,
+        )
     )
     for row, values in enumerate(rows):
         best = int(values.argmax())
-        ax_act.add_patch(Rectangle((best + centre - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="crimson", lw=2))
-    ax_act.set_yticks(range(len(detectors)), [f"detector {d}" for d in detectors], fontsize=9)
+        ax_act.add_patch(
+            Rectangle(
+                (best + centre - 0.5, row - 0.5),
+                1,
+                1,
+                fill=False,
+                edgecolor="crimson",
+                lw=2,
+            )
+        )
+    ax_act.set_yticks(
+        range(len(detectors)), [f"detector {d}" for d in detectors], fontsize=9
+    )
     ax_act.tick_params(axis="x", labelbottom=False)
     ax_act.set_xlabel("window position (under the centre of its window)", fontsize=9)
     ax_act.set_xlim(-0.5, len(tokens) - 0.5)
 
     ax_pool = fig.add_subplot(grid[1, 1])
-    pool_image = ax_pool.imshow(pooled[:, None], cmap="Greens", vmin=0, vmax=top, aspect="auto")
-    _annotate_cells(ax_pool, pooled[:, None].round(2), pool_image, fmt="{:.2f}", fontsize=9)
+    pool_image = ax_pool.imshow(
+        pooled[:, None], cmap="Greens", vmin=0, vmax=top, aspect="auto"
+    )
+    _annotate_cells(
+        ax_pool, pooled[:, None].round(2), pool_image, fmt="{:.2f}", fontsize=9
+    )
     ax_pool.set_xticks([])
     ax_pool.set_yticks([])
     ax_pool.set_title("max over\npositions", fontsize=9)

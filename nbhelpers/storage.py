@@ -82,7 +82,9 @@ class DataSource:
 
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
-            raise ValueError(f"a data source kind is one of {SOURCE_KINDS}, got {self.kind!r}")
+            raise ValueError(
+                f"a data source kind is one of {SOURCE_KINDS}, got {self.kind!r}"
+            )
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.detail})"
@@ -115,7 +117,9 @@ def env_flag(name: str) -> bool:
         return True
     if value in _FALSE_WORDS:
         return False
-    raise ValueError(f"{name}={os.environ[name]!r}: use one of 1/true/yes/on or 0/false/no/off")
+    raise ValueError(
+        f"{name}={os.environ[name]!r}: use one of 1/true/yes/on or 0/false/no/off"
+    )
 
 
 def offline() -> bool:
@@ -226,13 +230,21 @@ def check_writable_file(target: str | os.PathLike[str], kind: str = "") -> Path:
     target = Path(target)
     noun = f"{kind} " if kind else ""
     if not target.parent.is_dir():
-        raise FileNotFoundError(f"{noun}folder does not exist: {target.parent} (for {target.name})")
+        raise FileNotFoundError(
+            f"{noun}folder does not exist: {target.parent} (for {target.name})"
+        )
     if target.is_dir():
-        raise IsADirectoryError(f"{target} is a folder; a {noun or 'file '}path must name a file")
+        raise IsADirectoryError(
+            f"{target} is a folder; a {noun or 'file '}path must name a file"
+        )
     if target.exists() and not _writable(target):
-        raise PermissionError(f"{target} is read-only; not replacing it (change its mode or choose another path)")
+        raise PermissionError(
+            f"{target} is read-only; not replacing it (change its mode or choose another path)"
+        )
     if not _writable(target.parent):
-        raise PermissionError(f"{noun}folder {target.parent} is not writable (for {target.name})")
+        raise PermissionError(
+            f"{noun}folder {target.parent} is not writable (for {target.name})"
+        )
     return target
 
 
@@ -263,7 +275,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         IsADirectoryError: ``target`` is a folder.
     """
     target = check_writable_file(target)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    handle, name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".part", dir=target.parent
+    )
     os.close(handle)
     temporary = Path(name)
     try:
@@ -300,17 +314,26 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(target)
     if not target.parent.is_dir():
-        raise FileNotFoundError(f"folder does not exist: {target.parent} (for {target.name})")
+        raise FileNotFoundError(
+            f"folder does not exist: {target.parent} (for {target.name})"
+        )
     if not _writable(target.parent):
-        raise PermissionError(f"folder {target.parent} is not writable (for {target.name})")
-    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+        raise PermissionError(
+            f"folder {target.parent} is not writable (for {target.name})"
+        )
+    temporary = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    )
     try:
         yield temporary
         os.chmod(temporary, default_dir_mode())
         try:
             os.rename(temporary, target)
         except OSError as error:
-            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not target.is_dir():
+            if (
+                error.errno not in (errno.EEXIST, errno.ENOTEMPTY)
+                or not target.is_dir()
+            ):
                 raise
     finally:
         if temporary.exists():
@@ -323,7 +346,12 @@ CHUNK_BYTES = 1 << 16
 USER_AGENT = "nbhelpers (python urllib)"
 _HEX = re.compile(r"[0-9a-f]+")
 # errno values that mean "there is no route to the server": retrying will not help.
-_UNREACHABLE = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN}
+_UNREACHABLE = {
+    errno.ECONNREFUSED,
+    errno.ENETUNREACH,
+    errno.EHOSTUNREACH,
+    errno.ENETDOWN,
+}
 
 
 class DownloadError(OSError):
@@ -382,19 +410,29 @@ def download(
     """
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError(f"download needs an http(s) url, got {url!r}")
-    if sha256 is not None and not (len(sha256) == 64 and _HEX.fullmatch(sha256.lower())):
+    if sha256 is not None and not (
+        len(sha256) == 64 and _HEX.fullmatch(sha256.lower())
+    ):
         raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
-    if sha256_prefix is not None and not (sha256_prefix and _HEX.fullmatch(sha256_prefix.lower())):
-        raise ValueError(f"sha256_prefix must be hexadecimal digits, got {sha256_prefix!r}")
+    if sha256_prefix is not None and not (
+        sha256_prefix and _HEX.fullmatch(sha256_prefix.lower())
+    ):
+        raise ValueError(
+            f"sha256_prefix must be hexadecimal digits, got {sha256_prefix!r}"
+        )
     if md5 is not None and not (len(md5) == 32 and _HEX.fullmatch(md5.lower())):
         raise ValueError(f"md5 must be 32 hexadecimal digits, got {md5!r}")
     if not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
     if not timeout > 0 or (deadline is not None and not deadline > 0):
-        raise ValueError(f"timeout and deadline must be > 0, got {timeout!r} and {deadline!r}")
+        raise ValueError(
+            f"timeout and deadline must be > 0, got {timeout!r} and {deadline!r}"
+        )
     dest = Path(os.path.abspath(Path(dest).expanduser()))
     if dest.is_symlink():
-        raise ValueError(f"{dest} is a symbolic link; not downloading through it (remove it or choose another path)")
+        raise ValueError(
+            f"{dest} is a symbolic link; not downloading through it (remove it or choose another path)"
+        )
     if offline():
         raise DownloadError(f"offline ({OFFLINE_ENV} is set): not downloading {url}")
     created = _make_folders(dest.parent)
@@ -404,24 +442,36 @@ def download(
     try:
         for attempt in range(retries + 1):
             if deadline is not None and time.monotonic() - started > deadline:
-                raise DownloadError(f"downloading {url} took more than {deadline:g} s; gave up")
+                raise DownloadError(
+                    f"downloading {url} took more than {deadline:g} s; gave up"
+                )
             # each socket operation also ends by the deadline: a server that stalls before
             # sending anything cannot hold the download past it
-            left = timeout if deadline is None else max(0.01, min(timeout, deadline - (time.monotonic() - started)))
+            left = (
+                timeout
+                if deadline is None
+                else max(0.01, min(timeout, deadline - (time.monotonic() - started)))
+            )
             try:
                 with atomic_path(dest) as temporary:
                     with temporary.open("wb") as out:
-                        digest, md5_digest = _stream(url, out, left, deadline, started, progress, label=dest.name)
+                        digest, md5_digest = _stream(
+                            url, out, left, deadline, started, progress, label=dest.name
+                        )
                     _verify(url, digest, md5_digest, expected, prefix, md5)
                     if check is not None:
                         try:
                             check(temporary)
                         except ValueError as error:
-                            raise DownloadError(f"unexpected content from {url}: {error}") from None
+                            raise DownloadError(
+                                f"unexpected content from {url}: {error}"
+                            ) from None
                 return dest
             except _TransientError as error:
                 if attempt == retries:
-                    raise DownloadError(f"{error} (gave up after {retries + 1} attempts)") from None
+                    raise DownloadError(
+                        f"{error} (gave up after {retries + 1} attempts)"
+                    ) from None
                 time.sleep(backoff * 2**attempt)
     except BaseException:
         for folder in reversed(created):  # leave no empty folders behind
@@ -445,18 +495,35 @@ def _make_folders(folder: Path) -> list[Path]:
 
 
 def _verify(
-    url: str, digest: str, md5_digest: str, sha256: str | None, prefix: str | None, md5: str | None
+    url: str,
+    digest: str,
+    md5_digest: str,
+    sha256: str | None,
+    prefix: str | None,
+    md5: str | None,
 ) -> None:
     if md5 is not None and md5_digest != md5.lower():
-        raise DownloadError(f"md5 mismatch for {url}: expected {md5.lower()}, got {md5_digest}")
+        raise DownloadError(
+            f"md5 mismatch for {url}: expected {md5.lower()}, got {md5_digest}"
+        )
     if sha256 is not None and digest != sha256:
-        raise DownloadError(f"sha256 mismatch for {url}: expected {sha256}, got {digest}")
+        raise DownloadError(
+            f"sha256 mismatch for {url}: expected {sha256}, got {digest}"
+        )
     if prefix is not None and not digest.startswith(prefix):
-        raise DownloadError(f"sha256 mismatch for {url}: expected a digest starting {prefix}, got {digest}")
+        raise DownloadError(
+            f"sha256 mismatch for {url}: expected a digest starting {prefix}, got {digest}"
+        )
 
 
 def _stream(
-    url: str, out: BinaryIO, timeout: float, deadline: float | None, started: float, progress: bool, label: str
+    url: str,
+    out: BinaryIO,
+    timeout: float,
+    deadline: float | None,
+    started: float,
+    progress: bool,
+    label: str,
 ) -> tuple[str, str]:
     """Write the body of ``url`` to ``out``; return its sha256 and md5 hex digests."""
     from tqdm.auto import tqdm
@@ -467,11 +534,20 @@ def _stream(
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             if response.status != 200:
-                raise DownloadError(f"HTTP {response.status} {response.reason} for {url}")
+                raise DownloadError(
+                    f"HTTP {response.status} {response.reason} for {url}"
+                )
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
             received = 0
-            bar = tqdm(total=expected, unit="B", unit_scale=True, desc=label, disable=not progress, leave=False)
+            bar = tqdm(
+                total=expected,
+                unit="B",
+                unit_scale=True,
+                desc=label,
+                disable=not progress,
+                leave=False,
+            )
             with bar:
                 while chunk := response.read(CHUNK_BYTES):
                     out.write(chunk)
@@ -480,9 +556,13 @@ def _stream(
                     received += len(chunk)
                     bar.update(len(chunk))
                     if deadline is not None and time.monotonic() - started > deadline:
-                        raise DownloadError(f"downloading {url} took more than {deadline:g} s; gave up")
+                        raise DownloadError(
+                            f"downloading {url} took more than {deadline:g} s; gave up"
+                        )
             if expected is not None and received != expected:
-                raise _TransientError(f"truncated body from {url}: got {received} of {expected} bytes")
+                raise _TransientError(
+                    f"truncated body from {url}: got {received} of {expected} bytes"
+                )
     except urllib.error.HTTPError as error:
         message = f"HTTP {error.code} {error.reason} for {url}"
         if error.code >= 500 or error.code == 429:
@@ -491,9 +571,13 @@ def _stream(
     except urllib.error.URLError as error:
         raise _classify_network_error(url, error.reason) from None
     except (http.client.IncompleteRead, http.client.RemoteDisconnected) as error:
-        raise _TransientError(f"connection dropped while reading {url}: {error!r}") from None
+        raise _TransientError(
+            f"connection dropped while reading {url}: {error!r}"
+        ) from None
     except http.client.HTTPException as error:
-        raise DownloadError(f"bad HTTP response from {url}: {type(error).__name__}: {error}") from None
+        raise DownloadError(
+            f"bad HTTP response from {url}: {type(error).__name__}: {error}"
+        ) from None
     except OSError as error:
         if isinstance(error, DownloadError):
             raise
@@ -507,7 +591,9 @@ def _classify_network_error(url: str, reason: object) -> Exception:
     if isinstance(reason, ConnectionResetError):
         return _TransientError(f"connection reset by the server of {url}")
     if isinstance(reason, socket.gaierror):
-        return DownloadError(f"network unreachable: cannot resolve the host of {url} ({reason})")
+        return DownloadError(
+            f"network unreachable: cannot resolve the host of {url} ({reason})"
+        )
     if isinstance(reason, OSError) and reason.errno in _UNREACHABLE:
         return DownloadError(f"network unreachable: cannot connect to {url} ({reason})")
     return DownloadError(f"cannot download {url}: {reason}")
@@ -546,15 +632,25 @@ def fetch_into_data_folder(
         return None
     target = writable / folder
     try:
-        with tempfile.TemporaryDirectory(dir=writable, prefix=f".{Path(folder).name}-download-", suffix=".part") as staging:
-            fetched = [fetch(name, Path(staging)) for name in names if not (target / name).is_file()]
+        with tempfile.TemporaryDirectory(
+            dir=writable, prefix=f".{Path(folder).name}-download-", suffix=".part"
+        ) as staging:
+            fetched = [
+                fetch(name, Path(staging))
+                for name in names
+                if not (target / name).is_file()
+            ]
             target.mkdir(parents=True, exist_ok=True)
             for path in fetched:
                 os.replace(path, target / path.name)
     except OSError as error:  # DownloadError included
-        warnings.warn(f"{what} download failed ({error}); using {fallback} instead", stacklevel=4)
+        warnings.warn(
+            f"{what} download failed ({error}); using {fallback} instead", stacklevel=4
+        )
         return None
-    return DataSource(DOWNLOAD, f"{relative_detail(target, writable, DOWNLOAD)}, from {host}", target)
+    return DataSource(
+        DOWNLOAD, f"{relative_detail(target, writable, DOWNLOAD)}, from {host}", target
+    )
 
 
 def is_readable_file(path: Path) -> bool:

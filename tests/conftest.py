@@ -18,7 +18,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if accelerator_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA or MPS; none available here")

@@ -18,14 +18,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-N_TRAIN, N_VALID, BATCH_SIZE, EPOCHS = 64, 21, 4, 2  # 21 = 2 * 10 + 1: one padding copy on rank 1
+# 21 = 2 * 10 + 1: one padding copy on rank 1
+N_TRAIN, N_VALID, BATCH_SIZE, EPOCHS = (
+    64,
+    21,
+    4,
+    2,
+)
 
 
 def make_datasets() -> tuple[TensorDataset, TensorDataset]:
     generator = torch.Generator().manual_seed(0)
     X = torch.randn(N_TRAIN + N_VALID, 4, generator=generator)
     y = (X[:, 0] + 0.5 * X[:, 1] > 0).long()
-    return TensorDataset(X[:N_TRAIN], y[:N_TRAIN]), TensorDataset(X[N_TRAIN:], y[N_TRAIN:])
+    return TensorDataset(X[:N_TRAIN], y[:N_TRAIN]), TensorDataset(
+        X[N_TRAIN:], y[N_TRAIN:]
+    )
 
 
 def make_model() -> nn.Module:
@@ -36,12 +44,25 @@ def make_model() -> nn.Module:
 def main(out_dir: Path) -> None:
     from nbhelpers.train import Trainer, join_process_group
 
-    assert join_process_group(torch.device("cpu"), timeout_s=60.0), "expected a launch by torchrun"
+    assert join_process_group(torch.device("cpu"), timeout_s=60.0), (
+        "expected a launch by torchrun"
+    )
     train, valid = make_datasets()
-    train_loader = DataLoader(train, batch_size=BATCH_SIZE, shuffle=True, generator=torch.Generator().manual_seed(0))
+    train_loader = DataLoader(
+        train,
+        batch_size=BATCH_SIZE,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
     valid_loader = DataLoader(valid, batch_size=BATCH_SIZE)
     model = make_model()
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.2), F.cross_entropy, device="cpu", log_every=3)
+    trainer = Trainer(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.2),
+        F.cross_entropy,
+        device="cpu",
+        log_every=3,
+    )
     trainer.run(EPOCHS, train_loader, valid_loader)
     result = trainer.evaluate(valid_loader)
     torch.save(

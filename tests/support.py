@@ -12,8 +12,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import h5py
+import numpy as np
 import pytest
 
 from nbhelpers.data import pcam
@@ -22,7 +22,11 @@ from nbhelpers.data import pcam
 def shared_mirror() -> Path | None:
     """NBHELPERS_DATA_MIRROR, else ../shared/data beside the repository, if it exists."""
     value = os.environ.get("NBHELPERS_DATA_MIRROR")
-    path = Path(value) if value else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    path = (
+        Path(value)
+        if value
+        else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
     return path if path.is_dir() else None
 
 
@@ -45,8 +49,12 @@ def serve_directory(folder: Path) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder))
+    )
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
@@ -59,7 +67,9 @@ def serve_directory(folder: Path) -> Iterator[str]:
 
 def idx_bytes(array: np.ndarray) -> bytes:
     """``array`` (uint8 values) as an unsigned-byte IDX file, the MNIST format."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
     return header + array.astype(np.uint8).tobytes()
 
 
@@ -68,7 +78,9 @@ def fake_mnist(n: int, seed: int) -> dict[str, bytes]:
     rng = np.random.default_rng(seed)
     files = {}
     for split in ("train", "t10k"):
-        files[f"{split}-images-idx3-ubyte"] = idx_bytes(rng.integers(0, 256, (n, 28, 28)))
+        files[f"{split}-images-idx3-ubyte"] = idx_bytes(
+            rng.integers(0, 256, (n, 28, 28))
+        )
         files[f"{split}-labels-idx1-ubyte"] = idx_bytes(rng.integers(0, 10, n))
     return files
 
@@ -79,7 +91,11 @@ def gz_tables(files: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, obje
 
     bodies = {name: gzip.compress(content, mtime=0) for name, content in files.items()}
     table = {
-        name: RawFile(hashlib.sha256(content).hexdigest(), hashlib.md5(bodies[name]).hexdigest(), len(content))
+        name: RawFile(
+            hashlib.sha256(content).hexdigest(),
+            hashlib.md5(bodies[name]).hexdigest(),
+            len(content),
+        )
         for name, content in files.items()
     }
     return bodies, table
@@ -111,7 +127,9 @@ def write_patch_layout(root: Path, count: int = 4) -> Path:
     return root
 
 
-def write_pcam_split(root: Path, split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def write_pcam_split(
+    root: Path, split: str, n: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """PCam's two files of ``split`` under ``root/pcam/`` with ``n`` random patches; returns (x, y)."""
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, size=(n, 96, 96, 3), dtype=np.uint8)

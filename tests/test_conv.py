@@ -56,7 +56,9 @@ def test_conv2d_on_device(device):
     b = torch.randn(4, device=device)
     out = conv2d(X, K, b, stride=2, padding=1)
     assert out.device.type == device.type and out.dtype == torch.float32
-    torch.testing.assert_close(out, F.conv2d(X, K, b, stride=2, padding=1), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        out, F.conv2d(X, K, b, stride=2, padding=1), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_conv2d_gradcheck_float64():
@@ -64,7 +66,9 @@ def test_conv2d_gradcheck_float64():
     X = torch.randn(2, 2, 7, 6, dtype=torch.float64, generator=g, requires_grad=True)
     K = torch.randn(3, 2, 3, 2, dtype=torch.float64, generator=g, requires_grad=True)
     b = torch.randn(3, dtype=torch.float64, generator=g, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda X, K, b: conv2d(X, K, b, stride=(2, 1), padding=(1, 2)), (X, K, b))
+    assert torch.autograd.gradcheck(
+        lambda X, K, b: conv2d(X, K, b, stride=(2, 1), padding=(1, 2)), (X, K, b)
+    )
 
 
 def test_conv2d_gradients_match_torch():
@@ -101,7 +105,9 @@ def test_convolve_equals_single_channel_conv2d(kh, kw, seed):
     K = torch.randn(kh, kw, generator=g, dtype=torch.float64)
     S = convolve(X, K)
     assert S.dtype == torch.float32 and S.device == X.device
-    torch.testing.assert_close(S, F.conv2d(X[None, None], K[None, None])[0, 0].float(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        S, F.conv2d(X[None, None], K[None, None])[0, 0].float(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_convolve_rejects_bad_shapes():
@@ -118,12 +124,21 @@ def test_conv_components_sum_to_the_layer():
     components, out_maps = conv_components(X, layer.weight, layer.bias)
     assert set(components) == {(c, k) for c in range(3) for k in range(4)}
     assert all(part.shape == (8, 8) for part in components.values())
-    torch.testing.assert_close(torch.stack(out_maps)[None], layer(X).detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        torch.stack(out_maps)[None], layer(X).detach(), rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize(
     "w, k, p, s, expected",
-    [(128, 5, 0, 1, 124), (128, 3, 0, 2, 63), (128, 3, 0, 3, 42), (128, 3, 1, 1, 128), (7, 3, 1, 2, 4), (4, 2, 0, 2, 2)],
+    [
+        (128, 5, 0, 1, 124),
+        (128, 3, 0, 2, 63),
+        (128, 3, 0, 3, 42),
+        (128, 3, 1, 1, 128),
+        (7, 3, 1, 2, 4),
+        (4, 2, 0, 2, 2),
+    ],
 )
 def test_conv_output_size(w, k, p, s, expected):
     assert conv_output_size(w, k, p, s) == expected
@@ -140,7 +155,15 @@ def pool_cases(draw):
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     s = draw(st.one_of(st.none(), st.tuples(st.integers(1, 4), st.integers(1, 4))))
     H, W = draw(st.integers(k[0], 13)), draw(st.integers(k[1], 13))
-    return draw(st.integers(1, 3)), draw(st.integers(1, 3)), H, W, k, s, draw(st.integers(0, 9999))
+    return (
+        draw(st.integers(1, 3)),
+        draw(st.integers(1, 3)),
+        H,
+        W,
+        k,
+        s,
+        draw(st.integers(0, 9999)),
+    )
 
 
 @settings(max_examples=120, deadline=None)
@@ -149,11 +172,15 @@ def test_pooling_equals_torch(case):
     B, C, H, W, k, s, seed = case
     X = torch.randn(B, C, H, W, generator=torch.Generator().manual_seed(seed))
     torch.testing.assert_close(max_pool2d(X, k, s), F.max_pool2d(X, k, s))
-    torch.testing.assert_close(avg_pool2d(X, k, s), F.avg_pool2d(X, k, s), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        avg_pool2d(X, k, s), F.avg_pool2d(X, k, s), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_max_pool_example_from_the_chapter():
-    x = torch.tensor([[1, 1, 2, 4], [4, 5, 6, 9], [3, 1, 0, 3], [4, 0, 1, 8]], dtype=torch.float32)
+    x = torch.tensor(
+        [[1, 1, 2, 4], [4, 5, 6, 9], [3, 1, 0, 3], [4, 0, 1, 8]], dtype=torch.float32
+    )
     assert max_pool2d(x[None, None], 2, 2)[0, 0].tolist() == [[5, 9], [4, 8]]
 
 
@@ -178,7 +205,9 @@ def test_conv_as_matrix_reproduces_convolve():
     M = conv_as_matrix(K, 6, 7)
     assert M.shape == (4 * 6, 6 * 7)
     assert (M != 0).sum(dim=1).max() <= K.numel()
-    torch.testing.assert_close(M @ X.flatten(), convolve(X, K).flatten(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        M @ X.flatten(), convolve(X, K).flatten(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_conv2d_refuses_a_zero_size_kernel_where_it_used_to_return_zeros():
@@ -186,7 +215,10 @@ def test_conv2d_refuses_a_zero_size_kernel_where_it_used_to_return_zeros():
     for K in (torch.zeros(3, 2, 0, 3), torch.zeros(0, 2, 3, 3)):
         with pytest.raises(RuntimeError):
             F.conv2d(X, K)
-        with pytest.raises(ValueError, match=r"kernels K has a zero-size dimension: shape \(\d, 2, \d, 3\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"kernels K has a zero-size dimension: shape \(\d, 2, \d, 3\)",
+        ):
             conv2d(X, K)
 
 
@@ -199,13 +231,20 @@ def test_conv2d_refuses_a_stride_that_is_not_an_int_naming_it(stride):
 def test_conv2d_names_the_bad_entry_of_a_pair():
     with pytest.raises(ValueError, match=r"padding\[1\] must be an int >= 0, got -2"):
         conv2d(torch.randn(1, 1, 5, 5), torch.randn(1, 1, 3, 3), padding=(1, -2))
-    with pytest.raises(ValueError, match=r"stride must be an int or a pair of ints, got \(1, 1, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"stride must be an int or a pair of ints, got \(1, 1, 1\)"
+    ):
         conv2d(torch.randn(1, 1, 5, 5), torch.randn(1, 1, 3, 3), stride=(1, 1, 1))
 
 
 def test_conv2d_refuses_integer_tensors_rather_than_silently_converting_them():
-    X, K = torch.ones(1, 1, 4, 4, dtype=torch.int64), torch.ones(1, 1, 2, 2, dtype=torch.int64)
-    with pytest.raises(TypeError, match="X must be a floating point tensor, got dtype torch.int64"):
+    X, K = (
+        torch.ones(1, 1, 4, 4, dtype=torch.int64),
+        torch.ones(1, 1, 2, 2, dtype=torch.int64),
+    )
+    with pytest.raises(
+        TypeError, match="X must be a floating point tensor, got dtype torch.int64"
+    ):
         conv2d(X, K)
     with pytest.raises(TypeError, match="bias must be a floating point tensor"):
         conv2d(X.float(), K.float(), torch.zeros(1, dtype=torch.int64))
@@ -218,13 +257,19 @@ def test_conv2d_refuses_tensors_on_different_devices():
 
 def test_conv2d_of_an_empty_batch_is_an_empty_batch_like_torch():
     X, K = torch.randn(0, 2, 6, 6), torch.randn(3, 2, 3, 3)
-    assert conv2d(X, K, stride=2, padding=1).shape == F.conv2d(X, K, stride=2, padding=1).shape == (0, 3, 3, 3)
+    assert (
+        conv2d(X, K, stride=2, padding=1).shape
+        == F.conv2d(X, K, stride=2, padding=1).shape
+        == (0, 3, 3, 3)
+    )
 
 
 def test_sizes_accept_numpy_integers():
     assert conv_output_size(np.int64(7), np.int32(3), np.int64(1), np.int64(2)) == 4
     X, K = torch.randn(1, 1, 7, 7), torch.randn(1, 1, 3, 3)
-    torch.testing.assert_close(conv2d(X, K, stride=np.int64(2)), F.conv2d(X, K, stride=2))
+    torch.testing.assert_close(
+        conv2d(X, K, stride=np.int64(2)), F.conv2d(X, K, stride=2)
+    )
 
 
 @pytest.mark.parametrize(
@@ -243,9 +288,13 @@ def test_conv_output_size_names_the_bad_argument(args, error, message):
 
 
 def test_convolve_refuses_empty_kernels_bools_and_mixed_devices():
-    with pytest.raises(ValueError, match=r"kernel K has a zero-size dimension: shape \(0, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"kernel K has a zero-size dimension: shape \(0, 3\)"
+    ):
         convolve(torch.randn(4, 4), torch.zeros(0, 3))
-    with pytest.raises(TypeError, match="K must hold real numbers, got dtype torch.bool"):
+    with pytest.raises(
+        TypeError, match="K must hold real numbers, got dtype torch.bool"
+    ):
         convolve(torch.randn(4, 4), torch.ones(2, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match="X on cpu, K on meta"):
         convolve(torch.randn(4, 4), torch.ones(2, 2, device="meta"))
@@ -256,7 +305,9 @@ def test_convolve_refuses_empty_kernels_bools_and_mixed_devices():
 def test_convolve_accepts_integer_images():
     X = torch.arange(16, dtype=torch.uint8).reshape(4, 4)
     K = torch.ones(2, 2)
-    torch.testing.assert_close(convolve(X, K), F.conv2d(X.float()[None, None], K[None, None])[0, 0])
+    torch.testing.assert_close(
+        convolve(X, K), F.conv2d(X.float()[None, None], K[None, None])[0, 0]
+    )
 
 
 def test_pooling_names_bad_windows_and_strides():
@@ -265,7 +316,9 @@ def test_pooling_names_bad_windows_and_strides():
         max_pool2d(X, 0)
     with pytest.raises(TypeError, match="s must be an int >= 1, got 1.5"):
         avg_pool2d(X, 2, 1.5)
-    with pytest.raises(ValueError, match=r"X has a zero-size dimension: shape \(1, 0, 6, 6\)"):
+    with pytest.raises(
+        ValueError, match=r"X has a zero-size dimension: shape \(1, 0, 6, 6\)"
+    ):
         max_pool2d(torch.randn(1, 0, 6, 6), 2)
 
 
@@ -276,12 +329,17 @@ def test_conv_as_matrix_names_bad_sizes_and_keeps_float64():
         conv_as_matrix(torch.zeros(3, 0), 6, 6)
     with pytest.raises(ValueError, match=r"larger than the input"):
         conv_as_matrix(torch.randn(3, 3), 2, 6)
-    assert conv_as_matrix(torch.randn(2, 2, dtype=torch.float64), 3, 3).dtype == torch.float64
+    assert (
+        conv_as_matrix(torch.randn(2, 2, dtype=torch.float64), 3, 3).dtype
+        == torch.float64
+    )
 
 
 def test_conv_components_names_bad_bias_and_batch():
     X, K = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
     with pytest.raises(ValueError, match=r"bias must be \(3,\), got \(2,\)"):
         conv_components(X, K, torch.zeros(2))
-    with pytest.raises(ValueError, match=r"X must be \(1, C_in, H, W\), got shape \(2, 2, 5, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"X must be \(1, C_in, H, W\), got shape \(2, 2, 5, 5\)"
+    ):
         conv_components(torch.randn(2, 2, 5, 5), K, torch.zeros(3))

@@ -33,18 +33,26 @@ def test_mirror_dir_unset_set_and_missing(tmp_path, monkeypatch):
         storage.mirror_dir()
 
 
-def test_find_data_prefers_the_data_folder_over_the_mirror(tmp_path, monkeypatch, isolated_data):
+def test_find_data_prefers_the_data_folder_over_the_mirror(
+    tmp_path, monkeypatch, isolated_data
+):
     mirror = tmp_path / "mirror"
     (mirror / "x").mkdir(parents=True)
     monkeypatch.setenv("NBHELPERS_DATA_MIRROR", str(mirror))
     assert storage.find_data("x") == DataSource("mirror", "$NBHELPERS_DATA_MIRROR/x")
     (isolated_data / "x").mkdir(parents=True)
     found = storage.find_data("x")
-    assert found == DataSource("local", "$NBHELPERS_DATA/x") and found.path == isolated_data.resolve() / "x"
+    assert (
+        found == DataSource("local", "$NBHELPERS_DATA/x")
+        and found.path == isolated_data.resolve() / "x"
+    )
     assert storage.find_data("y") is None
 
 
-@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)],
+)
 def test_offline_switch(monkeypatch, value, expected):
     monkeypatch.setenv("NBHELPERS_OFFLINE", value)
     assert storage.offline() is expected

@@ -63,8 +63,14 @@ def test_labels_are_read_with_string_ids(layout):
         ("id,label\na,0\nb,yes\n", "line 3: label 'yes'"),
         ("id,label\na,\n", "is not 0 or 1"),
         ("id,label\n,1\n", "line 2: empty id"),
-        ("id,label\na,1\na,0\n", r"id 'a' \(line 2\) and id 'a' \(line 3\) are the same id"),
-        ("id,label\na,1\n a ,0\n", r"id 'a' \(line 2\) and id ' a ' \(line 3\) are the same id"),
+        (
+            "id,label\na,1\na,0\n",
+            r"id 'a' \(line 2\) and id 'a' \(line 3\) are the same id",
+        ),
+        (
+            "id,label\na,1\n a ,0\n",
+            r"id 'a' \(line 2\) and id ' a ' \(line 3\) are the same id",
+        ),
         ("", "is empty"),
         ("\n\n", "is empty"),
         ('id,label\n"a,1\n', "is not a valid CSV"),
@@ -85,14 +91,19 @@ def test_binary_labels_file_is_named(layout):
 
 def test_padded_ids_are_stripped(layout):
     (layout / "train_labels.csv").write_text("id,label\n p0 , 1\n")
-    assert load_histopathology_labels(layout).to_dict("list") == {"id": ["p0"], "label": [1]}
+    assert load_histopathology_labels(layout).to_dict("list") == {
+        "id": ["p0"],
+        "label": [1],
+    }
 
 
 def test_missing_or_dangling_labels_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no labels file .*train_labels.csv"):
         load_histopathology_labels(tmp_path)
     (tmp_path / "train_labels.csv").symlink_to(tmp_path / "gone.csv")
-    with pytest.raises(FileNotFoundError, match="train_labels.csv is a dangling symbolic link"):
+    with pytest.raises(
+        FileNotFoundError, match="train_labels.csv is a dangling symbolic link"
+    ):
         load_histopathology_labels(tmp_path)
 
 
@@ -124,7 +135,11 @@ def test_transforms_give_49x49_float_crops(layout):
     image, _ = HistopathologicDataset(labels, layout)[0]
     for transform in (train_transform(), infer_transform()):
         X, _ = HistopathologicDataset(labels, layout, transform=transform)[0]
-        assert type(X) is torch.Tensor and X.shape == (3, 49, 49) and X.dtype == torch.float32
+        assert (
+            type(X) is torch.Tensor
+            and X.shape == (3, 49, 49)
+            and X.dtype == torch.float32
+        )
         assert 0.0 <= X.min() and X.max() <= 1.0
     centre = torch.from_numpy(image[23:72, 23:72]).permute(2, 0, 1).float() / 255.0
     assert torch.allclose(infer_transform()(image), centre)
@@ -138,7 +153,9 @@ def test_train_transform_is_random_and_label_free():
     assert any(not torch.equal(outputs[0], X) for X in outputs[1:])
 
 
-@pytest.mark.parametrize("bad_id", ["../p0", "sub/p0", "sub\\p0", "..", ".", "", " p0", "nope"])
+@pytest.mark.parametrize(
+    "bad_id", ["../p0", "sub/p0", "sub\\p0", "..", ".", "", " p0", "nope"]
+)
 def test_bad_ids_are_named_when_the_dataset_is_built(layout, bad_id):
     labels = pd.DataFrame({"id": ["p0", bad_id], "label": [0, 1]})
     with pytest.raises(ValueError, match="patch id " + re.escape(repr(bad_id))):
@@ -148,7 +165,9 @@ def test_bad_ids_are_named_when_the_dataset_is_built(layout, bad_id):
 def test_a_dangling_symlink_id_fails_when_the_dataset_is_built(layout):
     (layout / "train" / "ghost.tif").symlink_to(layout / "train" / "deleted.tif")
     labels = pd.DataFrame({"id": ["p0", "ghost"], "label": [0, 1]})
-    with pytest.raises(ValueError, match=r"patch id 'ghost': .*ghost.tif is a dangling symbolic link"):
+    with pytest.raises(
+        ValueError, match=r"patch id 'ghost': .*ghost.tif is a dangling symbolic link"
+    ):
         HistopathologicDataset(labels, layout)
 
 
@@ -157,7 +176,9 @@ def test_a_symlink_to_a_folder_is_refused_and_to_a_file_accepted(layout):
     with pytest.raises(ValueError, match=r"patch id 'dir': .*dir.tif is not a file"):
         HistopathologicDataset(pd.DataFrame({"id": ["dir"], "label": [0]}), layout)
     (layout / "train" / "alias.tif").symlink_to(layout / "train" / "p1.tif")
-    dataset = HistopathologicDataset(pd.DataFrame({"id": ["alias"], "label": [1]}), layout)
+    dataset = HistopathologicDataset(
+        pd.DataFrame({"id": ["alias"], "label": [1]}), layout
+    )
     assert dataset[0][0][0, 0].tolist() == [200, 101, 30]
 
 
@@ -167,11 +188,15 @@ def test_bad_labels_and_split_are_rejected(layout):
     with pytest.raises(ValueError, match="'label' column"):
         HistopathologicDataset(pd.DataFrame({"id": ["p0"]}), layout)
     with pytest.raises(ValueError, match="split"):
-        HistopathologicDataset(pd.DataFrame({"id": ["p0"], "label": [0]}), layout, split="valid")
+        HistopathologicDataset(
+            pd.DataFrame({"id": ["p0"], "label": [0]}), layout, split="valid"
+        )
 
 
 def test_corrupt_file_is_named_when_read(layout):
-    (layout / "train" / "p2.tif").write_bytes(b"II*\x00 definitely not a TIFF image" * 10)
+    (layout / "train" / "p2.tif").write_bytes(
+        b"II*\x00 definitely not a TIFF image" * 10
+    )
     dataset = HistopathologicDataset(load_histopathology_labels(layout), layout)
     dataset[1]  # the others still work
     with pytest.raises(ValueError, match="p2.tif"):
@@ -187,9 +212,13 @@ def test_corrupt_file_is_named_when_read(layout):
         (np.zeros((96, 96, 3), np.uint16), "96x96 image with 3 channel.* of uint16"),
     ],
 )
-def test_a_patch_that_is_not_96x96_rgb_is_refused_naming_file_and_size(layout, image, described):
+def test_a_patch_that_is_not_96x96_rgb_is_refused_naming_file_and_size(
+    layout, image, described
+):
     cv2.imwrite(str(layout / "train" / "p0.tif"), image)
-    dataset = HistopathologicDataset(load_histopathology_labels(layout), layout, transform=infer_transform())
+    dataset = HistopathologicDataset(
+        load_histopathology_labels(layout), layout, transform=infer_transform()
+    )
     with pytest.raises(ValueError, match=f"p0.tif is a {described}"):
         dataset[0]
     with pytest.raises(ValueError, match="expected 96x96 RGB, uint8"):
@@ -212,18 +241,30 @@ def test_mirror_patches_match_pil_rgb(monkeypatch):
     monkeypatch.setenv("NBHELPERS_DATA_MIRROR", str(MIRROR))
     found = find_kaggle_patches()
     root = MIRROR.resolve() / histo.KAGGLE_DIR
-    assert found == PatchFolder(root, DataSource("mirror", f"$NBHELPERS_DATA_MIRROR/{histo.KAGGLE_DIR}"), 15)
+    assert found == PatchFolder(
+        root, DataSource("mirror", f"$NBHELPERS_DATA_MIRROR/{histo.KAGGLE_DIR}"), 15
+    )
     labels = load_histopathology_labels(found.root)
     assert len(labels) == 15 and labels["label"].sum() == 5
     dataset = HistopathologicDataset(labels, found.root)
     for index in (0, 7, 14):
         image, label = dataset[index]
-        expected = np.asarray(Image.open(root / "train" / f"{labels['id'][index]}.tif").convert("RGB"))
+        expected = np.asarray(
+            Image.open(root / "train" / f"{labels['id'][index]}.tif").convert("RGB")
+        )
         assert np.array_equal(image, expected)
         assert label == labels["label"][index]
-    test_ids = pd.DataFrame({"id": sorted(p.stem for p in (root / "test").glob("*.tif"))})
-    test_set = HistopathologicDataset(test_ids, found.root, split="test", transform=infer_transform())
-    assert len(test_set) == 11 and test_set[0][0].shape == (3, 49, 49) and test_set[0][1] == -1
+    test_ids = pd.DataFrame(
+        {"id": sorted(p.stem for p in (root / "test").glob("*.tif"))}
+    )
+    test_set = HistopathologicDataset(
+        test_ids, found.root, split="test", transform=infer_transform()
+    )
+    assert (
+        len(test_set) == 11
+        and test_set[0][0].shape == (3, 49, 49)
+        and test_set[0][1] == -1
+    )
 
 
 @needs_mirror
@@ -239,7 +280,10 @@ def test_the_data_folder_wins_over_the_mirror(isolated_data, tmp_path, monkeypat
     assert find_kaggle_patches().source.kind == "mirror"
     write_patch_layout(isolated_data / histo.KAGGLE_DIR, count=4)
     local = find_kaggle_patches()
-    assert str(local.source) == f"local ($NBHELPERS_DATA/{histo.KAGGLE_DIR})" and local.labelled == 4
+    assert (
+        str(local.source) == f"local ($NBHELPERS_DATA/{histo.KAGGLE_DIR})"
+        and local.labelled == 4
+    )
     assert find_kaggle_patches(min_labelled=5).source.kind == "mirror"  # the bigger one
     assert find_kaggle_patches(min_labelled=7) is None
 
@@ -250,7 +294,10 @@ def test_nothing_found_without_real_patches():
 
 @pytest.mark.parametrize("value", [-1, 1.5, "10", True, None])
 def test_min_labelled_must_be_an_int_at_least_0(value):
-    with pytest.raises(ValueError, match=f"min_labelled must be an int >= 0, got {re.escape(repr(value))}"):
+    with pytest.raises(
+        ValueError,
+        match=f"min_labelled must be an int >= 0, got {re.escape(repr(value))}",
+    ):
         find_kaggle_patches(min_labelled=value)
 
 
@@ -292,8 +339,13 @@ def test_a_read_only_data_folder_gives_a_temporary_synthetic_set(isolated_data):
     finally:
         os.chmod(isolated_data, 0o755)
     try:
-        assert found.source.kind == "embedded" and "temporary folder" in found.source.detail
-        assert "not writable" in found.source.detail and str(found.root) not in str(found.source)
+        assert (
+            found.source.kind == "embedded"
+            and "temporary folder" in found.source.detail
+        )
+        assert "not writable" in found.source.detail and str(found.root) not in str(
+            found.source
+        )
         assert len(load_histopathology_labels(found.root)) == 3
         assert list(isolated_data.iterdir()) == []
     finally:
@@ -309,18 +361,22 @@ def test_a_read_only_data_folder_still_serves_an_existing_synthetic_set(isolated
         os.chmod(isolated_data, 0o755)
 
 
-def test_generation_finished_meanwhile_by_another_process_is_used(isolated_data, monkeypatch):
+def test_generation_finished_meanwhile_by_another_process_is_used(
+    isolated_data, monkeypatch
+):
     real_rename = os.rename
 
     def competitor_finishes_first(source, target):
-        shutil.copytree(source, target)  # another process put its complete copy in place just before us
+        # another process put its complete copy in place just before us
+        shutil.copytree(source, target)
         real_rename(source, target)
 
     monkeypatch.setattr(storage.os, "rename", competitor_finishes_first)
     found = synthetic_patches(SMALL)
     monkeypatch.setattr(storage.os, "rename", real_rename)
     assert len(load_histopathology_labels(found.root)) == SMALL
-    assert sorted(p.name for p in isolated_data.iterdir()) == [SYNTHETIC]  # no temporary folder left
+    # no temporary folder left
+    assert sorted(p.name for p in isolated_data.iterdir()) == [SYNTHETIC]
 
 
 def test_concurrent_calls_agree(isolated_data):
@@ -345,7 +401,10 @@ def test_concurrent_calls_agree(isolated_data):
 
 def test_a_foreign_folder_under_the_synthetic_name_is_refused(isolated_data):
     (isolated_data / SYNTHETIC).mkdir(parents=True)
-    with pytest.raises(ValueError, match=f"{SYNTHETIC} is not a complete synthetic set.*delete the folder"):
+    with pytest.raises(
+        ValueError,
+        match=f"{SYNTHETIC} is not a complete synthetic set.*delete the folder",
+    ):
         synthetic_patches(SMALL)
 
 
@@ -362,8 +421,15 @@ def test_a_corrupt_marker_or_missing_patches_are_refused(isolated_data):
 
 @pytest.mark.parametrize(
     "n, seed, message",
-    [(0, 0, "n must be"), (-3, 0, "n must be"), (2.5, 0, "n must be"), (True, 0, "n must be"),
-     (10**7, 0, "n must be"), (3, -1, "seed must be"), (3, "0", "seed must be")],
+    [
+        (0, 0, "n must be"),
+        (-3, 0, "n must be"),
+        (2.5, 0, "n must be"),
+        (True, 0, "n must be"),
+        (10**7, 0, "n must be"),
+        (3, -1, "seed must be"),
+        (3, "0", "seed must be"),
+    ],
 )
 def test_synthetic_patches_checks_its_arguments(n, seed, message, isolated_data):
     with pytest.raises(ValueError, match=message):
@@ -371,7 +437,9 @@ def test_synthetic_patches_checks_its_arguments(n, seed, message, isolated_data)
     assert not isolated_data.exists() or list(isolated_data.iterdir()) == []
 
 
-def test_a_set_completed_between_the_check_and_the_generation_is_used(isolated_data, monkeypatch):
+def test_a_set_completed_between_the_check_and_the_generation_is_used(
+    isolated_data, monkeypatch
+):
     isolated_data.mkdir()
     real_lexists = os.path.lexists
     calls = []
@@ -383,7 +451,9 @@ def test_a_set_completed_between_the_check_and_the_generation_is_used(isolated_d
             return False  # what this process saw just before the other one finished
         return real_lexists(path)
 
-    monkeypatch.setattr(histo.os.path, "lexists", other_process_finishes_after_the_first_check)
+    monkeypatch.setattr(
+        histo.os.path, "lexists", other_process_finishes_after_the_first_check
+    )
     found = synthetic_patches(SMALL)
     monkeypatch.setattr(histo.os.path, "lexists", real_lexists)
     assert found.root == isolated_data.resolve() / SYNTHETIC and found.labelled == SMALL

@@ -19,11 +19,18 @@ def test_demo_image_falls_back_to_the_shipped_cat():
     found = demo_image()
     assert isinstance(found, DemoImage)
     X = found.image
-    assert X.shape == (1, 3, 300, 451) and X.dtype == torch.float32 and X.is_contiguous()
+    assert (
+        X.shape == (1, 3, 300, 451) and X.dtype == torch.float32 and X.is_contiguous()
+    )
     assert 0.0 <= X.min() and X.max() <= 1.0
-    assert found.source.kind == "embedded" and "CC0" in found.source.detail and "Chelsea" in found.source.detail
+    assert (
+        found.source.kind == "embedded"
+        and "CC0" in found.source.detail
+        and "Chelsea" in found.source.detail
+    )
     assert found.source.path is not None and found.source.path.name == "chelsea.jpg"
-    assert "/" not in found.source.detail  # no path of this machine in the printed source
+    # no path of this machine in the printed source
+    assert "/" not in found.source.detail
     # RGB, not BGR: the cat is orange, red well above blue
     assert X[0, 0].mean() > X[0, 2].mean() + 0.1
 
@@ -31,9 +38,18 @@ def test_demo_image_falls_back_to_the_shipped_cat():
 def test_the_shipped_cat_is_small_and_matches_scikit_image_where_installed():
     from importlib import resources
 
-    assert len(resources.files("nbhelpers.data").joinpath("files", "chelsea.jpg").read_bytes()) <= 60_000
+    assert (
+        len(
+            resources.files("nbhelpers.data")
+            .joinpath("files", "chelsea.jpg")
+            .read_bytes()
+        )
+        <= 60_000
+    )
     skimage_data = pytest.importorskip("skimage.data")
-    reference = torch.from_numpy(skimage_data.chelsea()).permute(2, 0, 1).float() / 255.0
+    reference = (
+        torch.from_numpy(skimage_data.chelsea()).permute(2, 0, 1).float() / 255.0
+    )
     assert (demo_image().image[0] - reference).abs().mean() < 0.01  # JPEG quality 95
 
 
@@ -47,7 +63,9 @@ def test_demo_image_prefers_shorty_png_from_the_data_folder(isolated_data):
     rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
     cv2.imwrite(str(isolated_data / "shorty.png"), rgb[:, :, ::-1])  # OpenCV writes BGR
     found = demo_image()
-    assert torch.equal(found.image[0], torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0)
+    assert torch.equal(
+        found.image[0], torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
+    )
     assert found.source == DataSource("local", "$NBHELPERS_DATA/shorty.png")
     assert demo_image(size=(10, 12)).image.shape == (1, 3, 10, 12)
 
@@ -67,7 +85,18 @@ def test_demo_image_names_an_undecodable_file(isolated_data):
 
 
 @pytest.mark.parametrize(
-    "size", [(0, 10), (10, -1), (10,), (10, 10, 3), 128, (1.5, 2), (True, 4), "128x128", (10**5, 10)]
+    "size",
+    [
+        (0, 10),
+        (10, -1),
+        (10,),
+        (10, 10, 3),
+        128,
+        (1.5, 2),
+        (True, 4),
+        "128x128",
+        (10**5, 10),
+    ],
 )
 def test_demo_image_refuses_bad_sizes_naming_them(size):
     with pytest.raises(ValueError, match="size must be None or"):

@@ -24,7 +24,8 @@ def _check_items(dataset, n: int) -> None:
     X, y = dataset[0]
     assert X.shape == (1, 28, 28) and X.dtype == torch.float32
     assert isinstance(y, int) and 0 <= y <= 9
-    assert dataset.images.min() == 0.0 and dataset.images.max() == 1.0  # scaled once, not twice
+    # scaled once, not twice
+    assert dataset.images.min() == 0.0 and dataset.images.max() == 1.0
 
 
 def _write_raw(folder, files) -> None:
@@ -41,7 +42,8 @@ def test_mirror(monkeypatch, train, n):
     _check_items(dataset, n)
     assert dataset.source == DataSource("mirror", "$NBHELPERS_DATA_MIRROR/MNIST/raw")
     assert dataset.source.path == MIRROR.resolve() / "MNIST" / "raw"
-    assert str(MIRROR) not in str(dataset.source)  # no absolute path in what chapters print
+    # no absolute path in what chapters print
+    assert str(MIRROR) not in str(dataset.source)
     assert dataset.targets.bincount().min() > n // 20  # all ten digits, none rare
 
 
@@ -50,7 +52,12 @@ def test_local_idx_files_scaled_once_and_transformed(isolated_data):
     _write_raw(isolated_data / "MNIST" / "raw", files)
     dataset = load_mnist(train=False)
     assert str(dataset.source) == "local ($NBHELPERS_DATA/MNIST/raw)"
-    expected = np.frombuffer(files["t10k-images-idx3-ubyte"][16:], np.uint8).reshape(5, 1, 28, 28) / 255.0
+    expected = (
+        np.frombuffer(files["t10k-images-idx3-ubyte"][16:], np.uint8).reshape(
+            5, 1, 28, 28
+        )
+        / 255.0
+    )
     assert torch.allclose(dataset.images, torch.from_numpy(expected).float())
     assert dataset.targets.tolist() == list(files["t10k-labels-idx1-ubyte"][8:])
     flipped = load_mnist(train=False, transform=lambda X: X.flip(-1))
@@ -67,7 +74,10 @@ def test_the_data_folder_wins_over_the_mirror(isolated_data, tmp_path, monkeypat
 
 def test_a_folder_with_only_one_file_of_the_split_is_skipped(isolated_data):
     files = fake_mnist(3, seed=0)
-    _write_raw(isolated_data / "MNIST" / "raw", {"t10k-images-idx3-ubyte": files["t10k-images-idx3-ubyte"]})
+    _write_raw(
+        isolated_data / "MNIST" / "raw",
+        {"t10k-images-idx3-ubyte": files["t10k-images-idx3-ubyte"]},
+    )
     assert load_mnist(train=False).source.kind == "embedded"
 
 
@@ -89,7 +99,10 @@ def test_load_mnist_refuses_a_label_byte_above_9(isolated_data):
     labels[3] = 200
     files["train-labels-idx1-ubyte"] = idx_bytes(labels)
     _write_raw(isolated_data / "MNIST" / "raw", files)
-    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte: label 200 at index 3 is not a digit"):
+    with pytest.raises(
+        ValueError,
+        match=r"train-labels-idx1-ubyte: label 200 at index 3 is not a digit",
+    ):
         load_mnist()
 
 
@@ -113,13 +126,21 @@ def test_mnist_dataset_checks_its_tensors():
 
 def test_embedded_digits_when_offline():
     train, test = load_mnist(train=True), load_mnist(train=False)
-    assert str(train.source) == "embedded (scikit-learn digits, 1,497 training images resized to 28x28)"
+    assert (
+        str(train.source)
+        == "embedded (scikit-learn digits, 1,497 training images resized to 28x28)"
+    )
     assert test.source.kind == "embedded" and "300 test images" in test.source.detail
     _check_items(train, 1_497)
     _check_items(test, 300)
     # white digit on black: the border is black, the ink near the middle
-    assert train.images[:, :, :3].max() == 0.0 and train.images[:, :, :, :3].max() == 0.0
-    assert train.images[:, :, 10:18, 10:18].mean() > 3 * train.images.mean((0, 1)).mean() / 2
+    assert (
+        train.images[:, :, :3].max() == 0.0 and train.images[:, :, :, :3].max() == 0.0
+    )
+    assert (
+        train.images[:, :, 10:18, 10:18].mean()
+        > 3 * train.images.mean((0, 1)).mean() / 2
+    )
     assert set(train.targets.tolist()) == set(range(10)) == set(test.targets.tolist())
 
 
@@ -127,7 +148,8 @@ def test_embedded_splits_are_disjoint():
     from sklearn.datasets import load_digits
 
     originals = load_digits().images
-    assert len({row.tobytes() for row in originals}) == len(originals)  # no two digits are identical
+    # no two digits are identical
+    assert len({row.tobytes() for row in originals}) == len(originals)
     # the resizing is deterministic, so a digit in both splits would give identical rows
     train = {row.numpy().tobytes() for row in embedded_digits(True)[0]}
     test = {row.numpy().tobytes() for row in embedded_digits(False)[0]}
@@ -162,13 +184,21 @@ def test_download_unpacks_checks_and_caches(mnist_server, isolated_data):
     dataset = load_mnist(train=False)
     assert dataset.source.kind == "download"
     host = mnist.DOWNLOAD_URL.split("/")[2]
-    assert dataset.source.detail == f"$NBHELPERS_DATA/MNIST/raw, from {host}" and host.startswith("127.0.0.1:")
+    assert (
+        dataset.source.detail == f"$NBHELPERS_DATA/MNIST/raw, from {host}"
+        and host.startswith("127.0.0.1:")
+    )
     assert len(dataset) == 4
     raw = isolated_data / "MNIST" / "raw"
     # only the test split was fetched; no .gz and no temporary files remain
-    assert sorted(p.name for p in raw.iterdir()) == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    assert sorted(p.name for p in raw.iterdir()) == [
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
     assert sorted(p.name for p in isolated_data.iterdir()) == ["MNIST"]
-    assert (raw / "t10k-images-idx3-ubyte").read_bytes() == files["t10k-images-idx3-ubyte"]
+    assert (raw / "t10k-images-idx3-ubyte").read_bytes() == files[
+        "t10k-images-idx3-ubyte"
+    ]
     assert load_mnist(train=False).source.kind == "local"
     assert load_mnist(train=True).source.kind == "download"
 
@@ -183,10 +213,18 @@ def test_downloaded_files_get_the_umask_permissions(mnist_server, isolated_data)
     assert oct((raw / "t10k-images-idx3-ubyte").stat().st_mode & 0o777) == oct(0o664)
 
 
-def test_a_wrong_checksum_falls_back_to_embedded_and_leaves_nothing(mnist_server, isolated_data, monkeypatch):
+def test_a_wrong_checksum_falls_back_to_embedded_and_leaves_nothing(
+    mnist_server, isolated_data, monkeypatch
+):
     good = mnist.RAW_FILES["train-labels-idx1-ubyte"]
-    monkeypatch.setitem(mnist.RAW_FILES, "train-labels-idx1-ubyte", mnist.RawFile("0" * 64, good.gz_md5, good.size))
-    with pytest.warns(UserWarning, match="MNIST download failed .*sha256 mismatch .*train-labels"):
+    monkeypatch.setitem(
+        mnist.RAW_FILES,
+        "train-labels-idx1-ubyte",
+        mnist.RawFile("0" * 64, good.gz_md5, good.size),
+    )
+    with pytest.warns(
+        UserWarning, match="MNIST download failed .*sha256 mismatch .*train-labels"
+    ):
         dataset = load_mnist()
     assert dataset.source.kind == "embedded"
     # all or nothing: the verified images file is not kept without its labels; no empty folders
@@ -195,7 +233,9 @@ def test_a_wrong_checksum_falls_back_to_embedded_and_leaves_nothing(mnist_server
 
 def test_a_captive_portal_page_falls_back_to_embedded(mnist_server, isolated_data):
     www, _ = mnist_server
-    (www / "train-images-idx3-ubyte.gz").write_bytes(b"<html><body>Please log in</body></html>")
+    (www / "train-images-idx3-ubyte.gz").write_bytes(
+        b"<html><body>Please log in</body></html>"
+    )
     with pytest.warns(UserWarning, match="MNIST download failed .*md5 mismatch"):
         assert load_mnist().source.kind == "embedded"
     assert list(isolated_data.iterdir()) == []
@@ -203,7 +243,8 @@ def test_a_captive_portal_page_falls_back_to_embedded(mnist_server, isolated_dat
 
 def test_unreachable_download_falls_back_to_embedded(monkeypatch, isolated_data):
     monkeypatch.delenv("NBHELPERS_OFFLINE")
-    monkeypatch.setattr(mnist, "DOWNLOAD_URL", "http://127.0.0.1:9/{name}.gz")  # discard port: refused
+    # discard port: refused
+    monkeypatch.setattr(mnist, "DOWNLOAD_URL", "http://127.0.0.1:9/{name}.gz")
     with pytest.warns(UserWarning, match="MNIST download failed .*network unreachable"):
         assert load_mnist().source.kind == "embedded"
     assert list(isolated_data.iterdir()) == []  # no empty MNIST/raw left behind

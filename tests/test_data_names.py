@@ -12,7 +12,13 @@ from support import FEMALE_CSV, MIRROR, serve_directory, write_names
 from support import needs_mirror as needs_mirror_of
 
 from nbhelpers.data import names
-from nbhelpers.data.names import NamesDataset, NamesTable, embedded_names, load_names, read_names_csv
+from nbhelpers.data.names import (
+    NamesDataset,
+    NamesTable,
+    embedded_names,
+    load_names,
+    read_names_csv,
+)
 from nbhelpers.data.tokens import CHARS, MAX_LEN, encode, normalize_name
 from nbhelpers.storage import DataSource
 
@@ -36,10 +42,15 @@ def real_names() -> NamesTable:
         return load_names()
 
 
-def test_offline_without_files_the_real_names_shipped_with_the_package_are_used(shipped):
+def test_offline_without_files_the_real_names_shipped_with_the_package_are_used(
+    shipped,
+):
     table = load_names()
     assert table.source.kind == "embedded"
-    assert str(table.source) == "embedded (INE Spanish names shipped with nbhelpers, 49,340 names (ODbL 1.0))"
+    assert (
+        str(table.source)
+        == "embedded (INE Spanish names shipped with nbhelpers, 49,340 names (ODbL 1.0))"
+    )
     assert table.frame.equals(shipped.frame)
     frame = table.frame
     assert list(frame.columns) == ["name", "gender"]
@@ -65,8 +76,13 @@ def test_shipped_file_has_its_license_and_attribution_beside_it():
     from importlib import resources
 
     files = resources.files("nbhelpers.data").joinpath("files")
-    license_text = files.joinpath("spanish_names.LICENSE.md").read_text(encoding="utf-8")
-    assert "Open Database License" in license_text and "Database Contents License" in license_text
+    license_text = files.joinpath("spanish_names.LICENSE.md").read_text(
+        encoding="utf-8"
+    )
+    assert (
+        "Open Database License" in license_text
+        and "Database Contents License" in license_text
+    )
     readme = files.joinpath("README.md").read_text(encoding="utf-8")
     assert "Instituto Nacional de Estadística" in readme and "ODbL" in readme
     assert len(files.joinpath("spanish_names.csv.gz").read_bytes()) < 250_000
@@ -74,14 +90,19 @@ def test_shipped_file_has_its_license_and_attribution_beside_it():
 
 @needs_mirror
 def test_real_files_give_exactly_the_shipped_table(real_names, shipped):
-    assert real_names.source == DataSource("mirror", "$NBHELPERS_DATA_MIRROR/spanish-names")
+    assert real_names.source == DataSource(
+        "mirror", "$NBHELPERS_DATA_MIRROR/spanish-names"
+    )
     assert real_names.frame.equals(shipped.frame)
 
 
 @needs_mirror
 def test_the_checksums_are_those_of_the_mirror_files():
     for file, digest in names.SHA256.items():
-        assert hashlib.sha256((MIRROR / "spanish-names" / file).read_bytes()).hexdigest() == digest
+        assert (
+            hashlib.sha256((MIRROR / "spanish-names" / file).read_bytes()).hexdigest()
+            == digest
+        )
 
 
 def test_local_files_are_normalized_like_typed_names(isolated_data):
@@ -103,7 +124,10 @@ def test_local_files_are_normalized_like_typed_names(isolated_data):
         ("", "is empty"),
         ("frequency,mean_age\n10,50\n", "lacks the column\\(s\\) \\['name'\\]"),
         ("name,frequency\n ,3\n", "empty name in data row 1"),
-        ("name,frequency\nANA-MARIA,3\n", "data row 1: name 'ANA-MARIA' holds the character '-'"),
+        (
+            "name,frequency\nANA-MARIA,3\n",
+            "data row 1: name 'ANA-MARIA' holds the character '-'",
+        ),
     ],
 )
 def test_a_bad_local_file_is_named(isolated_data, content, message):
@@ -115,7 +139,9 @@ def test_a_bad_local_file_is_named(isolated_data, content, message):
 
 def test_a_binary_file_is_named(isolated_data):
     write_names(isolated_data / "spanish-names")
-    (isolated_data / "spanish-names" / "female_names.csv").write_bytes(b"\xff\xfe\x00\x01" * 50)
+    (isolated_data / "spanish-names" / "female_names.csv").write_bytes(
+        b"\xff\xfe\x00\x01" * 50
+    )
     with pytest.raises(ValueError, match="female_names.csv is not UTF-8 text"):
         load_names()
 
@@ -136,7 +162,10 @@ def file_server(tmp_path, monkeypatch):
     monkeypatch.setattr(
         names,
         "SHA256",
-        {file: hashlib.sha256((www / file).read_bytes()).hexdigest() for file in names.FILES.values()},
+        {
+            file: hashlib.sha256((www / file).read_bytes()).hexdigest()
+            for file in names.FILES.values()
+        },
     )
     with serve_directory(www) as base_url:
         monkeypatch.setattr(names, "URL", f"{base_url}/{{file}}")
@@ -146,25 +175,41 @@ def file_server(tmp_path, monkeypatch):
 def test_download_when_no_folder_has_the_files(file_server, isolated_data):
     table = load_names()
     assert table.source.kind == "download"
-    assert table.source.detail.startswith("$NBHELPERS_DATA/spanish-names, from 127.0.0.1:")
+    assert table.source.detail.startswith(
+        "$NBHELPERS_DATA/spanish-names, from 127.0.0.1:"
+    )
     assert len(table.frame) == 5
-    assert (isolated_data / "spanish-names" / "female_names.csv").read_text(encoding="utf-8") == FEMALE_CSV
-    assert sorted(p.name for p in isolated_data.iterdir()) == ["spanish-names"]  # no temporary folder left
+    assert (isolated_data / "spanish-names" / "female_names.csv").read_text(
+        encoding="utf-8"
+    ) == FEMALE_CSV
+    # no temporary folder left
+    assert sorted(p.name for p in isolated_data.iterdir()) == ["spanish-names"]
     assert load_names().source.kind == "local"
 
 
 def test_a_junk_csv_with_a_name_header_is_not_accepted(file_server, isolated_data):
     (file_server / "male_names.csv").write_text("name,frequency,mean_age\nSPAM,1,1\n")
-    with pytest.warns(UserWarning, match="names download failed .*sha256 mismatch .*male_names.csv"):
+    with pytest.warns(
+        UserWarning, match="names download failed .*sha256 mismatch .*male_names.csv"
+    ):
         table = load_names()
     assert table.source.kind == "embedded" and len(table.frame) == 49_340
     assert list(isolated_data.iterdir()) == []  # neither file cached
 
 
-def test_html_instead_of_the_csv_falls_back_to_the_shipped_names(file_server, isolated_data, monkeypatch):
+def test_html_instead_of_the_csv_falls_back_to_the_shipped_names(
+    file_server, isolated_data, monkeypatch
+):
     (file_server / "male_names.csv").write_text("<html>rate limited</html>\n")
-    monkeypatch.setitem(names.SHA256, "male_names.csv", hashlib.sha256(b"<html>rate limited</html>\n").hexdigest())
-    with pytest.warns(UserWarning, match="names download failed .*unexpected content .*expected the header"):
+    monkeypatch.setitem(
+        names.SHA256,
+        "male_names.csv",
+        hashlib.sha256(b"<html>rate limited</html>\n").hexdigest(),
+    )
+    with pytest.warns(
+        UserWarning,
+        match="names download failed .*unexpected content .*expected the header",
+    ):
         assert load_names().source.kind == "embedded"
     assert list(isolated_data.iterdir()) == []
 
@@ -201,9 +246,15 @@ def test_raw_shipped_names_normalize_to_the_frame(shipped):
     import gzip
     from importlib import resources
 
-    raw = gzip.decompress(resources.files("nbhelpers.data").joinpath("files", "spanish_names.csv.gz").read_bytes())
+    raw = gzip.decompress(
+        resources.files("nbhelpers.data")
+        .joinpath("files", "spanish_names.csv.gz")
+        .read_bytes()
+    )
     frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
-    seed_style = frame["name"].str.replace(" ", "_", regex=False).str.lower()  # the seed's preprocessing
+    # the seed's preprocessing
+    seed_style = frame["name"].str.replace(" ", "_", regex=False).str.lower()
     assert seed_style.map(normalize_name).equals(seed_style)
-    seed_rows = list(dict.fromkeys(zip(seed_style, frame["gender"])))  # duplicates dropped, order kept
+    # duplicates dropped, order kept
+    seed_rows = list(dict.fromkeys(zip(seed_style, frame["gender"])))
     assert seed_rows == list(zip(shipped.frame["name"], shipped.frame["gender"]))

@@ -28,7 +28,10 @@ CENTRE = slice(32, 64)
 
 def _digest(folder: Path) -> dict[str, str]:
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in files
+    }
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +57,25 @@ def test_layout_labels_and_rgb_round_trip(tmp_path):
     for index in (0, 5, 11):
         path = root / "train" / f"{labels['id'][index]}.tif"
         expected = synthetic_patch(0, index)
-        assert np.array_equal(read_patch(path), expected.image)  # lossless, and RGB written as RGB
-        assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), expected.image)
+        # lossless, and RGB written as RGB
+        assert np.array_equal(read_patch(path), expected.image)
+        assert np.array_equal(
+            np.asarray(Image.open(path).convert("RGB")), expected.image
+        )
         assert labels["label"][index] == expected.label
     dataset = HistopathologicDataset(labels, root, transform=train_transform())
     assert dataset[0][0].shape == (3, 49, 49)
 
 
 def test_patches_are_96x96_rgb_and_pure_functions_of_seed_and_index(patches):
-    assert all(p.image.shape == (96, 96, 3) and p.image.dtype == np.uint8 for p in patches[:20])
+    assert all(
+        p.image.shape == (96, 96, 3) and p.image.dtype == np.uint8 for p in patches[:20]
+    )
     again = synthetic_patch(0, 7)
-    assert np.array_equal(again.image, patches[7].image) and again.label == patches[7].label
+    assert (
+        np.array_equal(again.image, patches[7].image)
+        and again.label == patches[7].label
+    )
 
 
 def test_label_is_tumour_in_the_centre_square(patches):
@@ -86,7 +97,10 @@ def test_colours_are_h_and_e_like(patches):
     r, g, b = images[..., 0], images[..., 1], images[..., 2]
     stroma = ~tumour & (images.mean(-1) < 235) & (images.mean(-1) > 150)
     # eosin-stained tissue is pink: green absorbed most
-    assert r[stroma].mean() > g[stroma].mean() + 40 and b[stroma].mean() > g[stroma].mean() + 20
+    assert (
+        r[stroma].mean() > g[stroma].mean() + 40
+        and b[stroma].mean() > g[stroma].mean() + 20
+    )
     # tumour nuclei are dark and purple-blue: darker than stroma, blue above red
     assert images[tumour].mean() < images[stroma].mean() - 60
     assert b[tumour].mean() > r[tumour].mean()
@@ -112,7 +126,8 @@ def test_bad_arguments_and_existing_root(tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(FileExistsError, match="taken"):
         make_synthetic_histopathology(tmp_path / "taken", 3)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary folder left
+    # no temporary folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
 def test_an_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
@@ -137,16 +152,28 @@ def test_a_small_cnn_learns_the_centre_rule(tmp_path):
     y = torch.tensor([p.label for p in data])
     X_train, y_train, X_valid, y_valid = X[:1_100], y[:1_100], X[1_100:], y[1_100:]
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.BatchNorm2d(32), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.BatchNorm2d(64), torch.nn.ReLU(),
-        torch.nn.AdaptiveMaxPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 2),
+        torch.nn.Conv2d(3, 16, 3, padding=1),
+        torch.nn.BatchNorm2d(16),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(16, 32, 3, padding=1),
+        torch.nn.BatchNorm2d(32),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3, padding=1),
+        torch.nn.BatchNorm2d(64),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveMaxPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 2),
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(6):
         model.train()
         for batch in torch.randperm(len(y_train)).split(32):
-            loss = torch.nn.functional.cross_entropy(model(X_train[batch]), y_train[batch])
+            loss = torch.nn.functional.cross_entropy(
+                model(X_train[batch]), y_train[batch]
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nbhelpers.data.tokens import CHARS, MAX_LEN, decode, encode, normalize_name, preprocess
+from nbhelpers.data.tokens import (
+    CHARS,
+    MAX_LEN,
+    decode,
+    encode,
+    normalize_name,
+    preprocess,
+)
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzñç'"
 
@@ -32,7 +39,14 @@ def test_normalize_name_spells_typed_names_like_the_vocabulary(typed, expected):
 
 @pytest.mark.parametrize(
     "typed, char",
-    [("Ana-María", "-"), ("R2D2", "2"), ("j.r.", "."), ("Zoë?", "?"), ("李", "李"), ("Straße", "ß")],
+    [
+        ("Ana-María", "-"),
+        ("R2D2", "2"),
+        ("j.r.", "."),
+        ("Zoë?", "?"),
+        ("李", "李"),
+        ("Straße", "ß"),
+    ],
 )
 def test_normalize_name_names_the_name_and_the_offending_character(typed, char):
     with pytest.raises(ValueError) as caught:
@@ -51,7 +65,11 @@ def test_normalize_name_wants_a_str():
         normalize_name(42)  # type: ignore[arg-type]
 
 
-WORDS = st.lists(st.text(alphabet=LETTERS + "ÁÉÍÓÚÜáéíóúüÑÇ", min_size=1, max_size=8), min_size=1, max_size=4)
+WORDS = st.lists(
+    st.text(alphabet=LETTERS + "ÁÉÍÓÚÜáéíóúüÑÇ", min_size=1, max_size=8),
+    min_size=1,
+    max_size=4,
+)
 
 
 @given(WORDS)
@@ -63,7 +81,9 @@ def test_normalized_names_always_encode_and_normalizing_twice_changes_nothing(wo
 
 
 def test_encode_refuses_a_character_outside_the_vocabulary_instead_of_dropping_it():
-    with pytest.raises(ValueError, match=r"name 'ana maria' holds the character ' '.*normalize_name"):
+    with pytest.raises(
+        ValueError, match=r"name 'ana maria' holds the character ' '.*normalize_name"
+    ):
         encode("ana maria")
     with pytest.raises(ValueError, match="'J'"):
         encode("JUAN")

@@ -9,7 +9,11 @@ from nbhelpers import device as dev
 
 def test_get_device_defaults_to_best_available(monkeypatch):
     monkeypatch.delenv("NBHELPERS_DEVICE", raising=False)
-    expected = "cuda" if torch.cuda.is_available() else ("mps" if dev._mps_available() else "cpu")
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else ("mps" if dev._mps_available() else "cpu")
+    )
     assert dev.get_device().type == expected
 
 
@@ -56,24 +60,6 @@ def test_cpu_threads_reads_a_positive_number_or_nothing(monkeypatch):
         monkeypatch.setenv("NBHELPERS_THREADS", bad)
         with pytest.raises(ValueError, match=f"NBHELPERS_THREADS={bad!r}"):
             dev.cpu_threads()
-
-
-def test_start_chapter_sets_threads_seeds_and_prints_one_banner_line(monkeypatch, capsys):
-    monkeypatch.setenv("NBHELPERS_DEVICE", "cpu")
-    monkeypatch.setenv("NBHELPERS_PROFILE", "quick")
-    monkeypatch.setenv("NBHELPERS_THREADS", "1")
-    threads = torch.get_num_threads()
-    try:
-        device = dev.start_chapter("embedded (test data)", seed=3)
-        assert device == torch.device("cpu") and torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(threads)
-    first = torch.rand(3)
-    torch.manual_seed(3)
-    assert torch.equal(first, torch.rand(3))
-    line = capsys.readouterr().out
-    assert line.count("\n") == 1
-    assert line.startswith("device: cpu | profile: quick | torch ") and "data: embedded (test data)" in line
 
 
 def test_seed_everything_repeats_all_generators():

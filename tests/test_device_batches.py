@@ -15,7 +15,9 @@ from nbhelpers.data.pipeline import CROP, BatchAugment, centre_crop
 
 def indexed(n: int, features: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows that hold their own index (so a batch tells which examples it holds) and labels 2i + 1."""
-    inputs = torch.arange(n, dtype=torch.float32).view(n, 1).expand(n, features).contiguous()
+    inputs = (
+        torch.arange(n, dtype=torch.float32).view(n, 1).expand(n, features).contiguous()
+    )
     return inputs, torch.arange(n) * 2 + 1
 
 
@@ -34,15 +36,20 @@ def order(batches: DeviceBatches) -> list[int]:
     drop_last=st.booleans(),
     seed=st.integers(0, 2**40),
 )
-def test_each_epoch_yields_every_example_once_with_its_target(n, batch_size, shuffle, drop_last, seed):
+def test_each_epoch_yields_every_example_once_with_its_target(
+    n, batch_size, shuffle, drop_last, seed
+):
     if drop_last and n < batch_size:
         return  # refused at construction (tested below)
     inputs, targets = indexed(n)
-    batches = DeviceBatches(inputs, targets, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    batches = DeviceBatches(
+        inputs, targets, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last
+    )
     seen = []
     for x, y in batches:
         assert len(x) == len(y) <= batch_size
-        assert torch.equal(y, x[:, 0].long() * 2 + 1)  # every target stays with its input
+        # every target stays with its input
+        assert torch.equal(y, x[:, 0].long() * 2 + 1)
         seen.extend(int(v) for v in x[:, 0])
     expected_len = n // batch_size if drop_last else -(-n // batch_size)
     assert len(batches) == expected_len
@@ -108,7 +115,13 @@ def test_seed_none_draws_the_base_seed_from_the_global_generator_once():
 
 
 def test_iteration_does_not_touch_the_global_generator():
-    batches = DeviceBatches(*indexed(30), 8, shuffle=True, seed=0, transform=lambda x, g: x + torch.rand(1, generator=g))
+    batches = DeviceBatches(
+        *indexed(30),
+        8,
+        shuffle=True,
+        seed=0,
+        transform=lambda x, g: x + torch.rand(1, generator=g),
+    )
     torch.manual_seed(4)
     expected = torch.rand(3)
     torch.manual_seed(4)
@@ -127,11 +140,19 @@ def test_epoch_generator_is_a_cpu_generator_determined_by_its_arguments():
 
 
 def test_transform_draws_come_from_the_epoch_generator():
-    images = torch.randint(0, 256, (20, 3, 52, 52), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    images = torch.randint(
+        0,
+        256,
+        (20, 3, 52, 52),
+        dtype=torch.uint8,
+        generator=torch.Generator().manual_seed(0),
+    )
     labels = torch.arange(20)
 
     def epoch(seed: int, number: int) -> list[torch.Tensor]:
-        batches = DeviceBatches(images, labels, 6, shuffle=True, seed=seed, transform=BatchAugment())
+        batches = DeviceBatches(
+            images, labels, 6, shuffle=True, seed=seed, transform=BatchAugment()
+        )
         batches.set_epoch(number)
         return [x for x, _ in batches]
 
@@ -142,8 +163,16 @@ def test_transform_draws_come_from_the_epoch_generator():
 
 
 def test_centre_crop_as_the_validation_transform_gives_the_fixed_crop_in_order():
-    images = torch.randint(0, 256, (7, 3, 60, 60), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    batches = DeviceBatches(images, torch.arange(7), 4, transform=centre_crop, channels_last=True)
+    images = torch.randint(
+        0,
+        256,
+        (7, 3, 60, 60),
+        dtype=torch.uint8,
+        generator=torch.Generator().manual_seed(1),
+    )
+    batches = DeviceBatches(
+        images, torch.arange(7), 4, transform=centre_crop, channels_last=True
+    )
     xs = [x for x, _ in batches]
     assert torch.equal(torch.cat(xs), centre_crop(images))
     assert all(x.is_contiguous(memory_format=torch.channels_last) for x in xs)
@@ -151,7 +180,10 @@ def test_centre_crop_as_the_validation_transform_gives_the_fixed_crop_in_order()
 
 def test_a_transform_that_changes_the_batch_size_is_named():
     batches = DeviceBatches(*indexed(4), 2, transform=lambda x, g: x[:1])
-    with pytest.raises(ValueError, match=r"transform .* must return a \(2, \.\.\.\) tensor, got shape \(1, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"transform .* must return a \(2, \.\.\.\) tensor, got shape \(1, 3\)",
+    ):
         list(batches)
 
 
@@ -165,10 +197,17 @@ def epoch_zero(batches: DeviceBatches) -> DeviceBatches:
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"shuffle": True, "seed": 0}, {"transform": lambda x, g: x}, {"shuffle": True, "seed": 1, "transform": lambda x, g: x}],
+    [
+        {},
+        {"shuffle": True, "seed": 0},
+        {"transform": lambda x, g: x},
+        {"shuffle": True, "seed": 1, "transform": lambda x, g: x},
+    ],
     ids=["plain", "shuffle", "identity-transform", "shuffle-and-transform"],
 )
-def test_an_in_place_change_to_a_batch_changes_neither_the_data_set_nor_the_callers_tensors(options):
+def test_an_in_place_change_to_a_batch_changes_neither_the_data_set_nor_the_callers_tensors(
+    options,
+):
     inputs, targets = indexed(10)
     kept_inputs, kept_targets = inputs.clone(), targets.clone()
     batches = DeviceBatches(inputs, targets, 4, **options)
@@ -196,7 +235,8 @@ def test_batches_live_on_the_requested_device(device):
     cpu = DeviceBatches(inputs, targets, 4, shuffle=True, seed=0)
     for (x, y), (x_cpu, y_cpu) in zip(batches, cpu):
         assert x.device.type == device.type and y.device.type == device.type
-        assert torch.equal(x.cpu(), x_cpu) and torch.equal(y.cpu(), y_cpu)  # the same order on every device
+        # the same order on every device
+        assert torch.equal(x.cpu(), x_cpu) and torch.equal(y.cpu(), y_cpu)
 
 
 def test_repr_names_size_device_and_options():
@@ -213,19 +253,63 @@ def test_repr_names_size_device_and_options():
         (([1, 2], torch.zeros(2), 1), {}, "inputs must be a tensor, got list"),
         ((torch.zeros(2, 1), None, 1), {}, "targets must be a tensor, got NoneType"),
         ((torch.tensor(1.0), torch.zeros(1), 1), {}, "inputs needs a batch dimension"),
-        ((torch.zeros(3, 1), torch.zeros(2), 1), {}, "inputs hold 3 examples but targets hold 2"),
+        (
+            (torch.zeros(3, 1), torch.zeros(2), 1),
+            {},
+            "inputs hold 3 examples but targets hold 2",
+        ),
         ((torch.zeros(0, 1), torch.zeros(0), 1), {}, r"empty inputs of shape \(0, 1\)"),
-        ((torch.zeros(3, 1), torch.zeros(3), 0), {}, "batch_size must be an int >= 1, got 0"),
-        ((torch.zeros(3, 1), torch.zeros(3), True), {}, "batch_size must be an int >= 1, got True"),
-        ((torch.zeros(3, 1), torch.zeros(3), 2.0), {}, "batch_size must be an int >= 1, got 2.0"),
-        ((torch.zeros(3, 1), torch.zeros(3), 4), {"drop_last": True}, "drop_last=True with 3 examples and batch_size=4"),
-        ((torch.zeros(3, 1), torch.zeros(3), 1), {"shuffle": "yes"}, "shuffle must be True or False, got 'yes'"),
-        ((torch.zeros(3, 1), torch.zeros(3), 1), {"seed": -1}, "seed must be an int >= 0, got -1"),
-        ((torch.zeros(3, 1), torch.zeros(3), 1), {"seed": 1.5}, "seed must be an int >= 0, got 1.5"),
-        ((torch.zeros(3, 1), torch.zeros(3), 1), {"transform": 3}, "transform must be callable.*got 3"),
-        ((torch.zeros(3, 1), torch.zeros(3), 1), {"channels_last": True}, r"channels_last=True needs 4-D inputs.*\(3, 1\)"),
+        (
+            (torch.zeros(3, 1), torch.zeros(3), 0),
+            {},
+            "batch_size must be an int >= 1, got 0",
+        ),
+        (
+            (torch.zeros(3, 1), torch.zeros(3), True),
+            {},
+            "batch_size must be an int >= 1, got True",
+        ),
+        (
+            (torch.zeros(3, 1), torch.zeros(3), 2.0),
+            {},
+            "batch_size must be an int >= 1, got 2.0",
+        ),
+        (
+            (torch.zeros(3, 1), torch.zeros(3), 4),
+            {"drop_last": True},
+            "drop_last=True with 3 examples and batch_size=4",
+        ),
+        (
+            (torch.zeros(3, 1), torch.zeros(3), 1),
+            {"shuffle": "yes"},
+            "shuffle must be True or False, got 'yes'",
+        ),
+        (
+            (torch.zeros(3, 1), torch.zeros(3), 1),
+            {"seed": -1},
+            "seed must be an int >= 0, got -1",
+        ),
+        (
+            (torch.zeros(3, 1), torch.zeros(3), 1),
+            {"seed": 1.5},
+            "seed must be an int >= 0, got 1.5",
+        ),
+        (
+            (torch.zeros(3, 1), torch.zeros(3), 1),
+            {"transform": 3},
+            "transform must be callable.*got 3",
+        ),
+        (
+            (torch.zeros(3, 1), torch.zeros(3), 1),
+            {"channels_last": True},
+            r"channels_last=True needs 4-D inputs.*\(3, 1\)",
+        ),
         ((torch.zeros(3, 1), torch.zeros(3), 1), {"device": "tpu"}, "device='tpu'"),
-        ((torch.zeros(3, 1), torch.zeros(3), 1), {"device": 0}, "device must be a torch.device.*got 0"),
+        (
+            (torch.zeros(3, 1), torch.zeros(3), 1),
+            {"device": 0},
+            "device must be a torch.device.*got 0",
+        ),
     ],
 )
 def test_bad_arguments_are_named(args, options, message):
@@ -236,9 +320,16 @@ def test_bad_arguments_are_named(args, options, message):
 def test_bad_epochs_and_states_are_named_and_change_nothing():
     batches = DeviceBatches(*indexed(4), 2, shuffle=True, seed=1)
     for epoch in (-1, 1.0, True, None):
-        with pytest.raises(ValueError, match=f"epoch must be an int >= 0, got {epoch!r}"):
+        with pytest.raises(
+            ValueError, match=f"epoch must be an int >= 0, got {epoch!r}"
+        ):
             batches.set_epoch(epoch)
-    for state in ({"seed": 1}, {"seed": -2, "epoch": 0}, {"seed": 1, "epoch": "3"}, [1, 2]):
+    for state in (
+        {"seed": 1},
+        {"seed": -2, "epoch": 0},
+        {"seed": 1, "epoch": "3"},
+        [1, 2],
+    ):
         with pytest.raises(ValueError, match="seed|epoch"):
             batches.load_state_dict(state)
     assert batches.state_dict() == {"seed": 1, "epoch": 0}

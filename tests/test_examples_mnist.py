@@ -15,8 +15,20 @@ from nbhelpers.recipes.mnist import MnistRecipe
 from nbhelpers.train.checkpoint import read_meta
 
 REPO = Path(__file__).resolve().parents[1]
-RESULT = re.compile(r"valid_accuracy=([0-9.]+) valid_loss=([0-9.]+) seconds=([0-9.]+) processes=(\d+)")
-TINY = ["--epochs", "1", "--train-size", "512", "--valid-size", "256", "--device", "cpu", "--quiet"]
+RESULT = re.compile(
+    r"valid_accuracy=([0-9.]+) valid_loss=([0-9.]+) seconds=([0-9.]+) processes=(\d+)"
+)
+TINY = [
+    "--epochs",
+    "1",
+    "--train-size",
+    "512",
+    "--valid-size",
+    "256",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 @pytest.fixture
@@ -42,7 +54,9 @@ def test_a_tiny_run_prints_its_accuracy_and_learns(data_env, capsys):
     assert out.startswith("device: cpu | processes: 1")
 
 
-def test_main_returns_zero_and_writes_a_checkpoint_of_its_recipe(data_env, tmp_path, capsys):
+def test_main_returns_zero_and_writes_a_checkpoint_of_its_recipe(
+    data_env, tmp_path, capsys
+):
     checkpoint = tmp_path / "mnist.pt"
     assert example.main([*TINY, "--checkpoint", str(checkpoint)]) == 0
     assert checkpoint.is_file()
@@ -51,20 +65,39 @@ def test_main_returns_zero_and_writes_a_checkpoint_of_its_recipe(data_env, tmp_p
     assert meta["recipe"] == "MnistRecipe" and meta["fields"]["train_size"] == 512
 
 
-def test_a_run_stopped_after_one_epoch_resumes_from_its_checkpoint(data_env, tmp_path, capsys):
+def test_a_run_stopped_after_one_epoch_resumes_from_its_checkpoint(
+    data_env, tmp_path, capsys
+):
     checkpoint = tmp_path / "mnist.pt"
-    two = ["--epochs", "2", "--train-size", "256", "--valid-size", "64", "--device", "cpu", "--quiet"]
+    two = [
+        "--epochs",
+        "2",
+        "--train-size",
+        "256",
+        "--valid-size",
+        "64",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     first = example.run([*two, "--checkpoint", str(checkpoint), "--stop-after", "1"])
     assert not first.completed and first.trainer.epoch == 1
     resumed = example.run([*two, "--checkpoint", str(checkpoint)])
     straight = example.run(two)
-    assert resumed.completed and resumed.trainer.global_step == straight.trainer.global_step == 16
+    assert (
+        resumed.completed
+        and resumed.trainer.global_step == straight.trainer.global_step == 16
+    )
     for a, b in zip(resumed.model.parameters(), straight.model.parameters()):
         assert (a - b).abs().max() <= 1e-6
 
 
-def test_a_checkpoint_in_a_missing_folder_stops_the_program_before_any_work(data_env, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(MnistRecipe, "prepare", lambda self: pytest.fail("data was loaded"))
+def test_a_checkpoint_in_a_missing_folder_stops_the_program_before_any_work(
+    data_env, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(
+        MnistRecipe, "prepare", lambda self: pytest.fail("data was loaded")
+    )
     with pytest.raises(SystemExit) as stop:
         example.main([*TINY, "--checkpoint", str(tmp_path / "no" / "such" / "ck.pt")])
     assert stop.value.code == 2
@@ -74,7 +107,10 @@ def test_a_checkpoint_in_a_missing_folder_stops_the_program_before_any_work(data
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["--precision", "16", "--device", "cpu"], "precision='16' needs a CUDA device"),
+        (
+            ["--precision", "16", "--device", "cpu"],
+            "precision='16' needs a CUDA device",
+        ),
         (["--cuda-graph", "--device", "cpu"], "--cuda-graph needs a CUDA device"),
         (["--device", "tpu"], "--device tpu is not a device name"),
         (["--device", "cuda:99"], "--device cuda:99"),
@@ -100,16 +136,32 @@ def test_resident_data_is_refused_under_torchrun(monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_two_processes_under_torchrun_train_together_and_only_rank_zero_prints(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+def test_two_processes_under_torchrun_train_together_and_only_rank_zero_prints(
+    tmp_path,
+):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "TQDM_DISABLE": "1",
+    }
     env["NBHELPERS_DATA"] = str(tmp_path / "data")
     if not env.get("NBHELPERS_DATA_MIRROR"):
         env["NBHELPERS_OFFLINE"] = "1"
+
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "nbhelpers.examples.mnist", *TINY,
-    ]  # fmt: skip
-    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "nbhelpers.examples.mnist",
+        *TINY,
+    ]
+    result = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     matches = RESULT.findall(result.stdout)
     assert len(matches) == 1, result.stdout  # rank 0 only

@@ -80,12 +80,17 @@ def _warmed_up(model: nn.Module, x: torch.Tensor) -> nn.Module:
 def _captum(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
     model.eval()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # Captum announces its backward hooks
-        result = GuidedBackprop(model).attribute(x.clone().requires_grad_(True), target=target)
+        # Captum announces its backward hooks
+        warnings.simplefilter("ignore", UserWarning)
+        result = GuidedBackprop(model).attribute(
+            x.clone().requires_grad_(True), target=target
+        )
     return result.detach()
 
 
-def _plain_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _plain_gradient(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
     model.eval()
     x = x.clone().requires_grad_(True)
     return torch.autograd.grad(model(x).gather(1, target[:, None]).sum(), x)[0]
@@ -147,7 +152,8 @@ def test_restores_modes_and_leaves_batchnorm_and_gradients_alone():
     x = torch.randn(4, 3, 8, 8)
     model = _warmed_up(small_cnn(), x)
     model[9].eval()  # a submodule switched to eval inside a training model must stay so
-    assert model[4].training  # BatchNorm in train mode: a forward outside eval mode would move its stats
+    # BatchNorm in train mode: a forward outside eval mode would move its stats
+    assert model[4].training
     modes = [m.training for m in model.modules()]
     buffers = {name: b.clone() for name, b in model.named_buffers()}
     guided_backprop(model, x)
@@ -190,7 +196,13 @@ def test_refuses_inference_mode_but_accepts_its_tensors():
 
 @pytest.mark.parametrize(
     "target, message",
-    [(5, "outside"), (-1, "outside"), (torch.tensor([0, 1, 2]), "class indices"), (torch.tensor([0.0, 1.0]), "class indices"), (True, "target")],
+    [
+        (5, "outside"),
+        (-1, "outside"),
+        (torch.tensor([0, 1, 2]), "class indices"),
+        (torch.tensor([0.0, 1.0]), "class indices"),
+        (True, "target"),
+    ],
 )
 def test_rejects_bad_targets(target, message):
     model = small_cnn().eval()
@@ -207,12 +219,16 @@ def test_rejects_bad_inputs_and_models_without_relu():
     with pytest.raises(ValueError, match="no nn.ReLU"):
         guided_backprop(nn.Sequential(nn.Linear(4, 2), nn.SELU()), torch.randn(1, 4))
     with pytest.raises(ValueError, match="logits"):
-        guided_backprop(nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU()), torch.randn(1, 3, 8, 8))
+        guided_backprop(
+            nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU()), torch.randn(1, 3, 8, 8)
+        )
 
 
 def test_other_activations_are_gated_when_asked_and_equal_a_tensor_hook_gate():
     torch.manual_seed(7)
-    model = nn.Sequential(nn.Linear(6, 8), nn.SELU(), nn.Linear(8, 8), nn.SELU(), nn.Linear(8, 3))
+    model = nn.Sequential(
+        nn.Linear(6, 8), nn.SELU(), nn.Linear(8, 8), nn.SELU(), nn.Linear(8, 3)
+    )
     x = torch.randn(4, 6)
 
     def gate(module, inputs, output):
@@ -270,7 +286,9 @@ def test_display_helpers():
     assert scaled.shape == (3, 5, 7) and scaled.min() >= 0 and scaled.max() <= 1
     z = (g[0] - g[0].mean()) / g[0].std()
     torch.testing.assert_close(standardize_and_clip(g[0], -10, 10), z * 0.1 + 0.5)
-    assert torch.equal(standardize_and_clip(torch.full((4,), 3.0)), torch.full((4,), 0.5))
+    assert torch.equal(
+        standardize_and_clip(torch.full((4,), 3.0)), torch.full((4,), 0.5)
+    )
     with pytest.raises(ValueError, match="min_val"):
         standardize_and_clip(g, min_val=2.0, max_val=1.0)
 
@@ -284,7 +302,9 @@ def test_plot_guided_backprop_draws_rows_and_checks_shapes():
 
     images = normalize01(torch.rand(2, 3, 6, 6))
     maps = standardize_and_clip(channel_max(torch.randn(2, 3, 6, 6)))
-    fig = plot_guided_backprop(images, maps, titles=["p(1 | x) = 0.90", "p(1 | x) = 0.80"])
+    fig = plot_guided_backprop(
+        images, maps, titles=["p(1 | x) = 0.90", "p(1 | x) = 0.80"]
+    )
     assert len(fig.axes) == 6 and fig.axes[0].get_title() == "p(1 | x) = 0.90"
     assert len(fig.axes[2].images) == 2  # overlay: image and map
     with pytest.raises(ValueError, match="expected"):

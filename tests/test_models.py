@@ -43,10 +43,10 @@ from nbhelpers.models import (
     imagenet_categories,
     imagenet_classifier,
     mnist_cnn,
+    pretrained,
     resolve_weights,
     set_trainable,
 )
-from nbhelpers.models import pretrained
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +61,9 @@ def offline_empty_cache(tmp_path, monkeypatch):
 def fake_url(monkeypatch):
     """Point resnet18's weights url at a file named after the fake weights' hash (no server: offline)."""
     name = hashed_name(fake_resnet18_weights())
-    monkeypatch.setitem(pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/models/{name}")
+    monkeypatch.setitem(
+        pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/models/{name}"
+    )
     return name
 
 
@@ -74,13 +76,17 @@ def served(tmp_path, monkeypatch):
     folder.mkdir()
     with serve_directory(folder) as base:
         monkeypatch.setitem(
-            pretrained.WEIGHTS_URLS, "resnet18", f"{base}/{hashed_name(fake_resnet18_weights())}"
+            pretrained.WEIGHTS_URLS,
+            "resnet18",
+            f"{base}/{hashed_name(fake_resnet18_weights())}",
         )
         yield folder
 
 
 def _no_network(*args, **kwargs):
     raise AssertionError("a test tried to open a URL")
+
+
 # --- mnist_cnn ---------------------------------------------------------------------------------
 
 
@@ -159,12 +165,21 @@ def test_charcnn_pooling_sees_the_last_window(context):
     embedding_dim=st.integers(1, 8),
     batch=st.integers(1, 4),
 )
-def test_charcnn_features_are_the_max_over_all_windows(max_len, context, embedding_dim, batch):
+def test_charcnn_features_are_the_max_over_all_windows(
+    max_len, context, embedding_dim, batch
+):
     if context > max_len + 1:
         with pytest.raises(ValueError, match="context"):
             CharCNN(max_len=max_len, context=context, embedding_dim=embedding_dim)
         return
-    model = CharCNN(vocab_size=7, max_len=max_len, context=context, embedding_dim=embedding_dim, conv_width=5, fc_width=4)
+    model = CharCNN(
+        vocab_size=7,
+        max_len=max_len,
+        context=context,
+        embedding_dim=embedding_dim,
+        conv_width=5,
+        fc_width=4,
+    )
     x = torch.randint(0, 7, (batch, max_len + 1))
     with torch.no_grad():
         activations = model.relu(model.conv(model.embedding(x).reshape(batch, 1, -1)))
@@ -177,12 +192,28 @@ def test_charcnn_features_are_the_max_over_all_windows(max_len, context, embeddi
     "bad, error, message",
     [
         (torch.zeros(2, 23), TypeError, "int64 token ids, got dtype torch.float32"),
-        (torch.zeros(2, 23, dtype=torch.int32), TypeError, "int64 token ids, got dtype torch.int32"),
-        (torch.zeros(2, 22, dtype=torch.long), ValueError, r"\(B, 23\) \(max_len \+ 1\), got \(2, 22\)"),
-        (torch.zeros(23, dtype=torch.long), ValueError, r"\(B, 23\) \(max_len \+ 1\), got \(23,\)"),
+        (
+            torch.zeros(2, 23, dtype=torch.int32),
+            TypeError,
+            "int64 token ids, got dtype torch.int32",
+        ),
+        (
+            torch.zeros(2, 22, dtype=torch.long),
+            ValueError,
+            r"\(B, 23\) \(max_len \+ 1\), got \(2, 22\)",
+        ),
+        (
+            torch.zeros(23, dtype=torch.long),
+            ValueError,
+            r"\(B, 23\) \(max_len \+ 1\), got \(23,\)",
+        ),
         (torch.full((2, 23), 31, dtype=torch.long), ValueError, "token id 31"),
         (torch.full((2, 23), -1, dtype=torch.long), ValueError, "token id -1"),
-        (torch.zeros(2, 23, dtype=torch.long, device="meta"), ValueError, "on meta but the model is on cpu"),
+        (
+            torch.zeros(2, 23, dtype=torch.long, device="meta"),
+            ValueError,
+            "on meta but the model is on cpu",
+        ),
         ([[0] * 23], TypeError, "tensor of token ids, got list"),
     ],
 )
@@ -218,11 +249,20 @@ def test_histopathology_resnet18_structure_and_shapes():
     model = built.model
     assert isinstance(model, nn.Sequential) and len(model) == 2
     backbone, head = model
-    assert isinstance(backbone[0], nn.Conv2d) and len(backbone) == 8  # resnet18 minus avgpool and fc
+    # resnet18 minus avgpool and fc
+    assert isinstance(backbone[0], nn.Conv2d) and len(backbone) == 8
+
     assert [type(m) for m in head] == [
-        nn.AdaptiveAvgPool2d, nn.Flatten, nn.BatchNorm1d, nn.Dropout, nn.Linear,
-        nn.ReLU, nn.BatchNorm1d, nn.Dropout, nn.Linear,
-    ]  # fmt: skip
+        nn.AdaptiveAvgPool2d,
+        nn.Flatten,
+        nn.BatchNorm1d,
+        nn.Dropout,
+        nn.Linear,
+        nn.ReLU,
+        nn.BatchNorm1d,
+        nn.Dropout,
+        nn.Linear,
+    ]
     x = torch.randn(4, 3, 49, 49)
     assert backbone(x).shape == (4, 512, 2, 2)
     assert model(x).shape == (4, 2)  # train mode
@@ -248,7 +288,9 @@ def test_set_trainable_freezes_and_unfreezes_the_backbone():
     set_trainable(model[0], False)
     assert not any(p.requires_grad for p in model[0].parameters())
     assert all(p.requires_grad for p in model[1].parameters())
-    assert count_parameters(model, trainable_only=True) == total - count_parameters(model[0])
+    assert count_parameters(model, trainable_only=True) == total - count_parameters(
+        model[0]
+    )
     assert count_parameters(model) == total
     # A frozen backbone receives no gradient.
     model(torch.randn(2, 3, 32, 32)).sum().backward()
@@ -271,21 +313,30 @@ def test_count_parameters_counts_shared_parameters_once():
 def test_auto_weights_offline_fall_back_to_random_init_without_network(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", _no_network)
     built = histopathology_resnet18(weights="auto")
-    assert built.weights_source.startswith("random initialisation (no pretrained weights: offline")
-    assert "NBHELPERS_OFFLINE is set" in built.weights_source and REAL_RESNET18_NAME in built.weights_source
+    assert built.weights_source.startswith(
+        "random initialisation (no pretrained weights: offline"
+    )
+    assert (
+        "NBHELPERS_OFFLINE is set" in built.weights_source
+        and REAL_RESNET18_NAME in built.weights_source
+    )
     assert built.model.eval()(torch.randn(1, 3, 49, 49)).shape == (1, 2)
 
 
 def test_imagenet_weights_offline_raise_and_classifier_is_none(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", _no_network)
-    with pytest.raises(WeightsUnavailableError, match="offline, NBHELPERS_OFFLINE is set"):
+    with pytest.raises(
+        WeightsUnavailableError, match="offline, NBHELPERS_OFFLINE is set"
+    ):
         histopathology_resnet18(weights="imagenet")
     assert imagenet_classifier() is None
     with pytest.raises(WeightsUnavailableError, match=REAL_RESNET18_NAME):
         imagenet_classifier(weights="imagenet")
 
 
-@pytest.mark.parametrize("bad, error", [("pretrained", ValueError), (True, TypeError), (None, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error", [("pretrained", ValueError), (True, TypeError), (None, TypeError)]
+)
 def test_weight_modes_are_checked(bad, error):
     with pytest.raises(error, match=f"weights must be one of .*, got {bad!r}"):
         histopathology_resnet18(weights=bad)
@@ -296,7 +347,9 @@ def test_weight_modes_are_checked(bad, error):
 
 
 def test_an_imagenet_classifier_needs_its_weights():
-    with pytest.raises(ValueError, match="weights must be one of \\('auto', 'imagenet'\\), got 'none'"):
+    with pytest.raises(
+        ValueError, match="weights must be one of \\('auto', 'imagenet'\\), got 'none'"
+    ):
         imagenet_classifier(weights="none")
 
 
@@ -307,7 +360,9 @@ def test_unknown_architecture_is_rejected():
         resolve_weights(arch=None)
 
 
-def test_cached_weights_are_checked_and_used_offline(fake_url, offline_empty_cache, monkeypatch):
+def test_cached_weights_are_checked_and_used_offline(
+    fake_url, offline_empty_cache, monkeypatch
+):
     """A file in torchvision's cache whose hash matches its name is loaded by both builders."""
     monkeypatch.setattr(urllib.request, "urlopen", _no_network)
     path = place(offline_empty_cache, fake_url, fake_resnet18_weights())
@@ -321,37 +376,54 @@ def test_cached_weights_are_checked_and_used_offline(fake_url, offline_empty_cac
     built = histopathology_resnet18(weights="imagenet")
     assert built.weights_source == "imagenet (torchvision cache)"
     torch.testing.assert_close(built.model[0][0].weight, reference["conv1.weight"])
-    torch.testing.assert_close(built.model[0][7][1].bn2.running_var, reference["layer4.1.bn2.running_var"])
+    torch.testing.assert_close(
+        built.model[0][7][1].bn2.running_var, reference["layer4.1.bn2.running_var"]
+    )
 
     classifier = imagenet_classifier()
     assert isinstance(classifier, ImageNetClassifier) and not classifier.model.training
     assert classifier.weights_source == "imagenet (torchvision cache)"
-    assert len(classifier.categories) == 1000 and classifier.categories == imagenet_categories()
+    assert (
+        len(classifier.categories) == 1000
+        and classifier.categories == imagenet_categories()
+    )
     torch.testing.assert_close(classifier.model.fc.weight, reference["fc.weight"])
 
 
-def test_the_hash_is_checked_on_every_load_not_only_after_a_download(fake_url, offline_empty_cache):
+def test_the_hash_is_checked_on_every_load_not_only_after_a_download(
+    fake_url, offline_empty_cache
+):
     path = place(offline_empty_cache, fake_url, fake_resnet18_weights())
     assert resolve_weights("imagenet").pretrained
     damaged = bytearray(path.read_bytes())
-    damaged[len(damaged) // 2] ^= 0xFF  # one flipped byte in a tensor: still loadable, but not the file
+    # one flipped byte in a tensor: still loadable, but not the file
+    damaged[len(damaged) // 2] ^= 0xFF
     path.write_bytes(bytes(damaged))
-    with pytest.raises(WeightsFileError, match=f"{path} has sha256 [0-9a-f]{{16}}..., not the {fake_url[9:17]}"):
+    with pytest.raises(
+        WeightsFileError,
+        match=f"{path} has sha256 [0-9a-f]{{16}}..., not the {fake_url[9:17]}",
+    ):
         resolve_weights("imagenet")
     fallback = histopathology_resnet18("auto")
-    assert fallback.weights_source.startswith(f"random initialisation (cached weights unusable: $TORCH_HOME/hub/checkpoints/{path.name} has sha256")
+    assert fallback.weights_source.startswith(
+        f"random initialisation (cached weights unusable: $TORCH_HOME/hub/checkpoints/{path.name} has sha256"
+    )
     assert path.read_bytes() == bytes(damaged)  # left as it is
 
 
 def test_torchvisions_own_file_name_with_other_content_is_refused(offline_empty_cache):
     path = place(offline_empty_cache, REAL_RESNET18_NAME, fake_resnet18_weights())
-    with pytest.raises(WeightsFileError, match=f"{REAL_RESNET18_NAME} has sha256 .*not the f37072fd"):
+    with pytest.raises(
+        WeightsFileError, match=f"{REAL_RESNET18_NAME} has sha256 .*not the f37072fd"
+    ):
         histopathology_resnet18("imagenet")
     assert imagenet_classifier() is None
     assert path.read_bytes() == fake_resnet18_weights()
 
 
-def test_a_malicious_pickle_in_the_cache_is_never_executed(offline_empty_cache, tmp_path, monkeypatch):
+def test_a_malicious_pickle_in_the_cache_is_never_executed(
+    offline_empty_cache, tmp_path, monkeypatch
+):
     marker = tmp_path / "pwned"
     payload = malicious_pickle(marker)
     # The payload works: an unchecked torch.load(weights_only=False), as torchvision did, runs it.
@@ -368,30 +440,52 @@ def test_a_malicious_pickle_in_the_cache_is_never_executed(offline_empty_cache, 
 
     # Even with a hash that matches its name (a compromised publisher): the safe unpickler refuses.
     name = hashed_name(payload)
-    monkeypatch.setitem(pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/{name}")
+    monkeypatch.setitem(
+        pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/{name}"
+    )
     place(offline_empty_cache, name, payload)
-    with pytest.raises(WeightsFileError, match="cannot be loaded with weights_only=True .*posix.mkdir"):
+    with pytest.raises(
+        WeightsFileError, match="cannot be loaded with weights_only=True .*posix.mkdir"
+    ):
         resolve_weights("imagenet")
-    assert "cannot be loaded with weights_only=True" in histopathology_resnet18().weights_source
+    assert (
+        "cannot be loaded with weights_only=True"
+        in histopathology_resnet18().weights_source
+    )
     assert not marker.exists()
     with pytest.raises(WeightsFileError) as caught:
         resolve_weights("imagenet")
-    assert "weights_only=False" not in str(caught.value)  # torch's dangerous advice is not repeated
+    # torch's dangerous advice is not repeated
+    assert "weights_only=False" not in str(caught.value)
 
 
 def test_a_state_dict_of_another_network_is_refused(offline_empty_cache, monkeypatch):
     payload = unfit_state()
     name = hashed_name(payload)
-    monkeypatch.setitem(pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/{name}")
+    monkeypatch.setitem(
+        pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/{name}"
+    )
     place(offline_empty_cache, name, payload)
-    with pytest.raises(WeightsFileError, match=f"{name} does not fit torchvision's resnet18: missing"):
+    with pytest.raises(
+        WeightsFileError, match=f"{name} does not fit torchvision's resnet18: missing"
+    ):
         resolve_weights("imagenet")
 
 
-def test_weights_saved_without_batchnorm_step_counters_are_accepted(offline_empty_cache, monkeypatch):
-    state = {k: v for k, v in fake_resnet18_state().items() if not k.endswith("num_batches_tracked")}
+def test_weights_saved_without_batchnorm_step_counters_are_accepted(
+    offline_empty_cache, monkeypatch
+):
+    state = {
+        k: v
+        for k, v in fake_resnet18_state().items()
+        if not k.endswith("num_batches_tracked")
+    }
     payload = saved(state)
-    monkeypatch.setitem(pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/{hashed_name(payload)}")
+    monkeypatch.setitem(
+        pretrained.WEIGHTS_URLS,
+        "resnet18",
+        f"http://127.0.0.1:9/{hashed_name(payload)}",
+    )
     place(offline_empty_cache, hashed_name(payload), payload)
     model = histopathology_resnet18("imagenet").model
     torch.testing.assert_close(model[0][1].running_mean, state["bn1.running_mean"])
@@ -406,7 +500,9 @@ def test_a_folder_in_place_of_the_file_is_reported_and_kept(offline_empty_cache)
     assert (offline_empty_cache / REAL_RESNET18_NAME).is_dir()
 
 
-def test_a_typo_in_nbhelpers_offline_is_an_error_even_with_cached_weights(fake_url, offline_empty_cache, monkeypatch):
+def test_a_typo_in_nbhelpers_offline_is_an_error_even_with_cached_weights(
+    fake_url, offline_empty_cache, monkeypatch
+):
     place(offline_empty_cache, fake_url, fake_resnet18_weights())
     monkeypatch.setenv("NBHELPERS_OFFLINE", "ture")
     with pytest.raises(ValueError, match="NBHELPERS_OFFLINE='ture'"):
@@ -419,16 +515,21 @@ def test_torch_home_naming_a_file_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(afile))
     with pytest.raises(ValueError, match=f"TORCH_HOME='{afile}': {afile} is a file"):
         resolve_weights("auto")
-    assert histopathology_resnet18("none").weights_source.startswith("random")  # needs no cache
+    # needs no cache
+    assert histopathology_resnet18("none").weights_source.startswith("random")
 
 
-def test_weights_are_downloaded_into_the_cache_then_loaded_from_it(served, offline_empty_cache):
+def test_weights_are_downloaded_into_the_cache_then_loaded_from_it(
+    served, offline_empty_cache
+):
     name = hashed_name(fake_resnet18_weights())
     (served / name).write_bytes(fake_resnet18_weights())
     built = histopathology_resnet18("imagenet", deadline=60)
     assert built.weights_source == "imagenet (downloaded into torchvision's cache)"
     assert (offline_empty_cache / name).read_bytes() == fake_resnet18_weights()
-    torch.testing.assert_close(built.model[0][0].weight, fake_resnet18_state()["conv1.weight"])
+    torch.testing.assert_close(
+        built.model[0][0].weight, fake_resnet18_state()["conv1.weight"]
+    )
     (served / name).unlink()  # the second time, no server file is needed
     assert imagenet_classifier().weights_source == "imagenet (torchvision cache)"
 
@@ -437,9 +538,12 @@ def test_a_download_with_the_wrong_content_leaves_nothing(served, offline_empty_
     name = hashed_name(fake_resnet18_weights())
     (served / name).write_bytes(b"<html>please log in</html>")
     source = resolve_weights("auto").source
-    assert source.startswith("random initialisation (no pretrained weights: download failed: sha256 mismatch")
+    assert source.startswith(
+        "random initialisation (no pretrained weights: download failed: sha256 mismatch"
+    )
     assert name in source
-    assert not offline_empty_cache.exists() or not list(offline_empty_cache.iterdir())  # not even empty folders
+    # not even empty folders
+    assert not offline_empty_cache.exists() or not list(offline_empty_cache.iterdir())
     with pytest.raises(WeightsUnavailableError, match="sha256 mismatch"):
         imagenet_classifier("imagenet")
 
@@ -448,7 +552,10 @@ def test_a_failed_download_is_tried_again_on_the_next_call(served, offline_empty
     name = hashed_name(fake_resnet18_weights())
     assert "HTTP 404" in resolve_weights("auto").source  # not served yet
     (served / name).write_bytes(fake_resnet18_weights())
-    assert resolve_weights("auto").source == "imagenet (downloaded into torchvision's cache)"
+    assert (
+        resolve_weights("auto").source
+        == "imagenet (downloaded into torchvision's cache)"
+    )
 
 
 def test_a_bad_cached_file_is_not_downloaded_over(served, offline_empty_cache):
@@ -464,7 +571,9 @@ def test_a_bad_cached_file_is_not_downloaded_over(served, offline_empty_cache):
 
 @pytest.mark.parametrize("deadline", [0, -1, float("nan"), "60", True])
 def test_a_bad_deadline_is_named(deadline):
-    with pytest.raises(ValueError, match=f"deadline must be a number of seconds > 0, got {deadline!r}"):
+    with pytest.raises(
+        ValueError, match=f"deadline must be a number of seconds > 0, got {deadline!r}"
+    ):
         resolve_weights("auto", deadline=deadline)
 
 
@@ -472,7 +581,9 @@ def test_imagenet_constants_match_torchvision():
     from torchvision.models import ResNet18_Weights
 
     transform = ResNet18_Weights.DEFAULT.transforms()
-    assert tuple(transform.mean) == IMAGENET_MEAN and tuple(transform.std) == IMAGENET_STD
+    assert (
+        tuple(transform.mean) == IMAGENET_MEAN and tuple(transform.std) == IMAGENET_STD
+    )
     categories = imagenet_categories("alexnet")
     assert len(categories) == 1000 and categories[0] == "tench"
 

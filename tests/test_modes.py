@@ -5,7 +5,12 @@ from nbhelpers.train import eval_context
 
 
 def _mixed_model() -> nn.Sequential:
-    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Sequential(nn.Dropout(0.2)))
+    model = nn.Sequential(
+        nn.Linear(3, 4),
+        nn.BatchNorm1d(4),
+        nn.Dropout(0.5),
+        nn.Sequential(nn.Dropout(0.2)),
+    )
     model.train()
     model[1].eval()  # a frozen BatchNorm inside a training model
     return model

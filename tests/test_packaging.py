@@ -61,6 +61,7 @@ TOOLS = {
     "ipywidgets": "tqdm's notebook progress bars in the chapters",
     "sphinx-mathjax-offline": "_config.yml (self-contained HTML)",
     "tomli": "this file on Python 3.10",
+    "ruff": "make lint (formatting and lint checks)",
 }
 
 
@@ -72,12 +73,20 @@ def load_pyproject() -> dict:
 def requirements(group: str | None = None) -> list[Requirement]:
     """The package's requirements (``group=None``) or those of one extra."""
     project = load_pyproject()["project"]
-    texts = project["dependencies"] if group is None else project["optional-dependencies"][group]
+    texts = (
+        project["dependencies"]
+        if group is None
+        else project["optional-dependencies"][group]
+    )
     return [Requirement(text) for text in texts]
 
 
 def declared(*groups: str | None) -> set[str]:
-    return {canonicalize_name(requirement.name) for group in groups for requirement in requirements(group)}
+    return {
+        canonicalize_name(requirement.name)
+        for group in groups
+        for requirement in requirements(group)
+    }
 
 
 # ---- environment.yml ---------------------------------------------------------------------------
@@ -87,7 +96,8 @@ def conda_environment() -> str:
     """environment.yml's text, generated from pyproject.toml."""
     project = load_pyproject()["project"]
     sections = [(project["name"], requirements())] + [
-        (f"{group} extra", requirements(group)) for group in project["optional-dependencies"]
+        (f"{group} extra", requirements(group))
+        for group in project["optional-dependencies"]
     ]
     lines = [
         "# Generated from pyproject.toml by `python tests/test_packaging.py`; do not edit by hand",
@@ -104,17 +114,28 @@ def conda_environment() -> str:
     ]
     seen: set[str] = set()
     from_pip = []
-    environment = {"python_version": CONDA_PYTHON, "python_full_version": f"{CONDA_PYTHON}.0"}
+    environment = {
+        "python_version": CONDA_PYTHON,
+        "python_full_version": f"{CONDA_PYTHON}.0",
+    }
     for title, group in sections:
         lines.append(f"  # {title}")
         for requirement in group:
             name = canonicalize_name(requirement.name)
-            if name in seen or (requirement.marker and not Marker(str(requirement.marker)).evaluate(environment)):
+            if name in seen or (
+                requirement.marker
+                and not Marker(str(requirement.marker)).evaluate(environment)
+            ):
                 continue
             seen.add(name)
             if requirement.extras:
-                raise ValueError(f"{requirement}: extras have no conda equivalent; list what they pull in")
-            lower_first = sorted(requirement.specifier, key=lambda spec: (not spec.operator.startswith(">"), str(spec)))
+                raise ValueError(
+                    f"{requirement}: extras have no conda equivalent; list what they pull in"
+                )
+            lower_first = sorted(
+                requirement.specifier,
+                key=lambda spec: (not spec.operator.startswith(">"), str(spec)),
+            )
             specifier = ",".join(str(spec) for spec in lower_first)
             if name in CONDA_FORGE:
                 lines.append(f"  - {CONDA_FORGE[name]}{specifier}")
@@ -134,7 +155,9 @@ def test_environment_yml_lists_every_requirement_of_pyproject():
     text = conda_environment()
     for requirement in requirements() + requirements("test") + requirements("book"):
         name = canonicalize_name(requirement.name)
-        listed = re.search(rf"- {re.escape(CONDA_FORGE.get(name, requirement.name))}\b", text)
+        listed = re.search(
+            rf"- {re.escape(CONDA_FORGE.get(name, requirement.name))}\b", text
+        )
         assert listed or requirement.marker, name
 
 
@@ -146,7 +169,11 @@ def imported_distributions(paths: list[Path], local: set[str]) -> dict[str, set[
     found: dict[str, set[str]] = {}
     for path in paths:
         for module in _top_level_imports(path):
-            if module in sys.stdlib_module_names or module in local or module == IMPORT_NAME:
+            if (
+                module in sys.stdlib_module_names
+                or module in local
+                or module == IMPORT_NAME
+            ):
                 continue
             distribution = canonicalize_name(DISTRIBUTION_OF.get(module, module))
             found.setdefault(distribution, set()).add(path.relative_to(REPO).as_posix())
@@ -156,9 +183,16 @@ def imported_distributions(paths: list[Path], local: set[str]) -> dict[str, set[
 def _top_level_imports(path: Path) -> set[str]:
     source = path.read_text(encoding="utf-8")
     if path.suffix == ".md":  # the code cells of a MyST notebook
-        cells = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", source, flags=re.MULTILINE | re.DOTALL)
-        source = "\n".join(re.sub(r"^[%!].*$", "", cell, flags=re.MULTILINE) for cell in cells)
-        source = re.sub(r"^:[a-z_-]+:.*$", "", source, flags=re.MULTILINE)  # cell options
+        cells = re.findall(
+            r"^```\{code-cell\}[^\n]*\n(.*?)^```",
+            source,
+            flags=re.MULTILINE | re.DOTALL,
+        )
+        source = "\n".join(
+            re.sub(r"^[%!].*$", "", cell, flags=re.MULTILINE) for cell in cells
+        )
+        # cell options
+        source = re.sub(r"^:[a-z_-]+:.*$", "", source, flags=re.MULTILINE)
     modules = set()
     for node in ast.walk(ast.parse(source, filename=str(path))):
         if isinstance(node, ast.Import):
@@ -173,32 +207,57 @@ def _local_modules(*folders: Path) -> set[str]:
 
 
 def test_every_module_the_package_imports_is_a_dependency_of_the_package():
-    imported = imported_distributions(sorted((REPO / IMPORT_NAME).rglob("*.py")), local=set())
-    missing = {name: sorted(files) for name, files in imported.items() if name not in declared(None)}
-    assert not missing, f"imported by {IMPORT_NAME} but not in [project] dependencies: {missing}"
+    imported = imported_distributions(
+        sorted((REPO / IMPORT_NAME).rglob("*.py")), local=set()
+    )
+    missing = {
+        name: sorted(files)
+        for name, files in imported.items()
+        if name not in declared(None)
+    }
+    assert not missing, (
+        f"imported by {IMPORT_NAME} but not in [project] dependencies: {missing}"
+    )
 
 
 def test_every_module_the_chapters_import_is_in_the_package_or_the_book_extra():
-    local = _local_modules(REPO / "benchmarks", REPO / "book")  # performance.md imports the benchmarks
+    # performance.md imports the benchmarks
+    local = _local_modules(REPO / "benchmarks", REPO / "book")
     imported = imported_distributions(sorted((REPO / "book").glob("*.md")), local)
-    missing = {name: sorted(files) for name, files in imported.items() if name not in declared(None, "book")}
-    assert not missing, f"imported by the chapters but in neither the dependencies nor the book extra: {missing}"
+    missing = {
+        name: sorted(files)
+        for name, files in imported.items()
+        if name not in declared(None, "book")
+    }
+    assert not missing, (
+        f"imported by the chapters but in neither the dependencies nor the book extra: {missing}"
+    )
 
 
 def test_every_module_the_tests_import_is_in_the_package_or_the_test_extra():
     tests = REPO / "tests"
     local = _local_modules(tests, tests / "adversarial")
     imported = imported_distributions(sorted(tests.rglob("*.py")), local)
-    missing = {name: sorted(files) for name, files in imported.items() if name not in declared(None, "test")}
-    assert not missing, f"imported by the tests but in neither the dependencies nor the test extra: {missing}"
+    missing = {
+        name: sorted(files)
+        for name, files in imported.items()
+        if name not in declared(None, "test")
+    }
+    assert not missing, (
+        f"imported by the tests but in neither the dependencies nor the test extra: {missing}"
+    )
 
 
 def test_every_requirement_is_imported_where_it_is_declared_or_is_a_tool():
     tests, book = REPO / "tests", REPO / "book"
     used = {
         None: imported_distributions(sorted((REPO / IMPORT_NAME).rglob("*.py")), set()),
-        "test": imported_distributions(sorted(tests.rglob("*.py")), _local_modules(tests, tests / "adversarial")),
-        "book": imported_distributions(sorted(book.glob("*.md")), _local_modules(REPO / "benchmarks", book)),
+        "test": imported_distributions(
+            sorted(tests.rglob("*.py")), _local_modules(tests, tests / "adversarial")
+        ),
+        "book": imported_distributions(
+            sorted(book.glob("*.md")), _local_modules(REPO / "benchmarks", book)
+        ),
     }
     unused = {
         f"{group or 'dependencies'}: {name}"
@@ -206,7 +265,9 @@ def test_every_requirement_is_imported_where_it_is_declared_or_is_a_tool():
         for name in declared(group)
         if name not in imported and name not in TOOLS
     }
-    assert not unused, f"declared but never imported (drop them, or list them in TOOLS with the reason): {unused}"
+    assert not unused, (
+        f"declared but never imported (drop them, or list them in TOOLS with the reason): {unused}"
+    )
 
 
 def test_a_requirement_is_declared_once_across_the_package_and_an_extra():
@@ -220,7 +281,11 @@ def test_a_requirement_is_declared_once_across_the_package_and_an_extra():
 def test_an_spdx_license_string_asks_for_setuptools_77_or_later():
     data = load_pyproject()
     assert isinstance(data["project"]["license"], str)
-    (setuptools,) = [Requirement(text) for text in data["build-system"]["requires"] if text.startswith("setuptools")]
+    (setuptools,) = [
+        Requirement(text)
+        for text in data["build-system"]["requires"]
+        if text.startswith("setuptools")
+    ]
     oldest = min(spec.version for spec in setuptools.specifier if spec.operator == ">=")
     assert tuple(int(part) for part in oldest.split(".")[:1]) >= (77,), setuptools
 
@@ -231,9 +296,13 @@ def test_every_license_file_exists():
 
 
 def test_every_package_data_pattern_matches_a_file():
-    for package, patterns in load_pyproject()["tool"]["setuptools"]["package-data"].items():
+    for package, patterns in load_pyproject()["tool"]["setuptools"][
+        "package-data"
+    ].items():
         for pattern in patterns:
-            assert [path for path in (REPO / package).glob(pattern) if path.is_file()], f"{package}: {pattern}"
+            assert [
+                path for path in (REPO / package).glob(pattern) if path.is_file()
+            ], f"{package}: {pattern}"
 
 
 def test_the_distribution_name_is_not_the_refused_nbhelpers():

@@ -12,7 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchvision.transforms.v2 import functional as TF
 
-from nbhelpers.data.histopathology import HistopathologicDataset, infer_transform, read_patch
+from nbhelpers.data.histopathology import (
+    HistopathologicDataset,
+    infer_transform,
+    read_patch,
+)
 from nbhelpers.data.pipeline import (
     CROP,
     BatchAugment,
@@ -40,14 +44,26 @@ def patch_files(tmp_path) -> list[str]:
 
 
 def _random_images(batch: int, seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, 256, (batch, 3, 96, 96), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    return torch.randint(
+        0,
+        256,
+        (batch, 3, 96, 96),
+        dtype=torch.uint8,
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
-def _torchvision_one_by_one(images: torch.Tensor, params: dict[str, torch.Tensor], bilinear: bool = False) -> torch.Tensor:
+def _torchvision_one_by_one(
+    images: torch.Tensor, params: dict[str, torch.Tensor], bilinear: bool = False
+) -> torch.Tensor:
     """The reference: torchvision's per-image functional transforms with the same parameters."""
-    interpolation = TF.InterpolationMode.BILINEAR if bilinear else TF.InterpolationMode.NEAREST
+    interpolation = (
+        TF.InterpolationMode.BILINEAR if bilinear else TF.InterpolationMode.NEAREST
+    )
     out = []
-    for image, hflip, vflip, degrees in zip(images, params["hflip"], params["vflip"], params["degrees"]):
+    for image, hflip, vflip, degrees in zip(
+        images, params["hflip"], params["vflip"], params["degrees"]
+    ):
         image = TF.to_dtype(image, torch.float32, scale=True)
         image = TF.horizontal_flip(image) if hflip else image
         image = TF.vertical_flip(image) if vflip else image
@@ -73,11 +89,16 @@ def test_decode_patches_gives_rgb_uint8_in_order(patch_files):
     cache = decode_patches(patch_files[::-1], batch_size=4)
     assert cache.shape == (6, 3, 96, 96) and cache.dtype == torch.uint8
     for position, path in enumerate(patch_files[::-1]):
-        assert torch.equal(cache[position], torch.from_numpy(read_patch(path)).permute(2, 0, 1))
+        assert torch.equal(
+            cache[position], torch.from_numpy(read_patch(path)).permute(2, 0, 1)
+        )
 
 
 def test_decode_patches_in_a_worker_process_gives_the_same(patch_files):
-    assert torch.equal(decode_patches(patch_files, num_workers=1, batch_size=2), decode_patches(patch_files))
+    assert torch.equal(
+        decode_patches(patch_files, num_workers=1, batch_size=2),
+        decode_patches(patch_files),
+    )
 
 
 def test_decode_patches_names_a_bad_file(tmp_path, patch_files):
@@ -101,11 +122,16 @@ def test_decode_patches_names_a_bad_file(tmp_path, patch_files):
 def test_centre_crop_equals_infer_transform_bit_for_bit():
     images = _random_images(5)
     per_item = infer_transform()
-    expected = torch.stack([per_item(image.permute(1, 2, 0).numpy()) for image in images])
+    expected = torch.stack(
+        [per_item(image.permute(1, 2, 0).numpy()) for image in images]
+    )
     result = centre_crop(images)
     assert result.dtype == torch.float32 and result.shape == (5, 3, CROP, CROP)
     assert torch.equal(result, expected)
-    assert torch.equal(centre_crop(images.float() / 255.0), centre_crop(images.float() / 255.0).contiguous())
+    assert torch.equal(
+        centre_crop(images.float() / 255.0),
+        centre_crop(images.float() / 255.0).contiguous(),
+    )
 
 
 # ---- the random transform ------------------------------------------------------------------------
@@ -115,27 +141,39 @@ def test_flip_rotate_crop_equals_torchvision_at_every_angle_and_flip():
     params = _every_angle_and_flip()
     image = _random_images(1, seed=1)
     images = image.expand(len(params["degrees"]), -1, -1, -1)
-    assert torch.equal(flip_rotate_crop(images, params), _torchvision_one_by_one(images, params))
+    assert torch.equal(
+        flip_rotate_crop(images, params), _torchvision_one_by_one(images, params)
+    )
 
 
 def test_bilinear_mode_matches_torchvision_to_rounding():
     params = _every_angle_and_flip(ANGLES[::5])
     images = _random_images(1, seed=2).expand(len(params["degrees"]), -1, -1, -1)
+
     torch.testing.assert_close(
-        flip_rotate_crop(images, params, mode="bilinear"), _torchvision_one_by_one(images, params, bilinear=True),
-        rtol=0, atol=1e-4,
-    )  # fmt: skip
+        flip_rotate_crop(images, params, mode="bilinear"),
+        _torchvision_one_by_one(images, params, bilinear=True),
+        rtol=0,
+        atol=1e-4,
+    )
 
 
 def test_zero_angle_without_flips_is_the_centre_crop():
     images = _random_images(3)
-    params = {"hflip": torch.zeros(3, dtype=torch.bool), "vflip": torch.zeros(3, dtype=torch.bool), "degrees": torch.zeros(3)}
+    params = {
+        "hflip": torch.zeros(3, dtype=torch.bool),
+        "vflip": torch.zeros(3, dtype=torch.bool),
+        "degrees": torch.zeros(3),
+    }
     assert torch.equal(flip_rotate_crop(images, params), centre_crop(images))
 
 
 def test_no_fill_reaches_the_crop_within_20_degrees():
     white = torch.full((len(ANGLES) * 4, 3, 96, 96), 255, dtype=torch.uint8)
-    assert torch.equal(flip_rotate_crop(white, _every_angle_and_flip()), torch.ones(len(white), 3, CROP, CROP))
+    assert torch.equal(
+        flip_rotate_crop(white, _every_angle_and_flip()),
+        torch.ones(len(white), 3, CROP, CROP),
+    )
 
 
 def test_parameter_distribution_matches_the_per_image_transforms():
@@ -145,7 +183,11 @@ def test_parameter_distribution_matches_the_per_image_transforms():
     degrees = params["degrees"]
     assert degrees.min() >= -20 and degrees.max() <= 20
     assert degrees.min() < -19.9 and degrees.max() > 19.9  # reaches both ends
-    assert abs(degrees.mean().item()) < 0.3 and abs(degrees.std().item() - 40 / 12**0.5) < 0.2  # uniform
+    # uniform
+    assert (
+        abs(degrees.mean().item()) < 0.3
+        and abs(degrees.std().item() - 40 / 12**0.5) < 0.2
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -166,7 +208,8 @@ def test_batch_augment_draws_from_the_generator_it_is_given():
     assert torch.equal(first, augment(images, torch.Generator().manual_seed(5)))
     assert not torch.equal(first, augment(images, torch.Generator().manual_seed(6)))
     generator = torch.Generator().manual_seed(5)
-    assert not torch.equal(augment(images, generator), augment(images, generator))  # the generator advances
+    # the generator advances
+    assert not torch.equal(augment(images, generator), augment(images, generator))
     torch.manual_seed(0)
     from_global = augment(images)
     torch.manual_seed(0)
@@ -176,7 +219,9 @@ def test_batch_augment_draws_from_the_generator_it_is_given():
 
 def test_centre_crop_takes_and_ignores_a_generator():
     images = _random_images(2)
-    assert torch.equal(centre_crop(images, torch.Generator().manual_seed(0)), centre_crop(images))
+    assert torch.equal(
+        centre_crop(images, torch.Generator().manual_seed(0)), centre_crop(images)
+    )
 
 
 def test_bad_arguments_are_rejected():
@@ -193,13 +238,17 @@ def test_bad_arguments_are_rejected():
     for degrees in (-1, float("nan"), float("inf"), True, "20"):
         with pytest.raises(ValueError, match=f"max_degrees must be .*got {degrees!r}"):
             BatchAugment(max_degrees=degrees)
-    with pytest.raises(ValueError, match="mode must be 'nearest' or 'bilinear', got 'cubic'"):
+    with pytest.raises(
+        ValueError, match="mode must be 'nearest' or 'bilinear', got 'cubic'"
+    ):
         BatchAugment(mode="cubic")
     with pytest.raises(ValueError, match="uint8 or floating"):
         centre_crop(images.long())
     with pytest.raises(ValueError, match="images must be a .* tensor, got ndarray"):
         BatchAugment()(images.numpy(), None)
-    with pytest.raises(ValueError, match="generator must be a torch.Generator or None, got 5"):
+    with pytest.raises(
+        ValueError, match="generator must be a torch.Generator or None, got 5"
+    ):
         BatchAugment()(images, 5)
     with pytest.raises(ValueError, match="batch must be an int >= 0, got -1"):
         random_flip_rotation(-1)
@@ -215,13 +264,19 @@ def test_patch_loader_configuration_and_results(patch_files):
     (root / "train").mkdir()
     for path in patch_files:
         Path(path).rename(root / "train" / Path(path).name)
-    labels = pd.DataFrame({"id": [f"p{i}" for i in range(6)], "label": [0, 1, 0, 1, 1, 0]})
+    labels = pd.DataFrame(
+        {"id": [f"p{i}" for i in range(6)], "label": [0, 1, 0, 1, 1, 0]}
+    )
     dataset = HistopathologicDataset(labels, root, transform=infer_transform())
     plain = patch_loader(dataset, 4, shuffle=False)
     assert plain.num_workers == 0 and not plain.persistent_workers
     assert plain.pin_memory == torch.cuda.is_available()
     workers = patch_loader(dataset, 4, shuffle=False, num_workers=1, pin_memory=False)
-    assert workers.persistent_workers and workers.prefetch_factor == 4 and workers.worker_init_fn is not None
+    assert (
+        workers.persistent_workers
+        and workers.prefetch_factor == 4
+        and workers.worker_init_fn is not None
+    )
     for (x0, y0), (x1, y1) in zip(plain, workers):
         assert torch.equal(x0, x1) and torch.equal(y0, y1)
     with pytest.raises(ValueError, match="num_workers"):

@@ -44,7 +44,9 @@ def smallest_text_pixels(fig: Figure) -> float:
     """Height in screen pixels of the smallest visible text once the figure fits the column."""
     width_pixels = fig.get_figwidth() * fig.dpi
     scale = min(1.0, COLUMN_PIXELS / width_pixels)
-    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text() and t.get_visible()]
+    sizes = [
+        t.get_fontsize() for t in fig.findobj(Text) if t.get_text() and t.get_visible()
+    ]
     return min(sizes) * fig.dpi / 72 * scale
 
 
@@ -89,12 +91,22 @@ def figures_of_the_book() -> dict[str, Figure]:
         x = layer(x)
         outputs.append((type(layer).__name__, x[0].detach()))
     return {
-        "show_images, 8 in a row": plotting.show_images([torch.rand(28, 28)] * 8, ["label 8"] * 8),
-        "conv_components": plotting.plot_conv_components(X, components, [torch.rand(28, 28)] * 4),
-        "feature_maps": plotting.plot_feature_maps(digit[0], [outputs[0:3], outputs[3:6], outputs[6:]]),
+        "show_images, 8 in a row": plotting.show_images(
+            [torch.rand(28, 28)] * 8, ["label 8"] * 8
+        ),
+        "conv_components": plotting.plot_conv_components(
+            X, components, [torch.rand(28, 28)] * 4
+        ),
+        "feature_maps": plotting.plot_feature_maps(
+            digit[0], [outputs[0:3], outputs[3:6], outputs[6:]]
+        ),
         "local_connectivity": plotting.plot_local_connectivity(),
-        "receptive_field": plotting.plot_receptive_field([("conv", 3, 1), ("pool", 2, 2), ("conv", 3, 1)]),
-        "global_average_pooling": plotting.plot_global_average_pooling(torch.rand(8, 20, 20)),
+        "receptive_field": plotting.plot_receptive_field(
+            [("conv", 3, 1), ("pool", 2, 2), ("conv", 3, 1)]
+        ),
+        "global_average_pooling": plotting.plot_global_average_pooling(
+            torch.rand(8, 20, 20)
+        ),
         "architecture": plotting.plot_architecture(model, (1, 28, 28)),
         "char_convolution": plotting.plot_char_convolution(
             ".maria" + "." * 17, torch.randn(23, 10), torch.rand(64, 21), context=3
@@ -108,7 +120,9 @@ def test_every_label_stays_readable_when_the_figure_fits_the_text_column():
         for name, fig in figures_of_the_book().items()
         if (pixels := smallest_text_pixels(fig)) < SMALLEST_READABLE_PIXELS
     }
-    assert not too_small, f"text smaller than {SMALLEST_READABLE_PIXELS} px at page width: {too_small}"
+    assert not too_small, (
+        f"text smaller than {SMALLEST_READABLE_PIXELS} px at page width: {too_small}"
+    )
 
 
 def test_a_long_row_of_images_is_shrunk_to_the_page_width():
@@ -120,37 +134,51 @@ def test_a_long_row_of_images_is_shrunk_to_the_page_width():
 
 
 def frames_of(animation: plotting.Animation) -> list[bytes]:
-    found = re.findall(r'frames\[\d+\] = "data:image/png;base64,([^"]+)"', animation.html.replace("\\\n", ""))
+    found = re.findall(
+        r'frames\[\d+\] = "data:image/png;base64,([^"]+)"',
+        animation.html.replace("\\\n", ""),
+    )
     return [base64.b64decode(frame) for frame in found]
 
 
 def test_convolution_animation_has_one_frame_per_output_value_and_plays_without_a_cdn():
-    animation = plotting.animate_convolution(torch.arange(25.0).reshape(5, 5), torch.ones(3, 3))
+    animation = plotting.animate_convolution(
+        torch.arange(25.0).reshape(5, 5), torch.ones(3, 3)
+    )
     assert animation.frames == 9
     frames = frames_of(animation)
     assert len(frames) == 9 and all(frame.startswith(b"\x89PNG") for frame in frames)
     assert animation._repr_html_() == animation.html
     assert "maxcdn" not in animation.html and "<script" in animation.html
     assert 'class="animation"' in animation.html
-    assert plt.get_fignums() == []  # the figure is closed: a notebook shows no extra still image
+    # the figure is closed: a notebook shows no extra still image
+    assert plt.get_fignums() == []
 
 
 def test_strided_padded_animation_has_one_frame_per_output_value_and_shows_the_sums():
     X = torch.arange(25.0).reshape(5, 5)
     animation = plotting.animate_convolution(X, torch.ones(3, 3), stride=2, padding=1)
     assert animation.frames == 9  # (5 + 2 - 3) // 2 + 1 = 3 per axis
-    expected = torch.nn.functional.conv2d(X[None, None], torch.ones(1, 1, 3, 3), stride=2, padding=1)
+    expected = torch.nn.functional.conv2d(
+        X[None, None], torch.ones(1, 1, 3, 3), stride=2, padding=1
+    )
     assert expected.numel() == 9
 
 
 def test_animation_frames_stay_small_enough_for_a_light_page():
-    animation = plotting.animate_convolution(torch.rand(6, 6).round(decimals=1), torch.ones(3, 3))
+    animation = plotting.animate_convolution(
+        torch.rand(6, 6).round(decimals=1), torch.ones(3, 3)
+    )
     assert len(animation.html) < 1_000_000
 
 
 def test_animation_that_exceeds_the_embed_limit_is_refused_not_cut_short():
-    with matplotlib.rc_context({"animation.embed_limit": 0.02}):  # 20 kB: only a frame or two fit
-        with pytest.raises(ValueError, match=r"of 16 frames fit into animation.embed_limit = 0.02 MB"):
+    with matplotlib.rc_context(
+        {"animation.embed_limit": 0.02}
+    ):  # 20 kB: only a frame or two fit
+        with pytest.raises(
+            ValueError, match=r"of 16 frames fit into animation.embed_limit = 0.02 MB"
+        ):
             plotting.animate_convolution(torch.rand(6, 6), torch.ones(3, 3))
     assert plt.get_fignums() == []
 
@@ -163,7 +191,12 @@ def test_animation_that_exceeds_the_embed_limit_is_refused_not_cut_short():
         (torch.rand(13, 13), torch.ones(3, 3), {}, r"\(13, 13\)"),
         (torch.rand(6, 6), torch.ones(3, 3), {"stride": 0}, "stride=0"),
         (torch.rand(6, 6), torch.ones(3, 3), {"padding": -1}, "padding=-1"),
-        (torch.rand(2, 2), torch.ones(3, 3), {}, r"kernel 3x3 is larger than the padded input \(2, 2\)"),
+        (
+            torch.rand(2, 2),
+            torch.ones(3, 3),
+            {},
+            r"kernel 3x3 is larger than the padded input \(2, 2\)",
+        ),
     ],
 )
 def test_convolution_animation_names_the_bad_input(X, K, kwargs, message):
@@ -197,7 +230,9 @@ def test_receptive_fields_of_the_chapter_stack():
     assert plotting.receptive_fields(stack) == [1, 3, 5, 6, 10]
 
 
-layer_specs = st.lists(st.tuples(st.integers(1, 4), st.integers(1, 3)), min_size=1, max_size=4)
+layer_specs = st.lists(
+    st.tuples(st.integers(1, 4), st.integers(1, 3)), min_size=1, max_size=4
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -220,9 +255,16 @@ def test_receptive_field_equals_the_input_span_that_a_gradient_reaches(specs):
 
 
 def test_receptive_field_figure_labels_every_row_with_its_field():
-    fig = plotting.plot_receptive_field([("conv 3x3", 3, 1), ("pool", 2, 2), ("conv 3x3", 3, 1)])
+    fig = plotting.plot_receptive_field(
+        [("conv 3x3", 3, 1), ("pool", 2, 2), ("conv 3x3", 3, 1)]
+    )
     labels = [t for t in texts_of(fig) if t.startswith("receptive field")]
-    assert labels == ["receptive field 1", "receptive field 3", "receptive field 4", "receptive field 8"]
+    assert labels == [
+        "receptive field 1",
+        "receptive field 3",
+        "receptive field 4",
+        "receptive field 8",
+    ]
 
 
 def test_receptive_field_refuses_a_zero_stride_and_an_empty_stack():
@@ -256,7 +298,16 @@ def test_architecture_of_the_mnist_network_shows_each_shape_change_and_the_activ
     before = {k: v.clone() for k, v in model.state_dict().items()}
     fig = plotting.plot_architecture(model.train(), (1, 28, 28))
     texts = texts_of(fig)
-    for shape in ["1@28x28", "32@28x28", "32@14x14", "32@10x10", "32@5x5", "800", "256", "10"]:
+    for shape in [
+        "1@28x28",
+        "32@28x28",
+        "32@14x14",
+        "32@10x10",
+        "32@5x5",
+        "800",
+        "256",
+        "10",
+    ]:
         assert shape in texts
     assert "Conv2d\n3x3, pad 1" in texts and "MaxPool2d\n2x2" in texts
     assert texts.count("SELU") == 2 and "SELU\nDropout" in texts
@@ -279,7 +330,9 @@ def test_char_convolution_marks_each_detectors_maximum_and_writes_the_pooled_val
     responses = torch.zeros(4, 21)
     responses[0, 5] = 2.0
     responses[1, 0] = 1.5
-    fig = plotting.plot_char_convolution(tokens, torch.randn(23, 10), responses, context=3, window=5)
+    fig = plotting.plot_char_convolution(
+        tokens, torch.randn(23, 10), responses, context=3, window=5
+    )
     pooled_axis = fig.axes[-1]
     assert [t.get_text() for t in pooled_axis.texts] == ["2.00", "1.50", "0.00", "0.00"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(tokens)
@@ -288,15 +341,27 @@ def test_char_convolution_marks_each_detectors_maximum_and_writes_the_pooled_val
 @pytest.mark.parametrize(
     ("embedded", "responses", "kwargs", "message"),
     [
-        (torch.randn(22, 10), torch.rand(4, 21), {}, r"T = 23 tokens, got shape \(22, 10\)"),
-        (torch.randn(23, 10), torch.rand(4, 20), {}, r"\(D, 21\) for context 3, got shape \(4, 20\)"),
+        (
+            torch.randn(22, 10),
+            torch.rand(4, 21),
+            {},
+            r"T = 23 tokens, got shape \(22, 10\)",
+        ),
+        (
+            torch.randn(23, 10),
+            torch.rand(4, 20),
+            {},
+            r"\(D, 21\) for context 3, got shape \(4, 20\)",
+        ),
         (torch.randn(23, 10), torch.rand(4, 21), {"window": 21}, r"\[0, 21\), got 21"),
         (torch.randn(23, 10), torch.rand(4, 21), {"detectors": [4]}, r"\[4\]"),
     ],
 )
 def test_char_convolution_names_the_bad_input(embedded, responses, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        plotting.plot_char_convolution(".ana" + "." * 19, embedded, responses, context=3, **kwargs)
+        plotting.plot_char_convolution(
+            ".ana" + "." * 19, embedded, responses, context=3, **kwargs
+        )
 
 
 # --- the plotting environment of a kernel -------------------------------------------------
@@ -314,7 +379,9 @@ class FakeShell:
 @pytest.fixture
 def fake_kernel(monkeypatch):
     shell = FakeShell()
-    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    monkeypatch.setitem(
+        sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell)
+    )
     return shell
 
 
@@ -325,7 +392,9 @@ def test_a_kernel_whose_backend_draws_only_to_files_is_switched_to_inline(fake_k
 
 
 def test_a_kernel_with_an_interactive_backend_is_left_alone(fake_kernel, monkeypatch):
-    monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://ipympl.backend_nbagg")
+    monkeypatch.setattr(
+        matplotlib, "get_backend", lambda: "module://ipympl.backend_nbagg"
+    )
     plotting._show_figures_inline_in_kernel()
     assert fake_kernel.magics == []
 
@@ -333,7 +402,9 @@ def test_a_kernel_with_an_interactive_backend_is_left_alone(fake_kernel, monkeyp
 def test_outside_a_kernel_the_backend_is_left_alone(monkeypatch):
     shell = FakeShell()
     shell.kernel = None  # a terminal IPython: no kernel
-    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    monkeypatch.setitem(
+        sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell)
+    )
     plotting._show_figures_inline_in_kernel()
     assert shell.magics == []
 
@@ -354,7 +425,11 @@ def stale_font_cache(monkeypatch):
     from matplotlib import font_manager
 
     manager = font_manager.fontManager
-    stale = [f for f in manager.ttflist if not f.name.startswith("STIX") and "Bold" not in f.fname]
+    stale = [
+        f
+        for f in manager.ttflist
+        if not f.name.startswith("STIX") and "Bold" not in f.fname
+    ]
     monkeypatch.setattr(manager, "ttflist", stale)
     manager._findfont_cached.cache_clear()
     yield manager
@@ -365,7 +440,9 @@ def test_a_stale_font_cache_makes_matplotlib_complain(stale_font_cache, caplog):
     assert draw_bold_mathtext(caplog)  # the failure the repair exists for
 
 
-def test_fonts_missing_from_a_stale_cache_are_registered_again(stale_font_cache, caplog):
+def test_fonts_missing_from_a_stale_cache_are_registered_again(
+    stale_font_cache, caplog
+):
     plotting._register_missing_bundled_fonts()
     assert "STIXGeneral" in {f.name for f in stale_font_cache.ttflist}
     assert draw_bold_mathtext(caplog) == []

@@ -28,11 +28,22 @@ def test_patch_grid_titles_and_centre_box():
     assert isinstance(fig, Figure)
     axes = fig.axes
     assert len(axes) == 10  # 2 rows of 5; the last 3 empty
-    assert [ax.get_title() for ax in axes[:7]] == [f"label {k}" for k in (0, 1, 0, 1, 1, 0, 1)]
+    assert [ax.get_title() for ax in axes[:7]] == [
+        f"label {k}" for k in (0, 1, 0, 1, 1, 0, 1)
+    ]
     boxes = [p for p in axes[0].patches if isinstance(p, Rectangle)]
-    assert len(boxes) == 1 and boxes[0].get_xy() == (31.5, 31.5) and boxes[0].get_width() == 32
-    tensor_fig = plotting.plot_patch_grid([torch.rand(3, 96, 96)], [1], box=None, title_prefix="predicted")
-    assert tensor_fig.axes[0].get_title() == "predicted 1" and not tensor_fig.axes[0].patches
+    assert (
+        len(boxes) == 1
+        and boxes[0].get_xy() == (31.5, 31.5)
+        and boxes[0].get_width() == 32
+    )
+    tensor_fig = plotting.plot_patch_grid(
+        [torch.rand(3, 96, 96)], [1], box=None, title_prefix="predicted"
+    )
+    assert (
+        tensor_fig.axes[0].get_title() == "predicted 1"
+        and not tensor_fig.axes[0].patches
+    )
 
 
 def test_patch_grid_rejects_bad_input():
@@ -46,18 +57,31 @@ def test_patch_grid_rejects_bad_input():
 
 def test_augmentation_epochs_grid():
     views = [[torch.rand(3, 49, 49) for _ in range(3)] for _ in range(2)]
-    fig = plotting.plot_augmentation_epochs(views, [torch.rand(3, 49, 49)] * 2, [1, 0, 1], 0)
+    fig = plotting.plot_augmentation_epochs(
+        views, [torch.rand(3, 49, 49)] * 2, [1, 0, 1], 0
+    )
     assert isinstance(fig, Figure) and len(fig.axes) == 8
-    assert [ax.get_title() for ax in fig.axes[:4]] == ["instance 0", "instance 1", "instance 2", "valid"]
-    assert fig.axes[4].get_ylabel() == "epoch 1" and fig.axes[3].get_xlabel() == "label 0"
+    assert [ax.get_title() for ax in fig.axes[:4]] == [
+        "instance 0",
+        "instance 1",
+        "instance 2",
+        "valid",
+    ]
+    assert (
+        fig.axes[4].get_ylabel() == "epoch 1" and fig.axes[3].get_xlabel() == "label 0"
+    )
     with pytest.raises(ValueError, match="validation view"):
         plotting.plot_augmentation_epochs(views, [torch.rand(3, 49, 49)], [1, 0, 1], 0)
     with pytest.raises(ValueError, match="same number"):
-        plotting.plot_augmentation_epochs([views[0], views[1][:2]], [torch.rand(3, 49, 49)] * 2, [1, 0, 1], 0)
+        plotting.plot_augmentation_epochs(
+            [views[0], views[1][:2]], [torch.rand(3, 49, 49)] * 2, [1, 0, 1], 0
+        )
 
 
 def test_confusion_matrix_counts_and_shares():
-    fig = plotting.plot_confusion_matrix(torch.tensor([[30, 10], [5, 15]]), ["no tumour", "tumour"], title="valid")
+    fig = plotting.plot_confusion_matrix(
+        torch.tensor([[30, 10], [5, 15]]), ["no tumour", "tumour"], title="valid"
+    )
     assert isinstance(fig, Figure)
     texts = sorted(t.get_text() for t in fig.axes[0].texts)
     assert texts == sorted(["30\n75.0%", "10\n25.0%", "5\n25.0%", "15\n75.0%"])
@@ -69,11 +93,17 @@ def test_confusion_matrix_counts_and_shares():
 
 def test_precision_recall_curve():
     fig = plotting.plot_precision_recall(
-        [0.4, 0.6, 1.0], [1.0, 0.5, 0.0], average_precision=0.7, positive_share=0.4, operating_point=(0.5, 0.6)
+        [0.4, 0.6, 1.0],
+        [1.0, 0.5, 0.0],
+        average_precision=0.7,
+        positive_share=0.4,
+        operating_point=(0.5, 0.6),
     )
     assert isinstance(fig, Figure)
     labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     assert labels == ["model (AP = 0.700)", "chance (0.40)", "threshold 0.5"]
-    assert isinstance(plotting.plot_precision_recall(np.array([1.0]), np.array([0.0])), Figure)
+    assert isinstance(
+        plotting.plot_precision_recall(np.array([1.0]), np.array([0.0])), Figure
+    )
     with pytest.raises(ValueError, match="equal length"):
         plotting.plot_precision_recall([0.5, 1.0], [1.0])

@@ -62,9 +62,19 @@ def tiny_data(tmp_path_factory):
 
 def test_the_profiles_follow_the_source_and_take_overrides():
     full = HistopathologyRecipe.for_profile("full")
-    assert (full.train_size, full.valid_size, full.epochs_frozen, full.epochs_finetune) == (32_000, 8_000, 10, 20)
+    assert (
+        full.train_size,
+        full.valid_size,
+        full.epochs_frozen,
+        full.epochs_finetune,
+    ) == (32_000, 8_000, 10, 20)
     assert full.batch_size == 16 and full.download and full.synthetic_size == 40_000
-    assert (full.lr_frozen, full.max_lr_frozen, full.lr_finetune, full.max_lr_finetune) == (1e-3, 1e-2, 1e-4, 1e-3)
+    assert (
+        full.lr_frozen,
+        full.max_lr_frozen,
+        full.lr_finetune,
+        full.max_lr_finetune,
+    ) == (1e-3, 1e-2, 1e-4, 1e-3)
     quick = HistopathologyRecipe.for_profile("quick", batch_size=4)
     assert quick.batch_size == 4 and not quick.download
     assert quick.train_size + quick.valid_size <= quick.synthetic_size
@@ -89,12 +99,19 @@ def test_recipe_rejects_bad_values(bad, match):
 
 
 def test_the_split_is_the_sources_80_20_and_deterministic():
-    labels = pd.DataFrame({"id": [f"i{k}" for k in range(100)], "label": [int(k % 3 == 0) for k in range(100)]})
+    labels = pd.DataFrame(
+        {
+            "id": [f"i{k}" for k in range(100)],
+            "label": [int(k % 3 == 0) for k in range(100)],
+        }
+    )
     train, valid = split_labels(labels, 70, 15, seed=3)
     assert len(train) == 70 and len(valid) == 15
     assert not set(train["id"]) & set(valid["id"])
     shuffled = labels.sample(frac=1.0, random_state=3).reset_index(drop=True)
-    assert list(train["id"]) == list(shuffled["id"][:70]) and list(valid["id"]) == list(shuffled["id"][80:95])
+    assert list(train["id"]) == list(shuffled["id"][:70]) and list(valid["id"]) == list(
+        shuffled["id"][80:95]
+    )
     with pytest.raises(ValueError, match="train_size=90"):
         split_labels(labels, 90, 5)
 
@@ -103,11 +120,19 @@ def test_the_split_is_the_sources_80_20_and_deterministic():
 
 
 def test_without_a_real_set_the_synthetic_one_is_used_and_named(tiny_data):
-    assert tiny_data.source.kind == "embedded" and "synthetic" in tiny_data.source.detail
-    assert tiny_data.train_images.shape == (16, 3, 96, 96) and tiny_data.train_images.dtype == torch.uint8
+    assert (
+        tiny_data.source.kind == "embedded" and "synthetic" in tiny_data.source.detail
+    )
+    assert (
+        tiny_data.train_images.shape == (16, 3, 96, 96)
+        and tiny_data.train_images.dtype == torch.uint8
+    )
     assert tiny_data.valid_images.shape == (4, 3, 96, 96)
-    assert tiny_data.train_targets.dtype == torch.int64 and set(tiny_data.train_targets.tolist()) <= {0, 1}
-    assert "/" not in str(tiny_data.source).split("(", 1)[1].split("$", 1)[0]  # no absolute path printed
+    assert tiny_data.train_targets.dtype == torch.int64 and set(
+        tiny_data.train_targets.tolist()
+    ) <= {0, 1}
+    # no absolute path printed
+    assert "/" not in str(tiny_data.source).split("(", 1)[1].split("$", 1)[0]
 
 
 def test_batches_are_augmented_crops_on_the_device(tiny_data):
@@ -122,13 +147,20 @@ def test_batches_are_augmented_crops_on_the_device(tiny_data):
     assert x1.shape == (8, 3, 49, 49)
 
 
-def test_a_pcam_folder_in_the_data_folder_is_used_ahead_of_the_synthetic_set(isolated_data):
+def test_a_pcam_folder_in_the_data_folder_is_used_ahead_of_the_synthetic_set(
+    isolated_data,
+):
     write_pcam_split(isolated_data, "train", 20, seed=1)
     write_pcam_split(isolated_data, "val", 8, seed=2)
     data = HistopathologyRecipe(**TINY).prepare()
     assert data.source.kind == "local" and "PCam" in str(data.source)
     assert data.folder is None
-    assert data.train_images.shape == (16, 3, 96, 96) and data.valid_images.shape == (4, 3, 96, 96)
+    assert data.train_images.shape == (16, 3, 96, 96) and data.valid_images.shape == (
+        4,
+        3,
+        96,
+        96,
+    )
     x, _ = write_pcam_split(isolated_data / "again", "train", 20, seed=1)
     assert torch.equal(data.train_images, torch.from_numpy(x[:16]).permute(0, 3, 1, 2))
 
@@ -148,14 +180,24 @@ def test_phase_one_trains_only_the_head_and_phase_two_everything(tiny_data):
     model, _ = recipe.build_model()
     backbone = [p.detach().clone() for p in model[0].parameters()]
     run_frozen = recipe.train(tiny_data, "cpu", verbose=False, stop_after=1)
-    assert not run_frozen.completed and list(run_frozen.trainers) == ["frozen", "finetune"][:len(run_frozen.trainers)]
+    assert (
+        not run_frozen.completed
+        and list(run_frozen.trainers)
+        == ["frozen", "finetune"][: len(run_frozen.trainers)]
+    )
     frozen = run_frozen.trainers["frozen"]
-    assert all(torch.equal(a, b.cpu()) for a, b in zip(backbone, run_frozen.model[0].parameters()))
-    assert frozen.optim.param_groups[0]["initial_lr"] == recipe.max_lr_frozen / 25  # OneCycleLR's start
+    assert all(
+        torch.equal(a, b.cpu())
+        for a, b in zip(backbone, run_frozen.model[0].parameters())
+    )
+    # OneCycleLR's start
+    assert frozen.optim.param_groups[0]["initial_lr"] == recipe.max_lr_frozen / 25
     run = recipe.train(tiny_data, "cpu", verbose=False)
     assert run.completed and list(run.trainers) == ["frozen", "finetune"]
     assert all(p.requires_grad for p in run.model.parameters())
-    assert any(not torch.equal(a, b) for a, b in zip(backbone, run.model[0].parameters()))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(backbone, run.model[0].parameters())
+    )
     assert set(run.seconds) == {"frozen", "finetune", "total"}
     assert run.init.startswith("random initialisation")
 
@@ -164,43 +206,63 @@ def test_the_two_phases_draw_different_orders(tiny_data):
     recipe = HistopathologyRecipe(**TINY)
     plan = recipe.plan(tiny_data, torch.device("cpu"))
     frozen_epoch_0 = torch.cat([x for x, _ in plan.train_batches])
-    plan.phases[1].build(plan.model, [], False)  # phase 2 starts: its own base seed, epoch 0
+    # phase 2 starts: its own base seed, epoch 0
+    plan.phases[1].build(plan.model, [], False)
     assert plan.train_batches.state_dict() == {"seed": recipe.seed + 1, "epoch": 0}
     finetune_epoch_0 = torch.cat([x for x, _ in plan.train_batches])
     assert not torch.equal(frozen_epoch_0, finetune_epoch_0)
 
 
 @pytest.mark.parametrize("stop_after", [1, 2])
-def test_resume_is_exact_at_the_phase_boundary_and_inside_a_phase(tiny_data, tmp_path, stop_after):
+def test_resume_is_exact_at_the_phase_boundary_and_inside_a_phase(
+    tiny_data, tmp_path, stop_after
+):
     recipe = HistopathologyRecipe(**{**TINY, "epochs_finetune": 2})
     straight = recipe.train(tiny_data, "cpu", verbose=False)
     checkpoint = tmp_path / "histo.pt"
-    first = recipe.train(tiny_data, "cpu", verbose=False, checkpoint=checkpoint, stop_after=stop_after)
+    first = recipe.train(
+        tiny_data, "cpu", verbose=False, checkpoint=checkpoint, stop_after=stop_after
+    )
     assert not first.completed
     torch.manual_seed(4321)
     torch.rand(50)
     resumed = recipe.train(tiny_data, "cpu", verbose=False, checkpoint=checkpoint)
     assert resumed.completed
     difference = max(
-        (a - b).abs().max().item() for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values())
+        (a - b).abs().max().item()
+        for a, b in zip(
+            straight.model.state_dict().values(), resumed.model.state_dict().values()
+        )
         if a.is_floating_point()
     )
     assert difference <= 1e-6
     for phase in ("frozen", "finetune"):
         for key, values in straight.trainers[phase].valid_log.items():
-            assert resumed.trainers[phase].valid_log[key] == pytest.approx(values), (phase, key)
+            assert resumed.trainers[phase].valid_log[key] == pytest.approx(values), (
+                phase,
+                key,
+            )
 
 
 @pytest.mark.slow
 def test_a_small_run_learns_well_above_chance(isolated_data):
     """320 / 80 synthetic patches, 1 + 4 epochs from random weights (about 13 s on one CPU thread)."""
-    sizes = {**TINY, "train_size": 320, "valid_size": 80, "epochs_finetune": 4, "batch_size": 16, "synthetic_size": 400}
+    sizes = {
+        **TINY,
+        "train_size": 320,
+        "valid_size": 80,
+        "epochs_finetune": 4,
+        "batch_size": 16,
+        "synthetic_size": 400,
+    }
     recipe = HistopathologyRecipe(**sizes)
     data = recipe.prepare()
     run = recipe.train(data, "cpu", verbose=False)
     share = data.valid_targets.float().mean().item()
     majority = max(share, 1 - share)
-    assert run.valid_accuracy >= majority + 0.1, f"validation accuracy {run.valid_accuracy:.3f}, majority {majority:.3f}"
+    assert run.valid_accuracy >= majority + 0.1, (
+        f"validation accuracy {run.valid_accuracy:.3f}, majority {majority:.3f}"
+    )
 
 
 # ---- the model cache -----------------------------------------------------------------------------
@@ -213,13 +275,20 @@ def _tiny_model() -> torch.nn.Sequential:
 
 def test_save_and_load_round_trip(tmp_path):
     model = _tiny_model()
-    path = save_model(model, tmp_path / "m" / "model.pt", {"valid_accuracy": 0.5, "weights_source": "random"})
+    path = save_model(
+        model,
+        tmp_path / "m" / "model.pt",
+        {"valid_accuracy": 0.5, "weights_source": "random"},
+    )
     loaded, meta = load_model(path)
     assert meta == {"valid_accuracy": 0.5, "weights_source": "random"}
     assert not loaded.training
-    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (name, a), (_, b) in zip(
+        model.state_dict().items(), loaded.state_dict().items()
+    ):
         assert torch.equal(a, b), name
-    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary file left
+    # no temporary file left
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
@@ -254,13 +323,21 @@ def test_load_model_names_bad_files(tmp_path):
         load_model(mismatched)
 
 
-def test_cache_path_is_keyed_by_version_data_start_and_every_field(isolated_data, tiny_data):
+def test_cache_path_is_keyed_by_version_data_start_and_every_field(
+    isolated_data, tiny_data
+):
     recipe = HistopathologyRecipe(**TINY)
     path = model_cache_path(recipe, tiny_data, "random")
     assert path.parent == isolated_data.resolve() / "models"
-    assert path.name.startswith(f"histopathology-resnet18-r{histo.RECIPE_VERSION}-embedded-random-")
-    assert path == model_cache_path(HistopathologyRecipe(**TINY), tiny_data, "random")  # stable
-    other_source = replace(tiny_data, source=DataSource("local", "$NBHELPERS_DATA/histopathologic-cancer-detection"))
+    assert path.name.startswith(
+        f"histopathology-resnet18-r{histo.RECIPE_VERSION}-embedded-random-"
+    )
+    # stable
+    assert path == model_cache_path(HistopathologyRecipe(**TINY), tiny_data, "random")
+    other_source = replace(
+        tiny_data,
+        source=DataSource("local", "$NBHELPERS_DATA/histopathologic-cancer-detection"),
+    )
     others = [
         model_cache_path(recipe, other_source, "random"),
         model_cache_path(recipe, tiny_data, "imagenet"),
@@ -273,7 +350,9 @@ def test_cache_path_is_keyed_by_version_data_start_and_every_field(isolated_data
         model_cache_path(recipe, tiny_data, "pretrained")
 
 
-def test_the_trained_model_is_trained_once_then_loaded(isolated_data, tiny_data, monkeypatch):
+def test_the_trained_model_is_trained_once_then_loaded(
+    isolated_data, tiny_data, monkeypatch
+):
     recipe = HistopathologyRecipe(**TINY)
     calls = []
     real_train = HistopathologyRecipe.train
@@ -284,22 +363,33 @@ def test_the_trained_model_is_trained_once_then_loaded(isolated_data, tiny_data,
 
     monkeypatch.setattr(HistopathologyRecipe, "train", counting_train)
     first = trained_histopathology_model(recipe, tiny_data, "cpu")
-    assert len(calls) == 1 and not first.loaded_from_cache and first.cache_path.is_file()
-    assert first.meta["source"] == str(tiny_data.source) and 0 <= first.meta["valid_accuracy"] <= 1
+    assert (
+        len(calls) == 1 and not first.loaded_from_cache and first.cache_path.is_file()
+    )
+    assert (
+        first.meta["source"] == str(tiny_data.source)
+        and 0 <= first.meta["valid_accuracy"] <= 1
+    )
     second = trained_histopathology_model(recipe, tiny_data, "cpu")
     assert len(calls) == 1 and second.loaded_from_cache and second.meta == first.meta
-    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+    for a, b in zip(
+        first.model.state_dict().values(), second.model.state_dict().values()
+    ):
         assert torch.equal(a, b)
     third = trained_histopathology_model(replace(recipe, seed=1), tiny_data, "cpu")
     assert len(calls) == 2 and third.cache_path != first.cache_path
-    assert sorted(os.listdir(first.cache_path.parent)) == sorted([first.cache_path.name, third.cache_path.name])
+    assert sorted(os.listdir(first.cache_path.parent)) == sorted(
+        [first.cache_path.name, third.cache_path.name]
+    )
 
 
 def test_a_read_only_data_folder_trains_without_caching(isolated_data, tiny_data):
     isolated_data.mkdir(parents=True, exist_ok=True)
     os.chmod(isolated_data, 0o555)
     try:
-        result = trained_histopathology_model(HistopathologyRecipe(**TINY), tiny_data, "cpu")
+        result = trained_histopathology_model(
+            HistopathologyRecipe(**TINY), tiny_data, "cpu"
+        )
     finally:
         os.chmod(isolated_data, 0o755)
     assert result.cache_path is None and not result.loaded_from_cache

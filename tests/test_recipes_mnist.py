@@ -46,10 +46,18 @@ def digits() -> MNISTDataset:
 # --------------------------------------------------------------------------- recipe pieces
 def test_recipe_defaults_are_the_sources_and_profiles_come_from_its_table():
     full = MnistRecipe()
-    expected = {"epochs": 3, "batch_size": 32, "max_lr": 0.003, "train_size": 55_000, "valid_size": 5_000}
+    expected = {
+        "epochs": 3,
+        "batch_size": 32,
+        "max_lr": 0.003,
+        "train_size": 55_000,
+        "valid_size": 5_000,
+    }
     assert {key: getattr(full, key) for key in expected} == expected
     quick = MnistRecipe.for_profile("quick")
-    assert {key: getattr(quick, key) for key in MnistRecipe.SIZES["quick"]} == MnistRecipe.SIZES["quick"]
+    assert {
+        key: getattr(quick, key) for key in MnistRecipe.SIZES["quick"]
+    } == MnistRecipe.SIZES["quick"]
     assert quick.train_size < full.train_size
     assert MnistRecipe.for_profile("full") == full
     assert MnistRecipe.for_profile("quick", resident=True).resident
@@ -58,7 +66,10 @@ def test_recipe_defaults_are_the_sources_and_profiles_come_from_its_table():
 def test_for_profile_reads_the_environment_only_when_no_profile_is_given(monkeypatch):
     monkeypatch.setenv("NBHELPERS_PROFILE", "full")
     assert MnistRecipe.for_profile() == MnistRecipe()
-    assert MnistRecipe.for_profile("quick").train_size == MnistRecipe.SIZES["quick"]["train_size"]
+    assert (
+        MnistRecipe.for_profile("quick").train_size
+        == MnistRecipe.SIZES["quick"]["train_size"]
+    )
     with pytest.raises(ValueError, match="unknown profile 'medium'"):
         MnistRecipe.for_profile("medium")
 
@@ -89,7 +100,9 @@ def test_for_profile_rejects_unknown_fields():
 def test_scaled_max_lr_follows_the_square_root_rule():
     assert scaled_max_lr(32) == pytest.approx(0.003)
     assert scaled_max_lr(256) == pytest.approx(0.003 * math.sqrt(8))
-    assert scaled_max_lr(128, base_max_lr=0.02, base_batch_size=32) == pytest.approx(0.04)
+    assert scaled_max_lr(128, base_max_lr=0.02, base_batch_size=32) == pytest.approx(
+        0.04
+    )
     with pytest.raises(ValueError):
         scaled_max_lr(0)
 
@@ -103,15 +116,26 @@ def test_split_sizes_keep_the_request_when_it_fits_and_shrink_in_proportion_othe
 
 
 @settings(max_examples=30, deadline=None)
-@given(n=st.integers(2, 300), train=st.integers(1, 400), valid=st.integers(1, 400), seed=st.integers(0, 5))
+@given(
+    n=st.integers(2, 300),
+    train=st.integers(1, 400),
+    valid=st.integers(1, 400),
+    seed=st.integers(0, 5),
+)
 def test_split_matches_random_split_and_is_disjoint(n, train, valid, seed):
-    dataset = MNISTDataset(torch.zeros(n, 1, 28, 28), torch.zeros(n, dtype=torch.long), "test")
+    dataset = MNISTDataset(
+        torch.zeros(n, 1, 28, 28), torch.zeros(n, dtype=torch.long), "test"
+    )
     train_set, valid_set = split_mnist(dataset, train, valid, seed)
     t, v = split_sizes(n, train, valid)
     assert (len(train_set), len(valid_set)) == (t, v)
     assert not set(train_set.indices) & set(valid_set.indices)
-    expected = random_split(range(n), [t, v, n - t - v], generator=torch.Generator().manual_seed(seed))
-    assert train_set.indices == list(expected[0]) and valid_set.indices == list(expected[1])
+    expected = random_split(
+        range(n), [t, v, n - t - v], generator=torch.Generator().manual_seed(seed)
+    )
+    assert train_set.indices == list(expected[0]) and valid_set.indices == list(
+        expected[1]
+    )
 
 
 def test_split_and_batches_are_deterministic(digits):
@@ -119,22 +143,48 @@ def test_split_and_batches_are_deterministic(digits):
     b_train, _ = split_mnist(digits, 300, 100, seed=3)
     assert a_train.indices == b_train.indices
     for resident in (False, True):
-        first = [y for _, y in make_batches(a_train, 32, train=True, resident=resident, device="cpu", seed=1)]
-        second = [y for _, y in make_batches(b_train, 32, train=True, resident=resident, device="cpu", seed=1)]
+        first = [
+            y
+            for _, y in make_batches(
+                a_train, 32, train=True, resident=resident, device="cpu", seed=1
+            )
+        ]
+        second = [
+            y
+            for _, y in make_batches(
+                b_train, 32, train=True, resident=resident, device="cpu", seed=1
+            )
+        ]
         assert all(torch.equal(p, q) for p, q in zip(first, second))
-        x, y = next(iter(make_batches(a_train, 32, train=True, resident=resident, device="cpu")))
-        assert x.shape == (32, 1, 28, 28) and x.dtype == torch.float32 and y.shape == (32,) and y.dtype == torch.int64
+        x, y = next(
+            iter(make_batches(a_train, 32, train=True, resident=resident, device="cpu"))
+        )
+        assert (
+            x.shape == (32, 1, 28, 28)
+            and x.dtype == torch.float32
+            and y.shape == (32,)
+            and y.dtype == torch.int64
+        )
 
 
 def test_validation_batches_keep_the_split_order(digits):
     _, valid = split_mnist(digits, 200, 100)
     for resident in (False, True):
-        labels = torch.cat([y for _, y in make_batches(valid, 30, train=False, resident=resident, device="cpu")])
+        labels = torch.cat(
+            [
+                y
+                for _, y in make_batches(
+                    valid, 30, train=False, resident=resident, device="cpu"
+                )
+            ]
+        )
         assert labels.tolist() == digits.targets[valid.indices].tolist()
 
 
 def test_resident_batches_refuse_a_dataset_with_a_transform(digits):
-    transformed = MNISTDataset(digits.images, digits.targets, "t", transform=lambda x: x)
+    transformed = MNISTDataset(
+        digits.images, digits.targets, "t", transform=lambda x: x
+    )
     train, _ = split_mnist(transformed, 100, 10)
     with pytest.raises(ValueError, match="without a transform"):
         make_batches(train, 10, train=True, resident=True, device="cpu")
@@ -144,7 +194,8 @@ def test_steps_per_epoch_counts_the_steps_of_one_process():
     assert steps_per_epoch(55_000, 32) == 1719
     assert steps_per_epoch(55_000, 32, drop_last=True) == 1718
     assert steps_per_epoch(55_000, 32, world_size=2) == 860  # ceil(27,500 / 32)
-    assert steps_per_epoch(513, 32, world_size=2) == 9  # DistributedSampler: ceil(513 / 2) = 257 each
+    # DistributedSampler: ceil(513 / 2) = 257 each
+    assert steps_per_epoch(513, 32, world_size=2) == 9
     with pytest.raises(ValueError):
         steps_per_epoch(10, 32, drop_last=True)
 
@@ -159,10 +210,12 @@ def test_cuda_graph_optimizer_holds_a_tensor_lr_that_the_schedule_updates_in_pla
     scheduler = make_scheduler(optim, recipe, steps=10)
     betas = group["betas"]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # stepping the schedule without optimizer steps
+        # stepping the schedule without optimizer steps
+        warnings.simplefilter("ignore", UserWarning)
         for _ in range(5):
             scheduler.step()
-    assert group["lr"] is lr_tensor  # the same tensor, refilled: what a captured graph reads
+    # the same tensor, refilled: what a captured graph reads
+    assert group["lr"] is lr_tensor
     assert float(lr_tensor) == pytest.approx(scheduler.get_last_lr()[0])
     assert group["betas"] == betas  # no momentum cycling under a graph
 
@@ -185,13 +238,19 @@ def test_cuda_graph_is_refused_on_the_cpu_before_any_work(digits):
 def test_the_initial_weights_are_seeded(digits):
     def first_weights(seed: int) -> torch.Tensor:
         recipe = MnistRecipe(seed=seed, epochs=1, train_size=32, valid_size=32)
-        return recipe.train(recipe.prepare(digits), "cpu", verbose=False, stop_after=1).model[0].weight
+        return (
+            recipe.train(recipe.prepare(digits), "cpu", verbose=False, stop_after=1)
+            .model[0]
+            .weight
+        )
 
     assert torch.equal(first_weights(5), first_weights(5))
     assert not torch.equal(first_weights(5), first_weights(6))
 
 
-def test_precision_auto_is_resolved_for_the_device_passed_not_the_default_one(monkeypatch):
+def test_precision_auto_is_resolved_for_the_device_passed_not_the_default_one(
+    monkeypatch,
+):
     seen = []
 
     def fake_fast_precision(device: object) -> str:
@@ -199,7 +258,10 @@ def test_precision_auto_is_resolved_for_the_device_passed_not_the_default_one(mo
         return "bf16"
 
     monkeypatch.setattr("nbhelpers.recipes.common.fast_precision", fake_fast_precision)
-    monkeypatch.setattr("nbhelpers.recipes.common.get_device", lambda: pytest.fail("the default device was asked"))
+    monkeypatch.setattr(
+        "nbhelpers.recipes.common.get_device",
+        lambda: pytest.fail("the default device was asked"),
+    )
     assert MnistRecipe(precision="auto").resolved("cpu").precision == "bf16"
     assert seen == [torch.device("cpu")]
     assert MnistRecipe(precision="32").resolved("cpu").precision == "32"
@@ -213,7 +275,9 @@ def test_a_tiny_run_learns_and_is_reproducible(digits, resident):
     run = recipe.train(data, "cpu", verbose=False)
     assert run.trainer.global_step == 2 * math.ceil(600 / 32)
     assert run.valid_accuracy > 0.5  # chance is 0.1
-    assert run.seconds["total"] > 0 and run.source == DataSource("embedded", "test digits")
+    assert run.seconds["total"] > 0 and run.source == DataSource(
+        "embedded", "test digits"
+    )
     assert run.completed and set(run.trainers) == {"train"}
     again = recipe.train(data, "cpu", verbose=False)
     assert again.trainer.train_log == run.trainer.train_log
@@ -225,14 +289,17 @@ def test_resume_from_an_epoch_checkpoint_is_exact(digits, resident, tmp_path):
     data = recipe.prepare(digits)
     straight = recipe.train(data, "cpu", verbose=False)
     checkpoint = tmp_path / "mnist.pt"
-    first = recipe.train(data, "cpu", verbose=False, checkpoint=checkpoint, stop_after=1)
+    first = recipe.train(
+        data, "cpu", verbose=False, checkpoint=checkpoint, stop_after=1
+    )
     assert not first.completed and first.trainer.epoch == 1 and checkpoint.is_file()
     torch.manual_seed(1234)  # disturb every generator the second half could draw from
     torch.rand(100)
     resumed = recipe.train(data, "cpu", verbose=False, checkpoint=checkpoint)
     assert resumed.completed and resumed.trainer.epoch == 2
     difference = max(
-        (a - b).abs().max().item() for a, b in zip(straight.model.parameters(), resumed.model.parameters())
+        (a - b).abs().max().item()
+        for a, b in zip(straight.model.parameters(), resumed.model.parameters())
     )
     assert difference <= 1e-6
     for key, values in straight.trainer.valid_log.items():
@@ -246,7 +313,10 @@ def test_a_checkpoint_of_another_recipe_is_refused_before_training(digits, tmp_p
     recipe.train(data, "cpu", verbose=False, checkpoint=checkpoint)
     before = checkpoint.read_bytes()
     other = MnistRecipe(epochs=1, train_size=64, valid_size=32, max_lr=0.001)
-    with pytest.raises(ValueError, match=r"mnist.pt was written by a different recipe \(max_lr: 0.003 -> 0.001\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"mnist.pt was written by a different recipe \(max_lr: 0.003 -> 0.001\)",
+    ):
         other.train(other.prepare(digits), "cpu", verbose=False, checkpoint=checkpoint)
     assert checkpoint.read_bytes() == before
 
@@ -254,7 +324,12 @@ def test_a_checkpoint_of_another_recipe_is_refused_before_training(digits, tmp_p
 def test_a_checkpoint_in_a_missing_folder_is_refused_before_training(digits, tmp_path):
     recipe = MnistRecipe(epochs=1, train_size=64, valid_size=32)
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        recipe.train(recipe.prepare(digits), "cpu", verbose=False, checkpoint=tmp_path / "nowhere" / "c.pt")
+        recipe.train(
+            recipe.prepare(digits),
+            "cpu",
+            verbose=False,
+            checkpoint=tmp_path / "nowhere" / "c.pt",
+        )
 
 
 def test_layer_outputs_walks_the_network_in_eval_mode_and_restores_training_mode():
@@ -262,7 +337,11 @@ def test_layer_outputs_walks_the_network_in_eval_mode_and_restores_training_mode
     model.train()
     outputs = layer_outputs(model, torch.rand(1, 1, 28, 28))
     assert [name for name, _ in outputs] == [type(layer).__name__ for layer in model]
-    assert [tuple(out.shape) for _, out in outputs][:3] == [(32, 28, 28), (32, 28, 28), (32, 14, 14)]
+    assert [tuple(out.shape) for _, out in outputs][:3] == [
+        (32, 28, 28),
+        (32, 28, 28),
+        (32, 14, 14),
+    ]
     assert tuple(outputs[6][1].shape) == (800,) and tuple(outputs[-1][1].shape) == (10,)
     assert model.training and model[9].training
     x = torch.rand(1, 1, 28, 28)
@@ -280,13 +359,17 @@ def test_plot_feature_maps_draws_every_layer_and_annotates_the_logits():
     model = mnist_cnn()
     x = torch.rand(1, 1, 28, 28)
     outputs = layer_outputs(model, x)
-    fig = plotting.plot_feature_maps(x[0], [outputs[0:3], outputs[3:6], outputs[6:]], logit_labels=list("0123456789"))
+    fig = plotting.plot_feature_maps(
+        x[0], [outputs[0:3], outputs[3:6], outputs[6:]], logit_labels=list("0123456789")
+    )
     assert isinstance(fig, Figure)
     # input + 6 conv-block layers x 5 channels + 5 dense columns
     assert len(fig.axes) == 1 + 6 * 5 + 5
     last = fig.axes[-1]
     assert len(last.texts) == 10
-    assert [t.get_text() for t in last.texts] == [f"{v:.1f}" for v in outputs[-1][1].tolist()]
+    assert [t.get_text() for t in last.texts] == [
+        f"{v:.1f}" for v in outputs[-1][1].tolist()
+    ]
     plt.close(fig)
     with pytest.raises(ValueError, match="channels"):
         plotting.plot_feature_maps(x[0], [outputs[0:3]], channels=[40])

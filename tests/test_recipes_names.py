@@ -26,16 +26,30 @@ def names() -> NamesTable:
 
 
 def _small(**fields: object) -> NamesRecipe:
-    small = {"train_size": 1_600, "valid_size": 400, "batch_size": 32, "conv_width": 32, "fc_width": 64}
+    small = {
+        "train_size": 1_600,
+        "valid_size": 400,
+        "batch_size": 32,
+        "conv_width": 32,
+        "fc_width": 64,
+    }
     return NamesRecipe(**{**small, **fields})
 
 
 def test_recipe_defaults_are_the_sources_and_profiles_come_from_its_table():
     full = NamesRecipe()
-    assert (full.epochs, full.batch_size, full.lr, full.context, full.conv_width) == (5, 32, 1e-3, 4, 128)
+    assert (full.epochs, full.batch_size, full.lr, full.context, full.conv_width) == (
+        5,
+        32,
+        1e-3,
+        4,
+        128,
+    )
     assert full.train_size is None and full.valid_fraction == 0.2
     quick = NamesRecipe.for_profile("quick")
-    assert {key: getattr(quick, key) for key in NamesRecipe.SIZES["quick"]} == NamesRecipe.SIZES["quick"]
+    assert {
+        key: getattr(quick, key) for key in NamesRecipe.SIZES["quick"]
+    } == NamesRecipe.SIZES["quick"]
     assert NamesRecipe.for_profile("full") == full
     with pytest.raises(ValueError, match="unknown NamesRecipe field"):
         NamesRecipe.for_profile("quick", width=3)
@@ -60,7 +74,9 @@ def test_recipe_rejects_bad_values(bad, match):
 
 
 def test_names_dataset_labels_f_as_one_and_rejects_unknown_genders():
-    dataset = names_dataset(pd.DataFrame({"name": ["ana", "luis"], "gender": ["F", "M"]}))
+    dataset = names_dataset(
+        pd.DataFrame({"name": ["ana", "luis"], "gender": ["F", "M"]})
+    )
     assert dataset.label.tolist() == [1, 0]
     assert dataset.data.shape == (2, MAX_LEN + 1)
     with pytest.raises(ValueError, match="unknown gender"):
@@ -76,7 +92,11 @@ def test_the_split_is_seeded_disjoint_and_eighty_twenty(names):
     assert len(data.train) + len(data.valid) == len(names.frame)
     assert abs(len(data.valid) - 0.2 * len(names.frame)) <= 1
     assert not set(data.train.indices) & set(data.valid.indices)
-    assert list(data.train.indices) == list(again.train.indices) != list(other.train.indices)
+    assert (
+        list(data.train.indices)
+        == list(again.train.indices)
+        != list(other.train.indices)
+    )
     assert data.source == names.source
     small = _small().prepare(names)
     assert (len(small.train), len(small.valid)) == (1_600, 400)
@@ -99,7 +119,9 @@ def test_a_tiny_run_learns_and_gives_probabilities_for_normalised_names(names):
     p = female_probability(run.model, ["maria", "jose", "tuco_salamanca"])
     assert p.shape == (3,) and ((p >= 0) & (p <= 1)).all()
     assert p[0] > p[1]  # maria is more likely F than jose
-    same = female_probability(run.model, ["MARÍA", "  Maria ", "maría josé", "maria_jose"])
+    same = female_probability(
+        run.model, ["MARÍA", "  Maria ", "maría josé", "maria_jose"]
+    )
     assert same[0] == same[1] == p[0] and same[2] == same[3]
     for bad, named in [("", "''"), ("R2D2", "'2'"), ("anna-lena", "'-'")]:
         with pytest.raises(ValueError, match=named):
@@ -118,7 +140,8 @@ def test_resume_from_an_epoch_checkpoint_is_exact(names, tmp_path):
     torch.rand(10)
     resumed = recipe.train(data, "cpu", verbose=False, checkpoint=checkpoint)
     difference = max(
-        (a - b).abs().max().item() for a, b in zip(straight.model.parameters(), resumed.model.parameters())
+        (a - b).abs().max().item()
+        for a, b in zip(straight.model.parameters(), resumed.model.parameters())
     )
     assert difference <= 1e-6 and resumed.trainer.epoch == 2
 
@@ -138,4 +161,6 @@ def test_plot_length_histogram_counts_each_length():
 def test_a_table_is_accepted_as_given(names):
     table = NamesTable(names.frame.iloc[:100], DataSource("local", "a hundred names"))
     data = NamesRecipe(train_size=80, valid_size=20).prepare(table)
-    assert data.source == DataSource("local", "a hundred names") and len(data.train) == 80
+    assert (
+        data.source == DataSource("local", "a hundred names") and len(data.train) == 80
+    )

@@ -28,8 +28,18 @@ ROOT = Path(__file__).resolve().parents[1]
 # BOOK_HTML: check a book rendered elsewhere (default: what `make book` wrote).
 HTML = Path(os.environ.get("BOOK_HTML") or ROOT / "_build" / "html")
 SHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ERROR_SELECTORS = [".output.traceback", ".output.error", "div.cell_output .ansi-red-fg", ".output.stderr"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+]
+ERROR_SELECTORS = [
+    ".output.traceback",
+    ".output.error",
+    "div.cell_output .ansi-red-fg",
+    ".output.stderr",
+]
 
 # Figures (images and animations) each page must show at least: the figures its code draws.
 # A chapter that loses a figure (a backend that draws nowhere, a cell that stopped plotting)
@@ -61,7 +71,9 @@ MACHINE_PATH = re.compile(r"(?<![\w.])(/work|/home|/root|/tmp|/Users)/")
 WARNING_TEXT = re.compile(r"\b\w*Warning:|\bfindfont:|\bWARNING\b")
 # "chapter 5", "Chapter 05", "chapters 5 and 6", "the last chapter": chapter names that must be links.
 # The API reference is exempt: it renders the package's docstrings, which cannot hold links.
-CHAPTER_MENTION = re.compile(r"\bchapters?\s+0?\d\b|\b(last|previous|next|preceding) chapter\b", re.IGNORECASE)
+CHAPTER_MENTION = re.compile(
+    r"\bchapters?\s+0?\d\b|\b(last|previous|next|preceding) chapter\b", re.IGNORECASE
+)
 
 pytestmark = pytest.mark.rendered_book
 
@@ -90,9 +102,15 @@ def browser():
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not (HTML / "index.html").exists():
         pytest.fail(f"no rendered book at {HTML}: run `make book` first")
-    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    executable = (
+        os.environ.get("CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
     if not executable:
-        pytest.fail("Chromium not found: install Debian's chromium package (make check-book does) or set CHROMIUM")
+        pytest.fail(
+            "Chromium not found: install Debian's chromium package (make check-book does) or set CHROMIUM"
+        )
     SHOTS.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
@@ -155,10 +173,14 @@ def step_animations(page) -> list[str]:
         image = player.locator("img")
         try:
             page.wait_for_function(
-                "img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=5000
+                "img => img.complete && img.naturalWidth > 0",
+                arg=image.element_handle(),
+                timeout=5000,
             )
         except Exception:  # noqa: BLE001 - playwright raises its own TimeoutError
-            problems.append(f"animation {index} shows no frame (its JavaScript did not run)")
+            problems.append(
+                f"animation {index} shows no frame (its JavaScript did not run)"
+            )
             continue
         before = image.get_attribute("src")
         player.locator("button[title='Next frame']").click()
@@ -167,14 +189,18 @@ def step_animations(page) -> list[str]:
     return problems
 
 
-def page_problems(page, page_name: str, minimum_figures: int, with_exercises: bool) -> list[str]:
+def page_problems(
+    page, page_name: str, minimum_figures: int, with_exercises: bool
+) -> list[str]:
     """Everything wrong with the page open in ``page``, as messages naming the page; [] if none."""
     problems: list[str] = []
 
     # Figures: every image loaded, animations step, at least as many figures as the page draws.
     problems += [f"{page_name}: {problem}" for problem in step_animations(page)]
     images = page.evaluate(IMAGES_JS)
-    broken = [image["src"] for image in images if not image["complete"] or image["width"] == 0]
+    broken = [
+        image["src"] for image in images if not image["complete"] or image["width"] == 0
+    ]
     if broken:
         problems.append(f"{page_name}: images that did not load: {broken}")
     animations = page.locator("main div.animation").count()
@@ -193,17 +219,30 @@ def page_problems(page, page_name: str, minimum_figures: int, with_exercises: bo
     if "Traceback (most recent call last)" in body:
         problems.append(f"{page_name}: a traceback is shown")
     outputs = page.evaluate(OUTPUT_TEXT_JS)
-    warnings = [m.group(0) for text in outputs for m in [WARNING_TEXT.search(text)] if m]
+    warnings = [
+        m.group(0) for text in outputs for m in [WARNING_TEXT.search(text)] if m
+    ]
     if warnings:
         problems.append(f"{page_name}: warnings in the outputs: {warnings}")
-    paths = sorted({line.strip()[:100] for text in outputs for line in text.splitlines() if MACHINE_PATH.search(line)})
+    paths = sorted(
+        {
+            line.strip()[:100]
+            for text in outputs
+            for line in text.splitlines()
+            if MACHINE_PATH.search(line)
+        }
+    )
     if paths:
-        problems.append(f"{page_name}: outputs show paths of the build machine: {paths}")
+        problems.append(
+            f"{page_name}: outputs show paths of the build machine: {paths}"
+        )
 
     # Layout: no code cell wider than the text column.
     wide = page.evaluate(WIDE_CODE_JS)
     if wide:
-        problems.append(f"{page_name}: {len(wide)} code cell(s) scroll sideways, e.g. {wide[:3]}")
+        problems.append(
+            f"{page_name}: {len(wide)} code cell(s) scroll sideways, e.g. {wide[:3]}"
+        )
 
     # Cross-references: all resolved, internal links lead to pages that exist, chapters by link.
     unresolved = page.evaluate(UNRESOLVED_JS)
@@ -216,11 +255,15 @@ def page_problems(page, page_name: str, minimum_figures: int, with_exercises: bo
     if page_name != "book/api":
         mentions = page.evaluate(PROSE_MENTIONS_JS, CHAPTER_MENTION.pattern)
         if mentions:
-            problems.append(f"{page_name}: chapters named in plain text instead of a link: {mentions}")
+            problems.append(
+                f"{page_name}: chapters named in plain text instead of a link: {mentions}"
+            )
 
     raw_math = [marker for marker in ("\\(", "\\[", "$$") if marker in body]
     if raw_math:
-        problems.append(f"{page_name}: formulas left untypeset (MathJax did not run): {raw_math}")
+        problems.append(
+            f"{page_name}: formulas left untypeset (MathJax did not run): {raw_math}"
+        )
 
     if with_exercises:
         found = page.evaluate(EXERCISES_JS)
@@ -230,9 +273,13 @@ def page_problems(page, page_name: str, minimum_figures: int, with_exercises: bo
             problems.append(f"{page_name}: no 'Exercises' section")
         else:
             if not 3 <= found["exercises"] <= 5:
-                problems.append(f"{page_name}: {found['exercises']} exercises, expected 3 to 5")
+                problems.append(
+                    f"{page_name}: {found['exercises']} exercises, expected 3 to 5"
+                )
             if found["visibleSolutions"]:
-                problems.append(f"{page_name}: {found['visibleSolutions']} solutions are not folded away")
+                problems.append(
+                    f"{page_name}: {found['visibleSolutions']} solutions are not folded away"
+                )
     return problems
 
 
@@ -247,8 +294,12 @@ def test_page_renders_completely(browser, index):
     try:
         page.goto(html_file.as_uri(), wait_until="load")
         # MathJax (served from the book itself) typesets asynchronously after load.
-        page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
-        problems = page_problems(page, page_name, MIN_FIGURES[page_name], page_name in WITH_EXERCISES)
+        page.evaluate(
+            "async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }"
+        )
+        problems = page_problems(
+            page, page_name, MIN_FIGURES[page_name], page_name in WITH_EXERCISES
+        )
         page.screenshot(path=str(SHOTS / f"{Path(page_name).name}.png"), full_page=True)
         if page_name in ANIMATED and page.locator("main div.animation").count() == 0:
             problems.append(f"{page_name}: its animation is missing")
@@ -262,17 +313,22 @@ def test_page_renders_completely(browser, index):
             assert link.count() == 1, f"{page_name}: no 'next' link"
             link.click()
             page.wait_for_load_state("load")
-            assert Path(page.url.removeprefix("file://")).resolve() == expected.resolve(), (
-                f"{page_name}: 'next' led to {page.url}, expected {expected}"
-            )
+            assert (
+                Path(page.url.removeprefix("file://")).resolve() == expected.resolve()
+            ), f"{page_name}: 'next' led to {page.url}, expected {expected}"
     finally:
         page.close()
 
 
 # A page with one of every defect the check exists for, in the markup the book's theme produces.
-BROKEN_PAGE = """<html><body><main><article>
+BROKEN_PAGE = (
+    """<html><body><main><article>
 <p>As the last chapter showed, and as chapter 5 will show again.</p>
-<div class="cell_input"><pre style="width: 300px; overflow-x: auto">x = """ + '"' + "0" * 200 + '"' + """</pre></div>
+<div class="cell_input"><pre style="width: 300px; overflow-x: auto">x = """
+    + '"'
+    + "0" * 200
+    + '"'
+    + """</pre></div>
 <div class="cell_output"><div class="output stderr"><pre>UserWarning: something</pre></div>
 <pre>data: mirror (/home/reader/data/MNIST)</pre></div>
 <p><span class="xref std std-numref">ch-nowhere</span></p>
@@ -280,13 +336,16 @@ BROKEN_PAGE = """<html><body><main><article>
 <div class="admonition dropdown"><p class="admonition-title">Solution</p><p>Visible.</p></div>
 </section>
 </article></main></body></html>"""
+)
 
 
 def test_the_checks_catch_every_defect_they_exist_for(browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.set_content(BROKEN_PAGE)
-        problems = "\n".join(page_problems(page, "broken", minimum_figures=2, with_exercises=True))
+        problems = "\n".join(
+            page_problems(page, "broken", minimum_figures=2, with_exercises=True)
+        )
     finally:
         page.close()
     for expected in [

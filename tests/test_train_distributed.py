@@ -8,12 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import distributed_script as script
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, DataLoader, Subset
-
-import distributed_script as script
 
 from nbhelpers.train import Trainer
 
@@ -30,11 +29,19 @@ def two_process_run(tmp_path_factory) -> tuple[list[dict], str]:
         "OMP_NUM_THREADS": "1",
         "TQDM_DISABLE": "1",
     }
+
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        str(REPO / "tests" / "distributed_script.py"), str(out),
-    ]  # fmt: skip
-    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(REPO / "tests" / "distributed_script.py"),
+        str(out),
+    ]
+    result = subprocess.run(
+        command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     states = [torch.load(out / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
     return states, result.stdout
@@ -48,9 +55,13 @@ def single_process_evaluate(state_dict: dict, dataset) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_two_processes_shard_train_and_agree_with_one_process_on_the_whole_valid_set(two_process_run):
+def test_two_processes_shard_train_and_agree_with_one_process_on_the_whole_valid_set(
+    two_process_run,
+):
     states, stdout = two_process_run
-    assert [s["world_size"] for s in states] == [2, 2] and [s["rank"] for s in states] == [0, 1]
+    assert [s["world_size"] for s in states] == [2, 2] and [
+        s["rank"] for s in states
+    ] == [0, 1]
     # each process trained on its half: 32 examples / 4 per batch = 8 steps per epoch
     assert all(s["global_step"] == script.EPOCHS * 8 for s in states)
     # DDP kept the replicas identical, and the all-reduced logs agree
@@ -65,13 +76,23 @@ def test_two_processes_shard_train_and_agree_with_one_process_on_the_whole_valid
     for state in states:
         assert state["evaluate"]["loss"] == pytest.approx(expected["loss"], rel=1e-6)
         assert state["evaluate"]["accu"] == pytest.approx(expected["accu"], abs=1e-12)
-        assert state["valid_log"]["loss"][-1] == pytest.approx(expected["loss"], rel=1e-6)
+        assert state["valid_log"]["loss"][-1] == pytest.approx(
+            expected["loss"], rel=1e-6
+        )
     # counting DistributedSampler's padding copy (example 0 again) would give another answer
-    padded = single_process_evaluate(states[0]["model"], ConcatDataset([valid, Subset(valid, [0])]))
+    padded = single_process_evaluate(
+        states[0]["model"], ConcatDataset([valid, Subset(valid, [0])])
+    )
     assert padded["loss"] != pytest.approx(expected["loss"], rel=1e-6)
 
 
-LAUNCH = {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29555"}
+LAUNCH = {
+    "WORLD_SIZE": "2",
+    "RANK": "0",
+    "LOCAL_RANK": "0",
+    "MASTER_ADDR": "127.0.0.1",
+    "MASTER_PORT": "29555",
+}
 
 
 def test_join_process_group_is_a_no_op_for_a_single_process(monkeypatch):
@@ -97,7 +118,9 @@ def test_join_process_group_is_a_no_op_for_a_single_process(monkeypatch):
         ("MASTER_PORT", None, "MASTER_PORT is not set"),
     ],
 )
-def test_join_process_group_names_a_bad_launch_variable(monkeypatch, name, value, message):
+def test_join_process_group_names_a_bad_launch_variable(
+    monkeypatch, name, value, message
+):
     from nbhelpers.train import join_process_group
 
     for key, setting in LAUNCH.items():
@@ -115,7 +138,10 @@ def test_join_process_group_names_a_bad_launch_variable(monkeypatch, name, value
 def test_join_process_group_names_a_bad_timeout(timeout):
     from nbhelpers.train import join_process_group
 
-    with pytest.raises(ValueError, match=f"timeout_s must be a finite number of seconds > 0, got {timeout!r}"):
+    with pytest.raises(
+        ValueError,
+        match=f"timeout_s must be a finite number of seconds > 0, got {timeout!r}",
+    ):
         join_process_group("cpu", timeout_s=timeout)
 
 
@@ -125,12 +151,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_join_process_group_with_stale_variables_gives_up_after_the_timeout(monkeypatch):
+def test_join_process_group_with_stale_variables_gives_up_after_the_timeout(
+    monkeypatch,
+):
     from nbhelpers.train.distributed import ProcessGroupError, join_process_group
 
     port = free_port()
     for key, setting in {**LAUNCH, "MASTER_PORT": str(port)}.items():
         monkeypatch.setenv(key, setting)
-    with pytest.raises(ProcessGroupError, match=f"WORLD_SIZE=2 RANK=0 .*MASTER_PORT={port} within 1 s.*stale"):
-        join_process_group("cpu", timeout_s=1.0)  # rank 0 waits for a rank 1 that never comes
+    with pytest.raises(
+        ProcessGroupError,
+        match=f"WORLD_SIZE=2 RANK=0 .*MASTER_PORT={port} within 1 s.*stale",
+    ):
+        # rank 0 waits for a rank 1 that never comes
+        join_process_group("cpu", timeout_s=1.0)
     assert not torch.distributed.is_initialized()

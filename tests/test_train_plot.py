@@ -22,8 +22,16 @@ DATA = TensorDataset(X, (X[:, 0] > 0).long())
 
 
 def trained(model: nn.Module, epochs: int, batch_size: int) -> Trainer:
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, device="cpu", verbose=False)
-    trainer.run(epochs, DataLoader(DATA, batch_size=batch_size), DataLoader(DATA, batch_size=16))
+    trainer = Trainer(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        F.cross_entropy,
+        device="cpu",
+        verbose=False,
+    )
+    trainer.run(
+        epochs, DataLoader(DATA, batch_size=batch_size), DataLoader(DATA, batch_size=16)
+    )
     return trainer
 
 
@@ -35,7 +43,10 @@ def test_single_trainer_figure_has_raw_smoothed_and_validation_curves():
     raw, smooth, valid = loss_ax.lines
     assert list(raw.get_ydata()) == trainer.train_log["loss"]
     assert list(smooth.get_ydata()) == trainer.train_log["loss_avg"]
-    assert list(valid.get_xdata()) == [6, 12, 18] and list(valid.get_ydata()) == trainer.valid_log["loss"]
+    assert (
+        list(valid.get_xdata()) == [6, 12, 18]
+        and list(valid.get_ydata()) == trainer.valid_log["loss"]
+    )
     assert list(accu_ax.lines[2].get_ydata()) == trainer.valid_log["accu"]
     plt.close(fig)
 

@@ -40,11 +40,20 @@ def make_trainer(model: nn.Module | None = None, lr: float = 0.1, **options) -> 
     model = model or small_model()
     options.setdefault("verbose", False)
     options.setdefault("device", "cpu")
-    return Trainer(model, torch.optim.SGD(model.parameters(), lr=lr), F.cross_entropy, **options)
+    return Trainer(
+        model, torch.optim.SGD(model.parameters(), lr=lr), F.cross_entropy, **options
+    )
 
 
-def loaders(n_train: int = 64, n_valid: int = 50, batch_size: int = 8) -> tuple[DataLoader, DataLoader]:
-    train = DataLoader(blobs(n_train, 0), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+def loaders(
+    n_train: int = 64, n_valid: int = 50, batch_size: int = 8
+) -> tuple[DataLoader, DataLoader]:
+    train = DataLoader(
+        blobs(n_train, 0),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
     valid = DataLoader(blobs(n_valid, 1), batch_size=7)
     return train, valid
 
@@ -65,7 +74,16 @@ def test_run_fills_logs_with_python_floats_and_history():
         assert all(type(value) is float for value in trainer.valid_log[key])
 
     history = trainer.history
-    assert list(history.columns) == ["step", "epoch", "loss", "accu", "loss_avg", "accu_avg", "val_loss", "val_accu"]
+    assert list(history.columns) == [
+        "step",
+        "epoch",
+        "loss",
+        "accu",
+        "loss_avg",
+        "accu_avg",
+        "val_loss",
+        "val_accu",
+    ]
     assert history["step"].tolist() == list(range(1, steps + 1))
     assert history["epoch"].tolist() == [1] * len(train) + [2] * len(train)
     assert history["loss"].tolist() == trainer.train_log["loss"]
@@ -76,7 +94,8 @@ def test_run_fills_logs_with_python_floats_and_history():
 
 def test_smoothed_columns_are_trailing_means_of_the_default_window():
     trainer = make_trainer(log_every=7)
-    train = DataLoader(blobs(40 * 4), batch_size=4)  # 40 steps -> window int(0.05 * 40) = 2
+    # 40 steps -> window int(0.05 * 40) = 2
+    train = DataLoader(blobs(40 * 4), batch_size=4)
     trainer.run(1, train)
     loss = np.array(trainer.train_log["loss"])
     expected = [loss[max(0, i - 1) : i + 1].mean() for i in range(len(loss))]
@@ -94,7 +113,10 @@ def test_trailing_means_match_the_naive_definition(values, window, data):
     count = data.draw(st.integers(1, len(values)))
     got = trailing_means(values, count, window)
     start = len(values) - count
-    naive = [float(np.mean(values[max(0, i - window + 1) : i + 1])) for i in range(start, len(values))]
+    naive = [
+        float(np.mean(values[max(0, i - window + 1) : i + 1]))
+        for i in range(start, len(values))
+    ]
     np.testing.assert_allclose(got, naive, rtol=1e-9, atol=1e-9)
 
 
@@ -103,7 +125,11 @@ def test_run_learns_and_prints_the_epoch_summary(capsys):
     trainer = make_trainer(verbose=True, lr=0.5)
     train, valid = loaders(n_train=256)
     trainer.run(2, train, valid)
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[Epoch")]
+    lines = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("[Epoch")
+    ]
     assert len(lines) == 2
     assert lines[1].startswith("[Epoch: 2/2] loss: ") and " val_acc: " in lines[1]
     assert trainer.valid_log["accu"][-1] > 0.85
@@ -116,8 +142,12 @@ def test_verbose_false_prints_nothing(capsys):
     assert captured.out == "" and captured.err == ""
 
 
-@pytest.mark.parametrize("value, disabled", [("1", True), ("true", True), ("", False), ("0", False)])
-def test_progress_bar_respects_tqdm_disable_environment_variable(monkeypatch, value, disabled):
+@pytest.mark.parametrize(
+    "value, disabled", [("1", True), ("true", True), ("", False), ("0", False)]
+)
+def test_progress_bar_respects_tqdm_disable_environment_variable(
+    monkeypatch, value, disabled
+):
     # tqdm.notebook passes disable=False explicitly, overriding tqdm's own reading of the
     # variable, so progress_bar must pass the decision itself.
     from nbhelpers.train import progress
@@ -166,7 +196,11 @@ def test_dropout_demo_call_versus_predict():
 
 
 def test_predict_and_batch_predict_agree_and_accept_labelled_batches():
-    trainer = make_trainer(nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 3)))
+    trainer = make_trainer(
+        nn.Sequential(
+            nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 3)
+        )
+    )
     dataset = blobs(23)
     X = dataset.tensors[0]
     direct = trainer.predict(X)
@@ -182,7 +216,9 @@ def test_predict_and_batch_predict_agree_and_accept_labelled_batches():
 
 
 def test_run_keeps_per_module_modes_such_as_a_frozen_batchnorm():
-    model = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    model = nn.Sequential(
+        nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)
+    )
     model[1].eval()  # frozen statistics
     running_mean = model[1].running_mean.clone()
     trainer = make_trainer(model)
@@ -192,7 +228,9 @@ def test_run_keeps_per_module_modes_such_as_a_frozen_batchnorm():
 
 
 def test_inference_only_trainer_refuses_to_train():
-    trainer = Trainer(small_model(), optim=None, loss_fn=None, device="cpu", verbose=False)
+    trainer = Trainer(
+        small_model(), optim=None, loss_fn=None, device="cpu", verbose=False
+    )
     with pytest.raises(ValueError, match="inference only"):
         trainer.run(1, *loaders())
     with pytest.raises(ValueError, match="loss_fn"):
@@ -208,7 +246,10 @@ def test_inference_only_trainer_refuses_to_train():
         ({"log_every": 0}, "log_every must be an int >= 1, got 0"),
         ({"log_every": True}, "log_every must be an int >= 1, got True"),
         ({"log_every": 2.5}, "log_every must be an int >= 1, got 2.5"),
-        ({"grad_clip_norm": 0.0}, "grad_clip_norm must be a finite number > 0 or None, got 0.0"),
+        (
+            {"grad_clip_norm": 0.0},
+            "grad_clip_norm must be a finite number > 0 or None, got 0.0",
+        ),
         ({"grad_clip_norm": -1.0}, "got -1.0"),
         ({"grad_clip_norm": math.nan}, "got nan"),
         ({"grad_clip_norm": math.inf}, "got inf"),
@@ -229,15 +270,25 @@ def test_bad_options_raise_value_error_naming_the_value(options, message):
 def test_bad_parts_are_named():
     model = small_model()
     optim = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(ValueError, match="model must be a torch.nn.Module, got function"):
+    with pytest.raises(
+        ValueError, match="model must be a torch.nn.Module, got function"
+    ):
         Trainer(lambda x: x, None, None, device="cpu")
-    with pytest.raises(ValueError, match="optim must be a torch.optim.Optimizer or None, got dict"):
+    with pytest.raises(
+        ValueError, match="optim must be a torch.optim.Optimizer or None, got dict"
+    ):
         Trainer(model, {"lr": 0.1}, F.cross_entropy, device="cpu")
     with pytest.raises(ValueError, match="loss_fn must be callable.*'cross_entropy'"):
         Trainer(model, optim, "cross_entropy", device="cpu")
     other = torch.optim.SGD(small_model(1).parameters(), lr=0.1)
     with pytest.raises(ValueError, match="drives another optimizer"):
-        Trainer(model, optim, F.cross_entropy, torch.optim.lr_scheduler.StepLR(other, 1), device="cpu")
+        Trainer(
+            model,
+            optim,
+            F.cross_entropy,
+            torch.optim.lr_scheduler.StepLR(other, 1),
+            device="cpu",
+        )
     with pytest.raises(ValueError, match="scheduler must be a learning-rate scheduler"):
         Trainer(model, optim, F.cross_entropy, scheduler=0.5, device="cpu")
 
@@ -248,13 +299,20 @@ def test_an_optimizer_over_other_parameters_is_refused_naming_how_many():
     optim = torch.optim.SGD([*model.parameters(), *stray.parameters()], lr=0.1)
     with pytest.raises(ValueError, match="holds 2 of its 6 parameter"):
         Trainer(model, optim, F.cross_entropy, device="cpu")
-    frozen = torch.optim.SGD(model[2].parameters(), lr=0.1)  # a subset of the model's: fine
+    # a subset of the model's: fine
+    frozen = torch.optim.SGD(model[2].parameters(), lr=0.1)
     Trainer(model, frozen, F.cross_entropy, device="cpu", verbose=False)
 
 
 @pytest.mark.parametrize(
     "epochs, message",
-    [(0, "got 0"), (-1, "got -1"), (1.5, "got 1.5"), (True, "got True"), ("2", "got '2'")],
+    [
+        (0, "got 0"),
+        (-1, "got -1"),
+        (1.5, "got 1.5"),
+        (True, "got True"),
+        ("2", "got '2'"),
+    ],
 )
 def test_run_names_a_bad_epoch_count(epochs, message):
     with pytest.raises(ValueError, match=f"epochs must be an int >= 1, {message}"):
@@ -265,7 +323,9 @@ def test_run_names_bad_loaders_and_window_sizes():
     trainer = make_trainer()
     train, valid = loaders()
     for window in (0, True, 2.0):
-        with pytest.raises(ValueError, match=f"window_size must be an int >= 1 or None, got {window!r}"):
+        with pytest.raises(
+            ValueError, match=f"window_size must be an int >= 1 or None, got {window!r}"
+        ):
             trainer.run(1, train, valid, window_size=window)
     with pytest.raises(ValueError, match="train_loader must be an iterable.*got None"):
         trainer.run(1, None)
@@ -275,7 +335,9 @@ def test_run_names_bad_loaders_and_window_sizes():
         trainer.run(1, [])
     with pytest.raises(ValueError, match="yielded no batches in epoch 1"):
         trainer.run(1, iter([]))
-    with pytest.raises(ValueError, match=r"a batch must be a pair \(x, y\), got a Tensor"):
+    with pytest.raises(
+        ValueError, match=r"a batch must be a pair \(x, y\), got a Tensor"
+    ):
         trainer.run(1, [torch.zeros(4, 2)])
     with pytest.raises(ValueError, match="got a tuple of length 3"):
         trainer.run(1, [(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), None)])
@@ -308,7 +370,15 @@ def test_scheduler_steps_per_step_or_per_epoch(interval, expected):
     model = small_model()
     optim = torch.optim.SGD(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optim, lambda i: 0.5**i)
-    trainer = Trainer(model, optim, F.cross_entropy, scheduler, device="cpu", verbose=False, scheduler_interval=interval)
+    trainer = Trainer(
+        model,
+        optim,
+        F.cross_entropy,
+        scheduler,
+        device="cpu",
+        verbose=False,
+        scheduler_interval=interval,
+    )
     trainer.run(2, *loaders())  # 8 steps per epoch
     assert scheduler.last_epoch == expected
     assert optim.param_groups[0]["lr"] == pytest.approx(0.5**expected)
@@ -318,7 +388,13 @@ def test_reduce_on_plateau_needs_epoch_interval():
     model = small_model()
     optim = torch.optim.SGD(model.parameters(), lr=1.0)
     with pytest.raises(ValueError, match="scheduler_interval='epoch'"):
-        Trainer(model, optim, F.cross_entropy, torch.optim.lr_scheduler.ReduceLROnPlateau(optim), device="cpu")
+        Trainer(
+            model,
+            optim,
+            F.cross_entropy,
+            torch.optim.lr_scheduler.ReduceLROnPlateau(optim),
+            device="cpu",
+        )
 
 
 class EventLog(Callback):
@@ -335,7 +411,9 @@ class EventLog(Callback):
             trainer.request_stop("enough")
 
     def on_epoch_end(self, trainer):
-        self.events.append(f"epoch_end {trainer.epoch} {len(trainer.train_log['loss'])}")
+        self.events.append(
+            f"epoch_end {trainer.epoch} {len(trainer.train_log['loss'])}"
+        )
 
     def on_train_end(self, trainer):
         self.events.append("train_end")
@@ -345,7 +423,9 @@ def test_callback_events_come_in_order():
     events = EventLog()
     trainer = make_trainer(callbacks=[events], log_every=100)
     trainer.run(2, *loaders())
-    assert events.events == ["train_begin"] + ["step"] * 8 + ["epoch_end 1 8"] + ["step"] * 8 + ["epoch_end 2 16", "train_end"]
+    assert events.events == ["train_begin"] + ["step"] * 8 + ["epoch_end 1 8"] + [
+        "step"
+    ] * 8 + ["epoch_end 2 16", "train_end"]
 
 
 @pytest.mark.parametrize(
@@ -354,7 +434,10 @@ def test_callback_events_come_in_order():
         ([lambda: None], "must be a Callback object.*lambda"),
         ([42], "must be a Callback object.*got 42"),
         (EventLog(), "callbacks must be a list of Callback objects, got <"),
-        ("EarlyStopping", "callbacks must be a list of Callback objects, got 'EarlyStopping'"),
+        (
+            "EarlyStopping",
+            "callbacks must be a list of Callback objects, got 'EarlyStopping'",
+        ),
     ],
 )
 def test_callbacks_are_callback_objects_only(callbacks, message):
@@ -383,20 +466,32 @@ def test_gradient_clipping_bounds_the_update():
         return (after - before).norm().item()
 
     assert update_norm(None) > 0.05
-    assert update_norm(0.01) == pytest.approx(0.01, rel=1e-4)  # SGD, lr 1: update = clipped gradient
+    # SGD, lr 1: update = clipped gradient
+    assert update_norm(0.01) == pytest.approx(0.01, rel=1e-4)
 
 
 def test_nan_loss_raises_naming_step_and_epoch():
     calls = {"n": 0}
 
     def loss_nan_at_step_11(preds, y):
-        calls["n"] += torch.is_grad_enabled()  # count training steps, not validation batches
+        # count training steps, not validation batches
+        calls["n"] += torch.is_grad_enabled()
         loss = F.cross_entropy(preds, y)
         return loss * math.nan if calls["n"] == 11 else loss
 
     model = small_model()
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_nan_at_step_11, device="cpu", verbose=False, log_every=4)
-    train, valid = DataLoader(blobs(64), batch_size=8), DataLoader(blobs(8, 1), batch_size=8)
+    trainer = Trainer(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        loss_nan_at_step_11,
+        device="cpu",
+        verbose=False,
+        log_every=4,
+    )
+    train, valid = (
+        DataLoader(blobs(64), batch_size=8),
+        DataLoader(blobs(8, 1), batch_size=8),
+    )
     with pytest.raises(FloatingPointError, match=r"global step 11 \(epoch 2\)"):
         trainer.run(3, train, valid)  # 8 steps per epoch, so step 11 is in epoch 2
     assert 11 <= trainer.global_step <= 11 + trainer.log_every - 1
@@ -405,7 +500,16 @@ def test_nan_loss_raises_naming_step_and_epoch():
 
 
 # ---------------------------------------------------------------- host synchronisation
-SYNC_METHODS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")
+SYNC_METHODS = (
+    "item",
+    "tolist",
+    "cpu",
+    "numpy",
+    "__float__",
+    "__int__",
+    "__bool__",
+    "__index__",
+)
 
 
 @contextmanager
@@ -452,20 +556,28 @@ def test_a_nan_validation_loss_raises_naming_the_epoch():
     train, _ = loaders()
     X = torch.full((6, 2), math.nan)
     valid = DataLoader(TensorDataset(X, torch.zeros(6, dtype=torch.long)), batch_size=3)
-    with pytest.raises(FloatingPointError, match="validation loss is nan after epoch 1"):
+    with pytest.raises(
+        FloatingPointError, match="validation loss is nan after epoch 1"
+    ):
         trainer.run(2, train, valid)
-    assert trainer.epoch == 0 and trainer.valid_log["loss"] == []  # the failed epoch is not counted
+    # the failed epoch is not counted
+    assert trainer.epoch == 0 and trainer.valid_log["loss"] == []
 
 
 def test_a_one_cycle_schedule_without_enough_steps_left_is_refused_before_training():
     model = small_model()
     optim = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=0.1, total_steps=12)
-    trainer = Trainer(model, optim, F.cross_entropy, scheduler, device="cpu", verbose=False)
+    trainer = Trainer(
+        model, optim, F.cross_entropy, scheduler, device="cpu", verbose=False
+    )
     train, valid = loaders()  # 8 steps per epoch
     trainer.run(1, train, valid)
     weights = model[0].weight.detach().clone()
-    with pytest.raises(ValueError, match=r"has 4 steps left \(it has stepped 8 times\), but run\(1\) needs 8"):
+    with pytest.raises(
+        ValueError,
+        match=r"has 4 steps left \(it has stepped 8 times\), but run\(1\) needs 8",
+    ):
         trainer.run(1, train, valid)
     assert torch.equal(model[0].weight, weights) and trainer.global_step == 8
 
@@ -474,7 +586,15 @@ def test_reduce_on_plateau_without_a_valid_loader_is_refused_before_training():
     model = small_model()
     optim = torch.optim.SGD(model.parameters(), lr=0.1)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optim)
-    trainer = Trainer(model, optim, F.cross_entropy, plateau, device="cpu", verbose=False, scheduler_interval="epoch")
+    trainer = Trainer(
+        model,
+        optim,
+        F.cross_entropy,
+        plateau,
+        device="cpu",
+        verbose=False,
+        scheduler_interval="epoch",
+    )
     with pytest.raises(ValueError, match="ReduceLROnPlateau .* needs a valid_loader"):
         trainer.run(1, loaders()[0])
     assert trainer.global_step == 0
@@ -505,7 +625,13 @@ def test_the_trainer_announces_each_epoch_to_a_loader_with_set_epoch():
 
 
 def test_stale_launch_variables_do_not_make_the_trainer_join_a_group(monkeypatch):
-    for name, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}.items():
+    for name, value in {
+        "WORLD_SIZE": "2",
+        "RANK": "1",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "1",
+    }.items():
         monkeypatch.setenv(name, value)
     trainer = make_trainer()
     trainer.run(1, *loaders())

@@ -17,7 +17,10 @@ def _dedupe(app, pagename, templatename, context, doctree):
     unique = []
     for script in scripts:
         # Same file and attributes: the same script (inline ones have filename None or "").
-        key = (str(getattr(script, "filename", script) or ""), repr(sorted(getattr(script, "attributes", {}).items())))
+        key = (
+            str(getattr(script, "filename", script) or ""),
+            repr(sorted(getattr(script, "attributes", {}).items())),
+        )
         if key in seen:
             continue
         seen.add(key)

@@ -34,10 +34,26 @@ _EXPORTS = {
     "nbhelpers.data.images": ("DemoImage", "demo_image"),
     "nbhelpers.data.loaders": ("DeviceBatches",),
     "nbhelpers.data.mnist": ("MNISTDataset", "embedded_digits", "load_mnist"),
-    "nbhelpers.data.pcam": ("PcamFolder", "download_pcam", "find_pcam", "pcam_patches", "resolve_pcam"),
-    "nbhelpers.data.names": ("GENDERS", "NamesDataset", "NamesTable", "embedded_names", "load_names"),
+    "nbhelpers.data.pcam": (
+        "PcamFolder",
+        "download_pcam",
+        "find_pcam",
+        "pcam_patches",
+        "resolve_pcam",
+    ),
+    "nbhelpers.data.names": (
+        "GENDERS",
+        "NamesDataset",
+        "NamesTable",
+        "embedded_names",
+        "load_names",
+    ),
     "nbhelpers.data.tokens": ("CHARS", "MAX_LEN", "decode", "encode", "normalize_name"),
-    "nbhelpers.data.synthetic_histopathology": ("SyntheticPatch", "make_synthetic_histopathology", "synthetic_patch"),
+    "nbhelpers.data.synthetic_histopathology": (
+        "SyntheticPatch",
+        "make_synthetic_histopathology",
+        "synthetic_patch",
+    ),
     # Where every loader's provenance and downloads come from, for convenience.
     "nbhelpers.storage": ("DataSource", "DownloadError", "download"),
 }

@@ -26,7 +26,6 @@ import torch
 from torch.utils.data import Dataset
 
 from nbhelpers import storage
-from nbhelpers.data.tables import read_text_csv
 from nbhelpers.data.synthetic_histopathology import (
     LABELS_FILE,
     PATCH_SIZE,
@@ -35,6 +34,7 @@ from nbhelpers.data.synthetic_histopathology import (
     make_synthetic_histopathology,
     synthetic_folder_name,
 )
+from nbhelpers.data.tables import read_text_csv
 from nbhelpers.storage import DataSource
 
 KAGGLE_DIR = "histopathologic-cancer-detection"

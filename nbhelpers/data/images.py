@@ -56,12 +56,17 @@ def demo_image(size: tuple[int, int] | None = None) -> DemoImage:
         source = found
     else:
         packaged = resources.files("nbhelpers.data").joinpath("files", EMBEDDED_FILE)
-        rgb = _decode_rgb(packaged.read_bytes(), f"nbhelpers/data/files/{EMBEDDED_FILE}")
+        rgb = _decode_rgb(
+            packaged.read_bytes(), f"nbhelpers/data/files/{EMBEDDED_FILE}"
+        )
         path = Path(str(packaged)) if isinstance(packaged, Path) else None
         source = DataSource(storage.EMBEDDED, EMBEDDED_DETAIL, path)
-    X = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)  # (1, 3, H, W)
+    # (1, 3, H, W)
+    X = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
     if size is not None:
-        X = torch.nn.functional.interpolate(X, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
+        X = torch.nn.functional.interpolate(
+            X, size=tuple(size), mode="bilinear", antialias=True, align_corners=False
+        )
         X = X.clamp_(0.0, 1.0)
     return DemoImage(X.contiguous(), source)
 
@@ -72,10 +77,15 @@ def _check_size(size: object) -> None:
     if (
         not isinstance(size, (tuple, list))
         or len(size) != 2
-        or not all(isinstance(side, numbers.Integral) and not isinstance(side, bool) for side in size)
+        or not all(
+            isinstance(side, numbers.Integral) and not isinstance(side, bool)
+            for side in size
+        )
         or not all(1 <= side <= MAX_SIDE for side in size)
     ):
-        raise ValueError(f"size must be None or (H, W), two ints in 1..{MAX_SIDE}, got {size!r}")
+        raise ValueError(
+            f"size must be None or (H, W), two ints in 1..{MAX_SIDE}, got {size!r}"
+        )
 
 
 def _find_demo_file() -> DataSource | None:
@@ -85,7 +95,9 @@ def _find_demo_file() -> DataSource | None:
         if not os.path.lexists(path):
             continue
         if not path.exists():
-            raise ValueError(f"the demo image {path} is a dangling symbolic link (to {os.readlink(path)})")
+            raise ValueError(
+                f"the demo image {path} is a dangling symbolic link (to {os.readlink(path)})"
+            )
         if not path.is_file():
             raise ValueError(f"the demo image {path} is not a file")
         return DataSource(kind, storage.relative_detail(path, root, kind), path)
@@ -96,7 +108,9 @@ def _decode_rgb(data: bytes, label: str) -> np.ndarray:
     """Encoded image bytes -> (H, W, 3) uint8 RGB (OpenCV decodes to BGR; converted here)."""
     import cv2  # torchvision's image decoding is deprecated since 0.29
 
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    bgr = (
+        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    )
     if bgr is None:
         raise ValueError(f"OpenCV cannot decode the demo image {label}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -96,17 +96,25 @@ class DeviceBatches:
     ) -> None:
         for name, tensor in (("inputs", inputs), ("targets", targets)):
             if not isinstance(tensor, torch.Tensor):
-                raise ValueError(f"{name} must be a tensor, got {type(tensor).__name__}")
+                raise ValueError(
+                    f"{name} must be a tensor, got {type(tensor).__name__}"
+                )
             if tensor.dim() == 0:
                 raise ValueError(f"{name} needs a batch dimension, got a 0-dim tensor")
         count = inputs.shape[0]
         if targets.shape[0] != count:
-            raise ValueError(f"inputs hold {count} examples but targets hold {targets.shape[0]}")
+            raise ValueError(
+                f"inputs hold {count} examples but targets hold {targets.shape[0]}"
+            )
         if count == 0:
             raise ValueError(
                 f"DeviceBatches needs at least one example, got empty inputs of shape {tuple(inputs.shape)}"
             )
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        if (
+            not isinstance(batch_size, int)
+            or isinstance(batch_size, bool)
+            or batch_size < 1
+        ):
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         _check_flag("shuffle", shuffle)
         _check_flag("drop_last", drop_last)
@@ -114,17 +122,25 @@ class DeviceBatches:
         if seed is not None:
             _check_count("seed", seed)
         if drop_last and count < batch_size:
-            raise ValueError(f"drop_last=True with {count} examples and batch_size={batch_size} leaves no batch")
+            raise ValueError(
+                f"drop_last=True with {count} examples and batch_size={batch_size} leaves no batch"
+            )
         if transform is not None and not callable(transform):
-            raise ValueError(f"transform must be callable as transform(x, generator), got {transform!r}")
+            raise ValueError(
+                f"transform must be callable as transform(x, generator), got {transform!r}"
+            )
         if channels_last and transform is None and inputs.dim() != 4:
-            raise ValueError(f"channels_last=True needs 4-D inputs (N, C, H, W), got shape {tuple(inputs.shape)}")
+            raise ValueError(
+                f"channels_last=True needs 4-D inputs (N, C, H, W), got shape {tuple(inputs.shape)}"
+            )
         if device is None:
             self.device = inputs.device
         elif isinstance(device, (str, torch.device)):
             self.device = checked_device(str(device), label=f"device={str(device)!r}")
         else:
-            raise ValueError(f"device must be a torch.device, a device name or None, got {device!r}")
+            raise ValueError(
+                f"device must be a torch.device, a device name or None, got {device!r}"
+            )
 
         # A private copy on the device (clone when the data is there already): the caller's tensors
         # and the stored set never alias.
@@ -135,7 +151,11 @@ class DeviceBatches:
         self.drop_last = drop_last
         self.transform = transform
         self.channels_last = channels_last
-        self._seed = seed if seed is not None else int(torch.empty((), dtype=torch.int64).random_().item())
+        self._seed = (
+            seed
+            if seed is not None
+            else int(torch.empty((), dtype=torch.int64).random_().item())
+        )
         self._epoch = 0
 
     # ---- epochs and state
@@ -161,44 +181,70 @@ class DeviceBatches:
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Restore what ``state_dict`` returned (checked before anything changes)."""
         if not isinstance(state, dict) or set(state) != {"seed", "epoch"}:
-            raise ValueError(f"a DeviceBatches state is a dict with the keys 'seed' and 'epoch', got {state!r}")
-        seed, epoch = _check_count("state['seed']", state["seed"]), _check_count("state['epoch']", state["epoch"])
+            raise ValueError(
+                f"a DeviceBatches state is a dict with the keys 'seed' and 'epoch', got {state!r}"
+            )
+        seed, epoch = (
+            _check_count("state['seed']", state["seed"]),
+            _check_count("state['epoch']", state["epoch"]),
+        )
         self._seed, self._epoch = seed, epoch
 
     # ---- iteration
 
     def __len__(self) -> int:
         count = self.inputs.shape[0]
-        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+        return (
+            count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+        )
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = epoch_generator(self._seed, self._epoch)
         self._epoch += 1
         return self._batches(generator)
 
-    def _batches(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _batches(
+        self, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         count = self.inputs.shape[0]
         # The order is drawn on the CPU (the same on every device) and copied over once per epoch.
-        order = torch.randperm(count, generator=generator) if self.shuffle else torch.arange(count)
+        order = (
+            torch.randperm(count, generator=generator)
+            if self.shuffle
+            else torch.arange(count)
+        )
         order = order.to(self.device)
         for batch in range(len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            x = self.inputs.index_select(0, index)  # a gather: a new tensor, never a view
+            # a gather: a new tensor, never a view
+            x = self.inputs.index_select(0, index)
             y = self.targets.index_select(0, index)
             if self.transform is not None:
                 x = self._transformed(x, generator)
             if self.channels_last:
                 if x.dim() != 4:
-                    raise ValueError(f"channels_last=True needs 4-D batches (B, C, H, W), got shape {tuple(x.shape)}")
+                    raise ValueError(
+                        f"channels_last=True needs 4-D batches (B, C, H, W), got shape {tuple(x.shape)}"
+                    )
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, y
 
     def _transformed(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         assert self.transform is not None
         out = self.transform(x, generator)
-        if not isinstance(out, torch.Tensor) or out.dim() == 0 or out.shape[0] != x.shape[0]:
-            got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"transform {self.transform!r} must return a ({x.shape[0]}, ...) tensor, got {got}")
+        if (
+            not isinstance(out, torch.Tensor)
+            or out.dim() == 0
+            or out.shape[0] != x.shape[0]
+        ):
+            got = (
+                f"shape {tuple(out.shape)}"
+                if isinstance(out, torch.Tensor)
+                else type(out).__name__
+            )
+            raise ValueError(
+                f"transform {self.transform!r} must return a ({x.shape[0]}, ...) tensor, got {got}"
+            )
         return out
 
     def __repr__(self) -> str:

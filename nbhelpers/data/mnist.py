@@ -87,13 +87,25 @@ class MNISTDataset(Dataset):
         source: DataSource,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
-        if images.dim() != 4 or images.shape[1:] != (1, 28, 28) or images.dtype != torch.float32:
+        if (
+            images.dim() != 4
+            or images.shape[1:] != (1, 28, 28)
+            or images.dtype != torch.float32
+        ):
             shape = tuple(images.shape)
-            raise ValueError(f"images must be (N, 1, 28, 28) float32, got {shape} {images.dtype}")
+            raise ValueError(
+                f"images must be (N, 1, 28, 28) float32, got {shape} {images.dtype}"
+            )
         if targets.shape != (images.shape[0],):
-            raise ValueError(f"targets must be ({images.shape[0]},), got {tuple(targets.shape)}")
-        if len(targets) and not (0 <= int(targets.min()) and int(targets.max()) < CLASSES):
-            raise ValueError(f"targets must lie in 0..9, got {int(targets.min())}..{int(targets.max())}")
+            raise ValueError(
+                f"targets must be ({images.shape[0]},), got {tuple(targets.shape)}"
+            )
+        if len(targets) and not (
+            0 <= int(targets.min()) and int(targets.max()) < CLASSES
+        ):
+            raise ValueError(
+                f"targets must lie in 0..9, got {int(targets.min())}..{int(targets.max())}"
+            )
         self.images = images
         self.targets = targets.long()
         self.source = source
@@ -148,8 +160,12 @@ def load_mnist(
         return MNISTDataset(images, targets, downloaded, transform)
     images, targets = embedded_digits(train)
     kind = "training" if train else "test"
-    description = f"scikit-learn digits, {len(targets):,} {kind} images resized to 28x28"
-    return MNISTDataset(images, targets, DataSource(storage.EMBEDDED, description), transform)
+    description = (
+        f"scikit-learn digits, {len(targets):,} {kind} images resized to 28x28"
+    )
+    return MNISTDataset(
+        images, targets, DataSource(storage.EMBEDDED, description), transform
+    )
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -161,15 +177,29 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """
     path = Path(path)
     data = path.read_bytes()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _IDX_UNSIGNED_BYTE or data[3] == 0:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (magic number {data[:4].hex() or 'missing'})")
+    if (
+        len(data) < 4
+        or data[0] != 0
+        or data[1] != 0
+        or data[2] != _IDX_UNSIGNED_BYTE
+        or data[3] == 0
+    ):
+        raise ValueError(
+            f"{path} is not an unsigned-byte IDX file (magic number {data[:4].hex() or 'missing'})"
+        )
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{path} is truncated: {len(data)} bytes, shorter than its {header}-byte header")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+        raise ValueError(
+            f"{path} is truncated: {len(data)} bytes, shorter than its {header}-byte header"
+        )
+    shape = tuple(
+        int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)
+    )
     if len(data) - header != int(np.prod(shape, dtype=np.int64)):
-        raise ValueError(f"{path} holds {len(data) - header:,} bytes of data, its header says {shape}")
+        raise ValueError(
+            f"{path} holds {len(data) - header:,} bytes of data, its header says {shape}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -184,8 +214,11 @@ def embedded_digits(train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    small = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)  # (1797, 1, 8, 8)
-    box = F.interpolate(small, size=(20, 20), mode="bilinear", antialias=True, align_corners=False)
+    # (1797, 1, 8, 8)
+    small = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)
+    box = F.interpolate(
+        small, size=(20, 20), mode="bilinear", antialias=True, align_corners=False
+    )
     X = F.pad(box.clamp_(0.0, 1.0), (4, 4, 4, 4))
     y = torch.from_numpy(digits.target.astype(np.int64))
     order = torch.from_numpy(np.random.default_rng(0).permutation(len(y)))
@@ -214,7 +247,9 @@ def _holds_files(folder: Path, names: tuple[str, ...]) -> bool:
     present = [path for path in entries if os.path.lexists(path)]
     for path in present:
         if not path.exists():
-            raise ValueError(f"{path} is a dangling symbolic link (to {os.readlink(path)})")
+            raise ValueError(
+                f"{path} is a dangling symbolic link (to {os.readlink(path)})"
+            )
         if not path.is_file():
             raise ValueError(f"{path} is not a file")
     return len(present) == len(entries)
@@ -225,9 +260,13 @@ def _read_split(raw: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{images_path} holds images of shape {images.shape}; expected (N, 28, 28)")
+        raise ValueError(
+            f"{images_path} holds images of shape {images.shape}; expected (N, 28, 28)"
+        )
     if labels.shape != images.shape[:1]:
-        raise ValueError(f"{labels_path} holds {labels.shape} labels for the {images.shape[0]} images of {images_path}")
+        raise ValueError(
+            f"{labels_path} holds {labels.shape} labels for the {images.shape[0]} images of {images_path}"
+        )
     bad = np.flatnonzero(labels >= CLASSES)
     if len(bad):
         index = int(bad[0])
@@ -235,7 +274,8 @@ def _read_split(raw: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
             f"{labels_path}: label {int(labels[index])} at index {index} is not a digit 0..9 "
             f"({len(bad)} such label(s))"
         )
-    X = torch.from_numpy(images.copy()).unsqueeze(1).float().div_(255.0)  # the only scaling
+    # the only scaling
+    X = torch.from_numpy(images.copy()).unsqueeze(1).float().div_(255.0)
     return X, torch.from_numpy(labels.astype(np.int64))
 
 
@@ -278,14 +318,18 @@ def _fetch_raw(name: str, folder: Path) -> Path:
             while chunk := source.read(1 << 20):
                 target.write(chunk)
                 if target.tell() > expected.size:
-                    raise DownloadError(f"{url} unpacks to more than the {expected.size:,} bytes of {name}")
+                    raise DownloadError(
+                        f"{url} unpacks to more than the {expected.size:,} bytes of {name}"
+                    )
     except (OSError, EOFError, zlib.error) as error:
         if isinstance(error, DownloadError):
             raise
         raise DownloadError(f"{url} is not a valid gzip file: {error}") from None
     digest = storage.sha256_of(unpacked)
     if digest != expected.sha256:
-        raise DownloadError(f"sha256 mismatch for {url} (unpacked): expected {expected.sha256}, got {digest}")
+        raise DownloadError(
+            f"sha256 mismatch for {url} (unpacked): expected {expected.sha256}, got {digest}"
+        )
     gz.unlink()
     return unpacked
 

@@ -24,9 +24,9 @@ import torch
 from torch.utils.data import Dataset
 
 from nbhelpers import storage
-from nbhelpers.storage import DataSource
 from nbhelpers.data.tables import read_text_csv
 from nbhelpers.data.tokens import MAX_LEN, decode, encode, normalize_name, preprocess
+from nbhelpers.storage import DataSource
 
 NAMES_DIR = "spanish-names"
 FILES = {"M": "male_names.csv", "F": "female_names.csv"}
@@ -41,7 +41,11 @@ URL = "https://raw.githubusercontent.com/jvalhondo/spanish-names-surnames/master
 DOWNLOAD_TIMEOUT_S = 10.0
 DOWNLOAD_RETRIES = 1
 EMBEDDED_FILE = "spanish_names.csv.gz"
-GENDERS = ("M", "F")  # label i means GENDERS[i]: M -> 0, F -> 1, as in the lecture notebook
+# label i means GENDERS[i]: M -> 0, F -> 1, as in the lecture notebook
+GENDERS = (
+    "M",
+    "F",
+)
 EXPECTED_HEADER = ("name", "frequency", "mean_age")
 
 
@@ -81,7 +85,10 @@ def load_names() -> NamesTable:
         folder = root / NAMES_DIR
         if _holds_files(folder):
             frame = _read_folder(folder)
-            return NamesTable(frame, DataSource(kind, storage.relative_detail(folder, root, kind), folder))
+            return NamesTable(
+                frame,
+                DataSource(kind, storage.relative_detail(folder, root, kind), folder),
+            )
     downloaded = _download()
     if downloaded is not None:
         return NamesTable(_read_folder(downloaded.path), downloaded)
@@ -101,7 +108,9 @@ def embedded_names() -> NamesTable:
         raise ValueError(f"{label} is not the packaged names file (header {rows[:1]})")
     raw = pd.DataFrame(rows[1:], columns=["name", "gender"])
     frame = _normalized(raw, label)
-    detail = f"INE Spanish names shipped with nbhelpers, {len(frame):,} names (ODbL 1.0)"
+    detail = (
+        f"INE Spanish names shipped with nbhelpers, {len(frame):,} names (ODbL 1.0)"
+    )
     path = Path(str(packaged)) if isinstance(packaged, Path) else None
     return NamesTable(frame, DataSource(storage.EMBEDDED, detail, path))
 
@@ -119,7 +128,9 @@ def read_names_csv(path: str | os.PathLike[str]) -> pd.Series:
     frame = read_text_csv(path, ("name",))
     blank = frame["name"].str.strip() == ""
     if blank.any():
-        raise ValueError(f"{path}: empty name in data row {int(blank.to_numpy().nonzero()[0][0]) + 1}")
+        raise ValueError(
+            f"{path}: empty name in data row {int(blank.to_numpy().nonzero()[0][0]) + 1}"
+        )
     return frame["name"]
 
 
@@ -129,7 +140,9 @@ def _holds_files(folder: Path) -> bool:
     present = [path for path in paths if os.path.lexists(path)]
     for path in present:
         if not path.exists():
-            raise ValueError(f"{path} is a dangling symbolic link (to {os.readlink(path)})")
+            raise ValueError(
+                f"{path} is a dangling symbolic link (to {os.readlink(path)})"
+            )
         if not path.is_file():
             raise ValueError(f"{path} is not a file")
     return len(present) == len(paths)
@@ -139,7 +152,11 @@ def _read_folder(folder: Path) -> pd.DataFrame:
     parts = []
     for gender, file in FILES.items():
         names = read_names_csv(folder / file)
-        parts.append(_normalized(pd.DataFrame({"name": names, "gender": gender}), str(folder / file)))
+        parts.append(
+            _normalized(
+                pd.DataFrame({"name": names, "gender": gender}), str(folder / file)
+            )
+        )
     return pd.concat(parts, ignore_index=True).drop_duplicates().reset_index(drop=True)
 
 
@@ -147,7 +164,9 @@ def _normalized(raw: pd.DataFrame, label: str) -> pd.DataFrame:
     """Names normalized (``normalize_name``), duplicates dropped, fresh index; errors name ``label`` and the row."""
     unknown = sorted(set(raw["gender"]) - set(GENDERS))
     if unknown:
-        raise ValueError(f"{label}: unknown gender value(s) {unknown}; expected {GENDERS}")
+        raise ValueError(
+            f"{label}: unknown gender value(s) {unknown}; expected {GENDERS}"
+        )
     names = []
     for row, name in enumerate(raw["name"], start=1):
         try:
@@ -194,7 +213,9 @@ def _check_names_csv(path: Path) -> None:
     with path.open("rb") as handle:
         header = handle.readline().decode("utf-8", errors="replace").strip()
     if tuple(header.split(",")) != EXPECTED_HEADER:
-        raise ValueError(f"expected the header {','.join(EXPECTED_HEADER)!r}, got {header[:80]!r}")
+        raise ValueError(
+            f"expected the header {','.join(EXPECTED_HEADER)!r}, got {header[:80]!r}"
+        )
     read_names_csv(path)
 
 
@@ -215,7 +236,9 @@ class NamesDataset(Dataset):
     def __init__(self, names: Sequence[str], labels: Sequence[int]) -> None:
         if len(names) != len(labels):
             raise ValueError(f"{len(names)} names but {len(labels)} labels")
-        self.data = torch.tensor([encode(name) for name in names], dtype=torch.long).reshape(-1, MAX_LEN + 1)
+        self.data = torch.tensor(
+            [encode(name) for name in names], dtype=torch.long
+        ).reshape(-1, MAX_LEN + 1)
         self.label = torch.as_tensor(list(labels), dtype=torch.long)
 
     encode = staticmethod(encode)
@@ -227,4 +250,3 @@ class NamesDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.data[index], self.label[index]
-

@@ -67,7 +67,11 @@ class PcamFile:
 
 def _checked_split(split: object) -> str:
     if split not in SPLITS:
-        hint = " (torchvision's name for the validation split is 'val')" if split == "valid" else ""
+        hint = (
+            " (torchvision's name for the validation split is 'val')"
+            if split == "valid"
+            else ""
+        )
         raise ValueError(f"unknown PCam split {split!r}: use one of {SPLITS}{hint}")
     return str(split)
 
@@ -77,9 +81,20 @@ def file_name(split: str, kind: str) -> str:
     return f"camelyonpatch_level_2_split_{_FILE_SPLIT[_checked_split(split)]}_{kind}.h5"
 
 
-def _published(split: str, kind: str, gz_bytes: int, rows: int, md5: str, sha256: str) -> PcamFile:
+def _published(
+    split: str, kind: str, gz_bytes: int, rows: int, md5: str, sha256: str
+) -> PcamFile:
     name = file_name(split, kind)
-    return PcamFile(split, kind, name, f"{ZENODO_RECORD}/files/{name}.gz?download=1", gz_bytes, rows, md5, sha256)
+    return PcamFile(
+        split,
+        kind,
+        name,
+        f"{ZENODO_RECORD}/files/{name}.gz?download=1",
+        gz_bytes,
+        rows,
+        md5,
+        sha256,
+    )
 
 
 # The PCam files of Zenodo record 2546921 (the authors' upload, CC0). Sizes and sha256: TensorFlow
@@ -88,26 +103,63 @@ def _published(split: str, kind: str, gz_bytes: int, rows: int, md5: str, sha256
 # prototype PCAM gives the Drive files the sha256 below, so they are the same bytes). The md5
 # column of the PCam README on GitHub has the rows of "valid" and "test" swapped; this table
 # follows the files. Rows: the PCam README (2**18 training, 2**15 validation and test patches).
+
 FILES: dict[str, tuple[PcamFile, PcamFile]] = {
     "train": (
-        _published("train", "x", 6_421_353_462, 262_144, "1571f514728f59376b705fc836ff4b63",
-                   "d619e741468a7ab35c7e4a75e6821b7e7e6c9411705d45708f2a0efc8960656c"),
-        _published("train", "y", 21_378, 262_144, "35c2d7259d906cfc8143347bb8e05be7",
-                   "b74126d2c01b20d3661f9b46765d29cf4e4fba6faba29c8e0d09d406331ab75a"),
+        _published(
+            "train",
+            "x",
+            6_421_353_462,
+            262_144,
+            "1571f514728f59376b705fc836ff4b63",
+            "d619e741468a7ab35c7e4a75e6821b7e7e6c9411705d45708f2a0efc8960656c",
+        ),
+        _published(
+            "train",
+            "y",
+            21_378,
+            262_144,
+            "35c2d7259d906cfc8143347bb8e05be7",
+            "b74126d2c01b20d3661f9b46765d29cf4e4fba6faba29c8e0d09d406331ab75a",
+        ),
     ),
     "val": (
-        _published("val", "x", 805_965_320, 32_768, "d5b63470df7cfa627aeec8b9dc0c066e",
-                   "f82ee1670d027b4ec388048d9eabc2186b77c009655dae76d624c0ecb053ccb2"),
-        _published("val", "y", 3_038, 32_768, "2b85f58b927af9964a4c15b8f7e8f179",
-                   "ce1ae30f08feb468447971cfd0472e7becd0ad96d877c64120c72571439ae48c"),
+        _published(
+            "val",
+            "x",
+            805_965_320,
+            32_768,
+            "d5b63470df7cfa627aeec8b9dc0c066e",
+            "f82ee1670d027b4ec388048d9eabc2186b77c009655dae76d624c0ecb053ccb2",
+        ),
+        _published(
+            "val",
+            "y",
+            3_038,
+            32_768,
+            "2b85f58b927af9964a4c15b8f7e8f179",
+            "ce1ae30f08feb468447971cfd0472e7becd0ad96d877c64120c72571439ae48c",
+        ),
     ),
     "test": (
-        _published("test", "x", 800_875_929, 32_768, "d8c2d60d490dbd479f8199bdfa0cf6ec",
-                   "79174c2201ad521602a5888be8f36ee10875f37403dd3f2086caf2182ef87245"),
-        _published("test", "y", 3_040, 32_768, "60a7035772fbdb7f34eb86d4420cf66a",
-                   "0a522005fccc8bbd04c5a117bfaf81d8da2676f03a29d7499f71d0a0bd6068ef"),
+        _published(
+            "test",
+            "x",
+            800_875_929,
+            32_768,
+            "d8c2d60d490dbd479f8199bdfa0cf6ec",
+            "79174c2201ad521602a5888be8f36ee10875f37403dd3f2086caf2182ef87245",
+        ),
+        _published(
+            "test",
+            "y",
+            3_040,
+            32_768,
+            "60a7035772fbdb7f34eb86d4420cf66a",
+            "0a522005fccc8bbd04c5a117bfaf81d8da2676f03a29d7499f71d0a0bd6068ef",
+        ),
     ),
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -154,7 +206,9 @@ class PcamDownloadPlan:
     def __str__(self) -> str:
         splits = ", ".join(self.splits)
         if not self.files:
-            return f"PCam: splits {splits} already in the data folder; nothing to download"
+            return (
+                f"PCam: splits {splits} already in the data folder; nothing to download"
+            )
         return (
             f"PCam: downloading splits {splits}: {_gb(self.download_bytes)} in {len(self.files)} files "
             f"from {ZENODO_RECORD} (needs about {_gb(self.disk_bytes)} of disk while decompressing)"
@@ -190,7 +244,9 @@ def pcam_patches(
         FileNotFoundError: a file of the split is missing (named), or no folder holds the split.
     """
     split = _checked_split(split)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+    ):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
     folder = _split_folder(split, root)
     images_path, labels_path = (folder / file_name(split, kind) for kind in ("x", "y"))
@@ -199,12 +255,16 @@ def pcam_patches(
         labels = _labels_dataset(labels_file, labels_path)
         rows = _matching_rows(images, labels, images_path, labels_path)
         if limit is not None and limit > rows:
-            raise ValueError(f"limit={limit} is larger than the {split} split: {images_path} holds {rows} patches")
+            raise ValueError(
+                f"limit={limit} is larger than the {split} split: {images_path} holds {rows} patches"
+            )
         n = rows if limit is None else limit
         x = _read(images, n, images_path)
         y = _read(labels, n, labels_path).reshape(n)
     _check_labels(y, labels_path)
-    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64))
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(
+        y.astype(np.int64)
+    )
 
 
 def pcam_rows(split: str, root: str | os.PathLike[str]) -> int:
@@ -245,7 +305,11 @@ def find_pcam(needed: Mapping[str, int]) -> PcamFolder | None:
 
 
 def resolve_pcam(
-    needed: Mapping[str, int], *, download: bool, announce: Callable[[str], None] = print, progress: bool = True
+    needed: Mapping[str, int],
+    *,
+    download: bool,
+    announce: Callable[[str], None] = print,
+    progress: bool = True,
 ) -> PcamLookup:
     """A PCam folder supplying ``needed``: found (``find_pcam``), else downloaded when allowed.
 
@@ -265,9 +329,14 @@ def resolve_pcam(
     if not download:
         return PcamLookup(None, f"{reason}; not downloading in this profile")
     if storage.offline():
-        return PcamLookup(None, f"{reason}; offline ({storage.OFFLINE_ENV} is set), not downloading")
+        return PcamLookup(
+            None, f"{reason}; offline ({storage.OFFLINE_ENV} is set), not downloading"
+        )
     if storage.writable_data_dir() is None:
-        return PcamLookup(None, f"{reason}; the data folder {storage.data_dir()} is read-only, not downloading")
+        return PcamLookup(
+            None,
+            f"{reason}; the data folder {storage.data_dir()} is read-only, not downloading",
+        )
     splits = [split for split, count in needed.items() if count > 0]
     try:
         downloaded = download_pcam(splits, announce=announce, progress=progress)
@@ -291,14 +360,24 @@ def pcam_download_plan(splits: Iterable[str] | str) -> PcamDownloadPlan:
     """
     chosen = _checked_splits(splits)
     folder = storage.data_dir() / PCAM_DIR
-    files = tuple(entry for split in chosen for entry in FILES[split] if not (folder / entry.name).is_file())
+    files = tuple(
+        entry
+        for split in chosen
+        for entry in FILES[split]
+        if not (folder / entry.name).is_file()
+    )
     download_bytes = sum(entry.gz_bytes for entry in files)
-    disk_bytes = sum(entry.h5_bytes for entry in files) + max((entry.gz_bytes for entry in files), default=0)
+    disk_bytes = sum(entry.h5_bytes for entry in files) + max(
+        (entry.gz_bytes for entry in files), default=0
+    )
     return PcamDownloadPlan(chosen, files, download_bytes, disk_bytes)
 
 
 def download_pcam(
-    splits: Iterable[str] | str, *, announce: Callable[[str], None] = print, progress: bool = True
+    splits: Iterable[str] | str,
+    *,
+    announce: Callable[[str], None] = print,
+    progress: bool = True,
 ) -> PcamFolder:
     """Download the files of ``splits`` into ``$NBHELPERS_DATA/pcam/``, checked, decompressed, atomically.
 
@@ -323,7 +402,9 @@ def download_pcam(
     plan = pcam_download_plan(splits)
     splits_text = ", ".join(plan.splits)
     if plan.files and storage.offline():
-        raise storage.DownloadError(f"offline ({storage.OFFLINE_ENV} is set): not downloading PCam {splits_text}")
+        raise storage.DownloadError(
+            f"offline ({storage.OFFLINE_ENV} is set): not downloading PCam {splits_text}"
+        )
     data = storage.writable_data_dir() if plan.files else storage.data_dir()
     if data is None:
         raise PermissionError(
@@ -335,7 +416,11 @@ def download_pcam(
     for entry in (entry for split in plan.splits for entry in FILES[split]):
         if (folder / entry.name).is_file():
             _check_file(folder / entry.name, entry)
-    reusable = {entry for entry in plan.files if _checked_archive(folder / f"{entry.name}.gz", entry)}
+    reusable = {
+        entry
+        for entry in plan.files
+        if _checked_archive(folder / f"{entry.name}.gz", entry)
+    }
     if plan.files:
         _check_free_space(data, plan)
     created = not folder.exists()
@@ -348,7 +433,9 @@ def download_pcam(
             folder.rmdir()
     kind = storage.DOWNLOAD if plan.files else storage.LOCAL
     rows = {split: FILES[split][0].rows for split in plan.splits}
-    return PcamFolder(data, storage.DataSource(kind, _detail(folder, data, kind, rows), folder), rows)
+    return PcamFolder(
+        data, storage.DataSource(kind, _detail(folder, data, kind, rows), folder), rows
+    )
 
 
 def _checked_archive(archive: Path, entry: PcamFile) -> bool:
@@ -356,7 +443,9 @@ def _checked_archive(archive: Path, entry: PcamFile) -> bool:
     if not archive.exists():
         return False
     if not archive.is_file() or storage.sha256_of(archive) != entry.sha256:
-        raise ValueError(f"{archive} is not the published {archive.name} (its sha256 differs): remove it")
+        raise ValueError(
+            f"{archive} is not the published {archive.name} (its sha256 differs): remove it"
+        )
     return True
 
 
@@ -365,13 +454,17 @@ def _fetch(entry: PcamFile, folder: Path, progress: bool, reuse: bool) -> None:
     target = folder / entry.name
     archive = folder / f"{entry.name}.gz"
     if not reuse:
-        storage.download(entry.url, archive, entry.sha256, md5=entry.md5, progress=progress)
+        storage.download(
+            entry.url, archive, entry.sha256, md5=entry.md5, progress=progress
+        )
     try:
         with storage.atomic_path(target) as temporary:
             try:
                 _gunzip(archive, temporary, progress)
             except (EOFError, zlib.error, gzip.BadGzipFile) as error:
-                raise ValueError(f"{entry.url} does not decompress as gzip: {error}") from None
+                raise ValueError(
+                    f"{entry.url} does not decompress as gzip: {error}"
+                ) from None
             _check_file(temporary, entry, shown=target)
     except ValueError:
         archive.unlink()  # checked bytes that are not PCam: the table is wrong, do not reuse them
@@ -383,9 +476,20 @@ def _gunzip(archive: Path, out_path: Path, progress: bool) -> None:
     from tqdm.auto import tqdm
 
     size = archive.stat().st_size
-    with archive.open("rb") as raw, gzip.GzipFile(fileobj=raw) as source, out_path.open("wb") as out:
+    with (
+        archive.open("rb") as raw,
+        gzip.GzipFile(fileobj=raw) as source,
+        out_path.open("wb") as out,
+    ):
         label = f"gunzip {archive.name}"
-        with tqdm(total=size, unit="B", unit_scale=True, desc=label, disable=not progress, leave=False) as bar:
+        with tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc=label,
+            disable=not progress,
+            leave=False,
+        ) as bar:
             while chunk := source.read(storage.CHUNK_BYTES * 16):
                 out.write(chunk)
                 bar.update(raw.tell() - bar.n)
@@ -407,9 +511,15 @@ def _check_file(path: Path, entry: PcamFile, shown: Path | None = None) -> None:
     """Raise ValueError unless ``path`` is the PCam file ``entry`` (structure and row count)."""
     shown = shown or path
     with _open_h5(path, shown) as h5:
-        dataset = _images_dataset(h5, shown) if entry.kind == "x" else _labels_dataset(h5, shown)
+        dataset = (
+            _images_dataset(h5, shown)
+            if entry.kind == "x"
+            else _labels_dataset(h5, shown)
+        )
         if dataset.shape[0] != entry.rows:
-            raise ValueError(f"{shown} holds {dataset.shape[0]} rows; PCam's {entry.split} split has {entry.rows}")
+            raise ValueError(
+                f"{shown} holds {dataset.shape[0]} rows; PCam's {entry.split} split has {entry.rows}"
+            )
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -425,7 +535,9 @@ def _checked_splits(splits: Iterable[str] | str) -> tuple[str, ...]:
 
 def _checked_needed(needed: Mapping[str, int]) -> dict[str, int]:
     if not isinstance(needed, Mapping):
-        raise ValueError(f"needed must map split names to counts, e.g. {{'train': 1000}}, got {needed!r}")
+        raise ValueError(
+            f"needed must map split names to counts, e.g. {{'train': 1000}}, got {needed!r}"
+        )
     checked = {}
     for split, count in needed.items():
         _checked_split(split)
@@ -433,7 +545,9 @@ def _checked_needed(needed: Mapping[str, int]) -> dict[str, int]:
             raise ValueError(f"needed[{split!r}] must be an int >= 0, got {count!r}")
         limit = FILES[split][0].rows
         if count > limit:
-            raise ValueError(f"needed[{split!r}]={count} is more than PCam's {split} split holds ({limit})")
+            raise ValueError(
+                f"needed[{split!r}]={count} is more than PCam's {split} split holds ({limit})"
+            )
         checked[split] = count
     if not any(checked.values()):
         raise ValueError(f"needed asks for no patches: {dict(needed)!r}")
@@ -449,14 +563,26 @@ def _survey(needed: dict[str, int]) -> tuple[PcamFolder | None, str]:
         names = [file_name(split, kind) for split in wanted for kind in ("x", "y")]
         missing = [name for name in names if not (folder / name).is_file()]
         if missing:
-            notes.append(f"{storage.relative_detail(folder, root, kind)} lacks {', '.join(missing)}")
+            notes.append(
+                f"{storage.relative_detail(folder, root, kind)} lacks {', '.join(missing)}"
+            )
             continue
         rows = {split: pcam_rows(split, root) for split in wanted}
-        short = [f"{split} {rows[split]} < {count}" for split, count in wanted.items() if rows[split] < count]
+        short = [
+            f"{split} {rows[split]} < {count}"
+            for split, count in wanted.items()
+            if rows[split] < count
+        ]
         if short:
-            notes.append(f"{storage.relative_detail(folder, root, kind)} holds too few patches ({', '.join(short)})")
+            notes.append(
+                f"{storage.relative_detail(folder, root, kind)} holds too few patches ({', '.join(short)})"
+            )
             continue
-        return PcamFolder(root, storage.DataSource(kind, _detail(folder, root, kind, rows), folder), rows), ""
+        return PcamFolder(
+            root,
+            storage.DataSource(kind, _detail(folder, root, kind, rows), folder),
+            rows,
+        ), ""
     asked = ", ".join(f"{split} {count:,}" for split, count in wanted.items())
     return None, f"no PCam folder supplies {asked}: " + "; ".join(notes)
 
@@ -472,8 +598,14 @@ def _split_folder(split: str, root: str | os.PathLike[str] | None) -> Path:
         folder = Path(root) / PCAM_DIR
         if not folder.is_dir():
             inside = (Path(root) / names[0]).exists()
-            hint = " (root is the folder that holds pcam/, not pcam/ itself)" if inside else ""
-            raise FileNotFoundError(f"no folder {folder}: expected PCam in torchvision's layout{hint}")
+            hint = (
+                " (root is the folder that holds pcam/, not pcam/ itself)"
+                if inside
+                else ""
+            )
+            raise FileNotFoundError(
+                f"no folder {folder}: expected PCam in torchvision's layout{hint}"
+            )
         for name in names:
             if not (folder / name).exists():
                 raise FileNotFoundError(f"PCam {split} file missing: {folder / name}")
@@ -500,12 +632,16 @@ def _open_h5(path: Path, shown: Path | None = None) -> Iterator[h5py.File]:
     if not os.access(path, os.R_OK):
         raise PermissionError(f"{shown} is not readable")
     if not h5py.is_hdf5(path):
-        raise ValueError(f"{shown} is not an HDF5 file (foreign content); PCam files are HDF5")
+        raise ValueError(
+            f"{shown} is not an HDF5 file (foreign content); PCam files are HDF5"
+        )
     try:
         # No file locking: a read-only mirror may live on a file system that refuses locks.
         h5 = h5py.File(path, "r", locking=False)
     except OSError as error:
-        raise ValueError(f"{shown} cannot be read as HDF5 (truncated or damaged: {error}); remove it") from None
+        raise ValueError(
+            f"{shown} cannot be read as HDF5 (truncated or damaged: {error}); remove it"
+        ) from None
     with h5:
         yield h5
 
@@ -513,29 +649,41 @@ def _open_h5(path: Path, shown: Path | None = None) -> Iterator[h5py.File]:
 def _dataset(h5: h5py.File, path: Path, key: str) -> h5py.Dataset:
     dataset = h5.get(key)
     if not isinstance(dataset, h5py.Dataset):
-        raise ValueError(f"{path} has no dataset {key!r} (it holds {sorted(h5.keys())}): not a PCam file")
+        raise ValueError(
+            f"{path} has no dataset {key!r} (it holds {sorted(h5.keys())}): not a PCam file"
+        )
     return dataset
 
 
 def _images_dataset(h5: h5py.File, path: Path) -> h5py.Dataset:
     images = _dataset(h5, path, "x")
     if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE:
-        raise ValueError(f"{path}: images 'x' have shape {images.shape}; PCam's are (N, 96, 96, 3)")
+        raise ValueError(
+            f"{path}: images 'x' have shape {images.shape}; PCam's are (N, 96, 96, 3)"
+        )
     if images.dtype != np.uint8:
-        raise ValueError(f"{path}: images 'x' have dtype {images.dtype}; PCam's are uint8")
+        raise ValueError(
+            f"{path}: images 'x' have dtype {images.dtype}; PCam's are uint8"
+        )
     return images
 
 
 def _labels_dataset(h5: h5py.File, path: Path) -> h5py.Dataset:
     labels = _dataset(h5, path, "y")
     if labels.ndim < 1 or any(size != 1 for size in labels.shape[1:]):
-        raise ValueError(f"{path}: labels 'y' have shape {labels.shape}; PCam's are (N, 1, 1, 1)")
+        raise ValueError(
+            f"{path}: labels 'y' have shape {labels.shape}; PCam's are (N, 1, 1, 1)"
+        )
     if labels.dtype.kind not in "biu":
-        raise ValueError(f"{path}: labels 'y' have dtype {labels.dtype}; PCam's are integers")
+        raise ValueError(
+            f"{path}: labels 'y' have dtype {labels.dtype}; PCam's are integers"
+        )
     return labels
 
 
-def _matching_rows(images: h5py.Dataset, labels: h5py.Dataset, images_path: Path, labels_path: Path) -> int:
+def _matching_rows(
+    images: h5py.Dataset, labels: h5py.Dataset, images_path: Path, labels_path: Path
+) -> int:
     if images.shape[0] != labels.shape[0]:
         raise ValueError(
             f"{images_path} holds {images.shape[0]} images but {labels_path} {labels.shape[0]} labels"
@@ -547,14 +695,18 @@ def _read(dataset: h5py.Dataset, n: int, path: Path) -> np.ndarray:
     try:
         return dataset[:n]
     except OSError as error:
-        raise ValueError(f"{path}: cannot read {dataset.name!r} (damaged: {error})") from None
+        raise ValueError(
+            f"{path}: cannot read {dataset.name!r} (damaged: {error})"
+        ) from None
 
 
 def _check_labels(labels: np.ndarray, path: Path) -> None:
     bad = np.flatnonzero((labels != 0) & (labels != 1))
     if bad.size:
         row = int(bad[0])
-        raise ValueError(f"{path}: label {labels[row].item()!r} at row {row}; PCam's labels are 0 or 1")
+        raise ValueError(
+            f"{path}: label {labels[row].item()!r} at row {row}; PCam's labels are 0 or 1"
+        )
 
 
 def _gb(n_bytes: int) -> str:

@@ -286,10 +286,11 @@ def flip_rotate_crop(
         )
     # Nearest neighbour as a gather of size*size pixels per image: no resampling of
     # whole images, and uint8 input stays uint8 until the crop is cut out.
+    # round half to even, as grid_sample
     col, row = (
         torch.round(src_x).long(),
         torch.round(src_y).long(),
-    )  # round half to even, as grid_sample
+    )
     inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
     flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).view(
         batch, 1, size * size
@@ -313,9 +314,8 @@ def _source_coordinates(
     """(B, size, size) input x and y pixel coordinates that each centre-crop pixel samples."""
     theta = params["degrees"].to(device, torch.float32) * (math.pi / 180.0)
     cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
-    sx = (1.0 - 2.0 * params["hflip"].to(device, torch.float32))[
-        :, None, None
-    ]  # -1 where flipped
+    # -1 where flipped
+    sx = (1.0 - 2.0 * params["hflip"].to(device, torch.float32))[:, None, None]
     sy = (1.0 - 2.0 * params["vflip"].to(device, torch.float32))[:, None, None]
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     top, left = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))

@@ -39,7 +39,8 @@ GENERATOR_VERSION = 1
 MARKER = "synthetic.json"
 GENERATOR_NAME = "nbhelpers synthetic histopathology"
 LABELS_FILE = "train_labels.csv"
-MAX_PATCHES = 1_000_000  # guards against a typo that would generate for hours; Kaggle has 220,025
+# guards against a typo that would generate for hours; Kaggle has 220,025
+MAX_PATCHES = 1_000_000
 
 # Optical-density vectors (R, G, B) of haematoxylin and eosin (Ruifrok & Johnston, 2001).
 _HAEMATOXYLIN = np.array([0.650, 0.704, 0.286], np.float32)
@@ -96,7 +97,9 @@ def check_synthetic_arguments(n: object, seed: object, n_test: object = 0) -> No
         raise ValueError(f"n_test must be an int in 0..{MAX_PATCHES:,}, got {n_test!r}")
 
 
-def make_synthetic_histopathology(root: str | Path, n: int, seed: int = 0, n_test: int = 16) -> Path:
+def make_synthetic_histopathology(
+    root: str | Path, n: int, seed: int = 0, n_test: int = 16
+) -> Path:
     """Write ``n`` labelled (and ``n_test`` unlabelled) synthetic patches in the Kaggle layout.
 
     Layout: ``root/train/<id>.tif`` (96x96 RGB, uncompressed TIFF as in the Kaggle set),
@@ -119,9 +122,17 @@ def make_synthetic_histopathology(root: str | Path, n: int, seed: int = 0, n_tes
     if os.path.lexists(root):
         raise FileExistsError(f"{root} already exists; not overwriting it")
     with storage.atomic_directory(root) as temporary:
-        _write_split(temporary / "train", seed, range(n), with_labels_to=temporary / LABELS_FILE)
+        _write_split(
+            temporary / "train", seed, range(n), with_labels_to=temporary / LABELS_FILE
+        )
         _write_split(temporary / "test", seed, range(n, n + n_test))
-        meta = {"generator": GENERATOR_NAME, "version": GENERATOR_VERSION, "n": n, "n_test": n_test, "seed": seed}
+        meta = {
+            "generator": GENERATOR_NAME,
+            "version": GENERATOR_VERSION,
+            "n": n,
+            "n_test": n_test,
+            "seed": seed,
+        }
         (temporary / MARKER).write_text(json.dumps(meta, indent=1) + "\n")
     return root
 
@@ -139,19 +150,29 @@ def check_synthetic_folder(root: Path, n: int, seed: int) -> None:
     try:
         meta = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise ValueError(f"{root} is not a complete synthetic set: {MARKER} unreadable ({error}); {remedy}") from None
+        raise ValueError(
+            f"{root} is not a complete synthetic set: {MARKER} unreadable ({error}); {remedy}"
+        ) from None
     if not isinstance(meta, dict) or meta.get("generator") != GENERATOR_NAME:
-        raise ValueError(f"{root} is not a complete synthetic set: {MARKER} is not this generator's; {remedy}")
+        raise ValueError(
+            f"{root} is not a complete synthetic set: {MARKER} is not this generator's; {remedy}"
+        )
     found = {key: meta.get(key) for key in ("version", "n", "seed")}
     wanted = {"version": GENERATOR_VERSION, "n": n, "seed": seed}
     if found != wanted:
-        raise ValueError(f"{root} holds a synthetic set with {found}; expected {wanted}; {remedy}")
+        raise ValueError(
+            f"{root} holds a synthetic set with {found}; expected {wanted}; {remedy}"
+        )
     try:
         with (root / LABELS_FILE).open("rb") as handle:
             rows = sum(1 for line in handle if line.strip()) - 1
-        patches = sum(1 for entry in os.scandir(root / "train") if entry.name.endswith(".tif"))
+        patches = sum(
+            1 for entry in os.scandir(root / "train") if entry.name.endswith(".tif")
+        )
     except OSError as error:
-        raise ValueError(f"{root} is not a complete synthetic set ({error}); {remedy}") from None
+        raise ValueError(
+            f"{root} is not a complete synthetic set ({error}); {remedy}"
+        ) from None
     if rows != n or patches != n:
         raise ValueError(
             f"{root} is not a complete synthetic set: {rows} labels and {patches} patches, expected {n}; {remedy}"
@@ -159,17 +180,22 @@ def check_synthetic_folder(root: Path, n: int, seed: int) -> None:
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, (int, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
 
 
-def _write_split(folder: Path, seed: int, indices: range, with_labels_to: Path | None = None) -> None:
+def _write_split(
+    folder: Path, seed: int, indices: range, with_labels_to: Path | None = None
+) -> None:
     folder.mkdir()
     rows = ["id,label"]
     for index in indices:
         patch = synthetic_patch(seed, index)
         patch_id = synthetic_id(seed, index)
         bgr = np.ascontiguousarray(patch.image[:, :, ::-1])  # OpenCV writes BGR
-        ok, encoded = cv2.imencode(".tif", bgr, [cv2.IMWRITE_TIFF_COMPRESSION, 1])  # 1: none
+        # 1: none
+        ok, encoded = cv2.imencode(".tif", bgr, [cv2.IMWRITE_TIFF_COMPRESSION, 1])
         if not ok:
             raise RuntimeError(f"OpenCV could not encode synthetic patch {index}")
         (folder / f"{patch_id}.tif").write_bytes(encoded.tobytes())
@@ -183,7 +209,9 @@ def _write_split(folder: Path, seed: int, indices: range, with_labels_to: Path |
 
 def _render(rng: np.random.Generator, wants_positive: bool) -> SyntheticPatch:
     size = PATCH_SIZE
-    eosin = rng.uniform(0.35, 0.7) * (1 + 0.25 * _smooth_noise(rng, 8) + 0.12 * _smooth_noise(rng, 24))
+    eosin = rng.uniform(0.35, 0.7) * (
+        1 + 0.25 * _smooth_noise(rng, 8) + 0.12 * _smooth_noise(rng, 24)
+    )
     if rng.random() < 0.5:  # white gaps between tissue
         gaps = _smooth_noise(rng, 5) > rng.uniform(0.8, 1.6)
         eosin = np.where(gaps, eosin * 0.1, eosin)
@@ -195,7 +223,8 @@ def _render(rng: np.random.Generator, wants_positive: bool) -> SyntheticPatch:
 
     points = rng.uniform(-3, size + 3, (rng.poisson(rng.uniform(12, 45)), 2))
     _draw_nuclei(nuclei, None, rng, points, (1.8, 3.0), (0.6, 1.0), (0.6, 1.0))
-    points = rng.uniform(-3, size + 3, (rng.poisson(rng.uniform(3, 12)), 2))  # fibroblasts
+    # fibroblasts
+    points = rng.uniform(-3, size + 3, (rng.poisson(rng.uniform(3, 12)), 2))
     _draw_nuclei(nuclei, None, rng, points, (3.5, 6.0), (0.25, 0.4), (0.6, 1.0))
     if rng.random() < _LYMPHOCYTE_SHARE:
         region = _blob(rng, rng.uniform(0, size, 2), rng.uniform(15, 35))
@@ -208,11 +237,24 @@ def _render(rng: np.random.Generator, wants_positive: bool) -> SyntheticPatch:
         cytoplasm = cytoplasm + 0.12 * soft
         eosin = eosin * (1 - 0.35 * soft)
         points = _jittered_grid(rng, rng.uniform(7.0, 9.0), region)
-        _draw_nuclei(nuclei, tumour, rng, points, (3.1, 5.2), (0.5, 0.95), (0.95, 1.55), forbidden)
+        _draw_nuclei(
+            nuclei,
+            tumour,
+            rng,
+            points,
+            (3.1, 5.2),
+            (0.5, 0.95),
+            (0.95, 1.55),
+            forbidden,
+        )
     label = int(tumour[CENTRE[0] : CENTRE[1], CENTRE[0] : CENTRE[1]].any())
 
-    haematoxylin = cytoplasm + cv2.resize(nuclei, (size, size), interpolation=cv2.INTER_AREA)
-    chromatin = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 0.7)
+    haematoxylin = cytoplasm + cv2.resize(
+        nuclei, (size, size), interpolation=cv2.INTER_AREA
+    )
+    chromatin = cv2.GaussianBlur(
+        rng.standard_normal((size, size)).astype(np.float32), (0, 0), 0.7
+    )
     haematoxylin = haematoxylin * (1 + 0.2 * chromatin)
     focus = rng.uniform(0.5, 1.1)
     haematoxylin = cv2.GaussianBlur(haematoxylin.astype(np.float32), (0, 0), focus)
@@ -225,7 +267,9 @@ def _render(rng: np.random.Generator, wants_positive: bool) -> SyntheticPatch:
     return SyntheticPatch(image=image, tumour=tumour.astype(bool), label=label)
 
 
-def _tumour_region(rng: np.random.Generator, positive: bool) -> tuple[np.ndarray, tuple[float, ...] | None]:
+def _tumour_region(
+    rng: np.random.Generator, positive: bool
+) -> tuple[np.ndarray, tuple[float, ...] | None]:
     """A blob of tumour tissue, and for negatives the box no tumour nucleus may touch."""
     low, high = CENTRE
     radius = rng.uniform(14, 28)
@@ -238,10 +282,17 @@ def _tumour_region(rng: np.random.Generator, positive: bool) -> tuple[np.ndarray
     near = rng.random() < _NEAR_SHARE
     while True:
         centre = rng.uniform(-10, PATCH_SIZE + 10, 2)
-        distance = np.abs(centre - PATCH_SIZE / 2).max()  # chessboard distance to the middle
+        distance = np.abs(
+            centre - PATCH_SIZE / 2
+        ).max()  # chessboard distance to the middle
         if (near and distance > 22) or distance > 40:
             break
-    return _blob(rng, centre, radius), (low - _GAP, low - _GAP, high + _GAP, high + _GAP)
+    return _blob(rng, centre, radius), (
+        low - _GAP,
+        low - _GAP,
+        high + _GAP,
+        high + _GAP,
+    )
 
 
 def _smooth_noise(rng: np.random.Generator, cells: int) -> np.ndarray:
@@ -255,15 +306,27 @@ def _blob(rng: np.random.Generator, centre: np.ndarray, radius: float) -> np.nda
     mask = np.zeros((PATCH_SIZE, PATCH_SIZE), np.uint8)
     for _ in range(int(rng.integers(3, 7))):
         x, y = centre + rng.normal(0.0, radius / 2.5, 2)
-        cv2.circle(mask, (int(round(x)), int(round(y))), int(radius * rng.uniform(0.45, 0.8)), 1, -1)
+        cv2.circle(
+            mask,
+            (int(round(x)), int(round(y))),
+            int(radius * rng.uniform(0.45, 0.8)),
+            1,
+            -1,
+        )
     return mask
 
 
-def _jittered_grid(rng: np.random.Generator, spacing: float, region: np.ndarray) -> np.ndarray:
+def _jittered_grid(
+    rng: np.random.Generator, spacing: float, region: np.ndarray
+) -> np.ndarray:
     """(K, 2) points (x, y) on a randomly shifted and jittered grid, kept where ``region`` is set."""
     count = int(PATCH_SIZE / spacing) + 2
     gx, gy = np.meshgrid(np.arange(count) * spacing, np.arange(count) * spacing)
-    points = np.stack([gx.ravel(), gy.ravel()], axis=1) + rng.uniform(0, spacing, 2) - spacing / 2
+    points = (
+        np.stack([gx.ravel(), gy.ravel()], axis=1)
+        + rng.uniform(0, spacing, 2)
+        - spacing / 2
+    )
     points = points + rng.normal(0.0, spacing * 0.25, points.shape)
     inside = ((points >= 0) & (points < PATCH_SIZE)).all(axis=1)
     points = points[inside]
@@ -292,11 +355,21 @@ def _draw_nuclei(
         value = rng.uniform(*darkness)
         if forbidden is not None:
             x0, y0, x1, y1 = forbidden
-            if x + a + 1 >= x0 and x - a - 1 < x1 and y + a + 1 >= y0 and y - a - 1 < y1:
+            if (
+                x + a + 1 >= x0
+                and x - a - 1 < x1
+                and y + a + 1 >= y0
+                and y - a - 1 < y1
+            ):
                 continue
         # shift=2: coordinates in quarter pixels; pixel i at 1x is pixels 2i, 2i+1 at 2x
-        centre2, axes2 = (round(x * 8 + 2), round(y * 8 + 2)), (round(a * 8), round(b * 8))
-        cv2.ellipse(nuclei, centre2, axes2, angle, 0, 360, float(value), -1, cv2.LINE_8, 2)
+        centre2, axes2 = (
+            (round(x * 8 + 2), round(y * 8 + 2)),
+            (round(a * 8), round(b * 8)),
+        )
+        cv2.ellipse(
+            nuclei, centre2, axes2, angle, 0, 360, float(value), -1, cv2.LINE_8, 2
+        )
         if tumour is not None:
             centre1, axes1 = (round(x * 4), round(y * 4)), (round(a * 4), round(b * 4))
             cv2.ellipse(tumour, centre1, axes1, angle, 0, 360, 1, -1, cv2.LINE_8, 2)

@@ -31,7 +31,9 @@ def read_text_csv(path: str | os.PathLike[str], columns: Sequence[str]) -> pd.Da
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text (byte {error.start}); {expected}") from None
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {error.start}); {expected}"
+        ) from None
     if not text.strip():
         raise ValueError(f"{path} is empty; {expected}")
     if "\0" in text:
@@ -39,8 +41,12 @@ def read_text_csv(path: str | os.PathLike[str], columns: Sequence[str]) -> pd.Da
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, ValueError) as error:
-        raise ValueError(f"{path} is not a valid CSV: {' '.join(str(error).split())}") from None
+        raise ValueError(
+            f"{path} is not a valid CSV: {' '.join(str(error).split())}"
+        ) from None
     missing = [column for column in columns if column not in frame.columns]
     if missing:
-        raise ValueError(f"{path} lacks the column(s) {missing}; its header is {list(frame.columns)}")
+        raise ValueError(
+            f"{path} lacks the column(s) {missing}; its header is {list(frame.columns)}"
+        )
     return frame

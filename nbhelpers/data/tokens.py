@@ -47,13 +47,13 @@ def normalize_name(name: str) -> str:
         if char not in _NAME_CHARS:
             raise ValueError(
                 f"name {name!r} holds the character {char!r}, which is not in the vocabulary "
-                f"(letters a-z, ñ, ç, \"'\" and blanks)"
+                f'(letters a-z, ñ, ç, "\'" and blanks)'
             )
     return normalized
 
 
 def preprocess(name: str) -> str:
-    """"." + the name (cut to its first ``MAX_LEN`` characters) + "." padding: ``MAX_LEN + 1`` characters.
+    """ "." + the name (cut to its first ``MAX_LEN`` characters) + "." padding: ``MAX_LEN + 1`` characters.
 
     ``name`` must already be in the vocabulary's spelling (see ``normalize_name``). Names longer
     than ``MAX_LEN`` are cut, as in the lecture notebook: 13 of the 49,340 real names are.
@@ -96,7 +96,9 @@ def _strip_marks(word: str) -> str:
     if word.isascii():
         return word
     out = []
-    for char in unicodedata.normalize("NFC", word):  # "n" + a combining tilde is one "ñ"
+    for char in unicodedata.normalize(
+        "NFC", word
+    ):  # "n" + a combining tilde is one "ñ"
         if char in _KEPT_MARKS:
             out.append(char)
         else:

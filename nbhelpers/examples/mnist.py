@@ -32,7 +32,6 @@ from nbhelpers.train import distributed
 from nbhelpers.train.checkpoint import check_checkpoint_path
 from nbhelpers.train.precision import PRECISIONS, check_precision
 
-
 PROG = "python -m nbhelpers.examples.mnist"
 
 
@@ -43,30 +42,89 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Train the LeNet-style MNIST network of chapter 04 (AdamW, one-cycle schedule).",
     )
-    parser.add_argument("--epochs", type=int, default=full["epochs"], help="passes over the training split (default 3)")
-    parser.add_argument("--batch-size", type=int, default=full["batch_size"], help="examples per step and process (default 32)")
     parser.add_argument(
-        "--train-size", type=int, default=full["train_size"], help="training images, a seeded subset of the 60,000 (default 55,000)"
+        "--epochs",
+        type=int,
+        default=full["epochs"],
+        help="passes over the training split (default 3)",
     )
-    parser.add_argument("--valid-size", type=int, default=full["valid_size"], help="validation images (default 5,000)")
-    parser.add_argument("--max-lr", type=float, default=BASE_MAX_LR, help=f"one-cycle peak (default {BASE_MAX_LR}; the source's 0.01 is unstable)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the data order and the weights")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default: CUDA, MPS, then CPU)")
-    parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="32", help="32, bf16 (autocast), 16 (CUDA) or auto")
-    parser.add_argument("--resident", action="store_true", help="keep the data on the device (one process only)")
-    parser.add_argument("--cuda-graph", action="store_true", help="capture the training step in a CUDA graph")
     parser.add_argument(
-        "--checkpoint", default=None, help="write a checkpoint here after every epoch; if the file exists, resume from it"
+        "--batch-size",
+        type=int,
+        default=full["batch_size"],
+        help="examples per step and process (default 32)",
     )
-    parser.add_argument("--stop-after", type=int, default=None, help="stop once this many epochs are done (resume later)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        default=full["train_size"],
+        help="training images, a seeded subset of the 60,000 (default 55,000)",
+    )
+    parser.add_argument(
+        "--valid-size",
+        type=int,
+        default=full["valid_size"],
+        help="validation images (default 5,000)",
+    )
+    parser.add_argument(
+        "--max-lr",
+        type=float,
+        default=BASE_MAX_LR,
+        help=f"one-cycle peak (default {BASE_MAX_LR}; the source's 0.01 is unstable)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the split, the data order and the weights",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:N, mps or auto (default: CUDA, MPS, then CPU)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", *PRECISIONS),
+        default="32",
+        help="32, bf16 (autocast), 16 (CUDA) or auto",
+    )
+    parser.add_argument(
+        "--resident",
+        action="store_true",
+        help="keep the data on the device (one process only)",
+    )
+    parser.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        help="capture the training step in a CUDA graph",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="write a checkpoint here after every epoch; if the file exists, resume from it",
+    )
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop once this many epochs are done (resume later)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice)",
+    )
     parser.add_argument(
         "--join-timeout",
         type=float,
         default=60.0,
         help="under torchrun: seconds to wait for the other processes (default 60)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no per-epoch lines"
+    )
     return parser
 
 
@@ -82,15 +140,23 @@ def checked_setup(args: argparse.Namespace) -> tuple[MnistRecipe, torch.device]:
     if args.stop_after is not None and args.stop_after < 1:
         raise ValueError(f"--stop-after must be >= 1, got {args.stop_after}")
     if not 0 < args.join_timeout < float("inf"):
-        raise ValueError(f"--join-timeout must be a finite number of seconds > 0, got {args.join_timeout}")
-    device = get_device() if args.device == "auto" else checked_device(args.device, label=f"--device {args.device}")
+        raise ValueError(
+            f"--join-timeout must be a finite number of seconds > 0, got {args.join_timeout}"
+        )
+    device = (
+        get_device()
+        if args.device == "auto"
+        else checked_device(args.device, label=f"--device {args.device}")
+    )
     if args.precision != "auto":
         check_precision(args.precision, device)
     if args.cuda_graph and device.type != "cuda":
         raise ValueError(f"--cuda-graph needs a CUDA device, got {device}")
     world = distributed.world_size_from_env()
     if args.resident and world > 1:
-        raise ValueError("--resident cannot be combined with torchrun: the data of one device is not sharded")
+        raise ValueError(
+            "--resident cannot be combined with torchrun: the data of one device is not sharded"
+        )
     if args.cuda_graph and world > 1:
         raise ValueError("--cuda-graph is not supported under torchrun (DDP)")
     if args.checkpoint is not None:
@@ -127,13 +193,24 @@ def run(argv: Sequence[str] | None = None) -> Run:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if distributed.world_size_from_env() > 1:
-        distributed.join_process_group(distributed.process_device(device), timeout_s=args.join_timeout)
+        distributed.join_process_group(
+            distributed.process_device(device), timeout_s=args.join_timeout
+        )
     leader = distributed.rank() == 0
     if leader:
-        print(f"device: {device} | processes: {distributed.world_size()} | torch {torch.__version__}", flush=True)
+        print(
+            f"device: {device} | processes: {distributed.world_size()} | torch {torch.__version__}",
+            flush=True,
+        )
         print(recipe, flush=True)
     data = recipe.prepare()
-    result = recipe.train(data, device, verbose=not args.quiet, checkpoint=args.checkpoint, stop_after=args.stop_after)
+    result = recipe.train(
+        data,
+        device,
+        verbose=not args.quiet,
+        checkpoint=args.checkpoint,
+        stop_after=args.stop_after,
+    )
     if leader:
         print(f"data: {result.source}", flush=True)
         if args.checkpoint:
@@ -155,7 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     try:
         run(argv)
-    except (ValueError, OSError, FloatingPointError, distributed.ProcessGroupError) as error:
+    except (
+        ValueError,
+        OSError,
+        FloatingPointError,
+        distributed.ProcessGroupError,
+    ) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
         return 1
     finally:

@@ -53,20 +53,26 @@ class CharCNN(nn.Module):
             ("fc_width", fc_width),
         ]:
             if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
+                raise TypeError(
+                    f"{name} must be a positive int, got {value!r} ({type(value).__name__})"
+                )
             if value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.vocab_size = vocab_size
         self.seq_len = max_len + 1
         if context > self.seq_len:
-            raise ValueError(f"context={context} is longer than the input of max_len + 1 = {self.seq_len} tokens")
+            raise ValueError(
+                f"context={context} is longer than the input of max_len + 1 = {self.seq_len} tokens"
+            )
         self.context = context
         self.embedding_dim = embedding_dim
         self.conv_width = conv_width
         self.conv_output_length = self.seq_len - context + 1
 
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
-        self.conv = nn.Conv1d(1, conv_width, kernel_size=context * embedding_dim, stride=embedding_dim)
+        self.conv = nn.Conv1d(
+            1, conv_width, kernel_size=context * embedding_dim, stride=embedding_dim
+        )
         self.relu = nn.ReLU()
         self.pool_over_time = nn.MaxPool1d(kernel_size=self.conv_output_length)
         self.fc = nn.Sequential(
@@ -81,8 +87,11 @@ class CharCNN(nn.Module):
         self._check_tokens(x)
         batch = x.shape[0]
         # Sizes spelled out rather than -1: an empty batch (B = 0) must keep its shape too.
-        embedded = self.embedding(x).reshape(batch, 1, self.seq_len * self.embedding_dim)
-        activations = self.relu(self.conv(embedded))  # (B, conv_width, conv_output_length)
+        embedded = self.embedding(x).reshape(
+            batch, 1, self.seq_len * self.embedding_dim
+        )
+        # (B, conv_width, conv_output_length)
+        activations = self.relu(self.conv(embedded))
         return self.pool_over_time(activations).reshape(batch, self.conv_width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,11 +109,15 @@ class CharCNN(nn.Module):
             )
         weight_device = self.embedding.weight.device
         if x.device != weight_device:
-            raise ValueError(f"token ids are on {x.device} but the model is on {weight_device}")
+            raise ValueError(
+                f"token ids are on {x.device} but the model is on {weight_device}"
+            )
         # Only on the CPU: reading values back from an accelerator would cost a sync every step
         # (there an out-of-range id trips the embedding's own device-side check instead).
         if x.device.type == "cpu" and x.numel() > 0:
             low, high = int(x.min()), int(x.max())
             if low < 0 or high >= self.vocab_size:
                 bad = low if low < 0 else high
-                raise ValueError(f"token id {bad} is outside the vocabulary [0, {self.vocab_size})")
+                raise ValueError(
+                    f"token id {bad} is outside the vocabulary [0, {self.vocab_size})"
+                )

@@ -119,7 +119,9 @@ def check_weight_mode(weights: object, allowed: tuple[str, ...] = WEIGHT_MODES) 
         ValueError: an unknown mode, naming it.
     """
     if not isinstance(weights, str):
-        raise TypeError(f"weights must be one of {allowed}, got {weights!r} ({type(weights).__name__})")
+        raise TypeError(
+            f"weights must be one of {allowed}, got {weights!r} ({type(weights).__name__})"
+        )
     if weights not in allowed:
         raise ValueError(f"weights must be one of {allowed}, got {weights!r}")
     return weights
@@ -147,7 +149,9 @@ def weights_cache_dir() -> Path:
             if not candidate.is_dir():
                 value = os.environ.get("TORCH_HOME")
                 setting = f"TORCH_HOME={value!r}: " if value else ""
-                raise ValueError(f"{setting}{candidate} is a file, not a folder (the weights cache is {folder})")
+                raise ValueError(
+                    f"{setting}{candidate} is a file, not a folder (the weights cache is {folder})"
+                )
             break
     return folder
 
@@ -163,7 +167,10 @@ def imagenet_categories(arch: str = "resnet18") -> list[str]:
 
 
 def resolve_weights(
-    weights: str = "auto", arch: str = "resnet18", *, deadline: float = DOWNLOAD_DEADLINE_S
+    weights: str = "auto",
+    arch: str = "resnet18",
+    *,
+    deadline: float = DOWNLOAD_DEADLINE_S,
 ) -> ResolvedWeights:
     """Decide which weights an ``arch`` network starts from, and load them checked.
 
@@ -186,32 +193,47 @@ def resolve_weights(
     """
     check_weight_mode(weights)
     arch = check_arch(arch)
-    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0:
+    if (
+        isinstance(deadline, bool)
+        or not isinstance(deadline, (int, float))
+        or not deadline > 0
+    ):
         raise ValueError(f"deadline must be a number of seconds > 0, got {deadline!r}")
     if weights == "none":
         return ResolvedWeights(None, "random initialisation (weights='none')")
     url = WEIGHTS_URLS[arch]
     prefix = _hash_prefix(url)
-    is_offline = storage.offline()  # read even when the file is cached: a typo must not pass
+    # read even when the file is cached: a typo must not pass
+    is_offline = storage.offline()
     path = cached_weights_path(arch)
     try:
         if _present(path):
-            return ResolvedWeights(_load_checked(path, prefix, arch), "imagenet (torchvision cache)", path)
+            return ResolvedWeights(
+                _load_checked(path, prefix, arch), "imagenet (torchvision cache)", path
+            )
         if is_offline:
             raise WeightsUnavailableError(
                 f"offline, {storage.OFFLINE_ENV} is set, and {path.name} is not in torchvision's cache {path.parent}"
             )
         _download(url, path, prefix, deadline)
         downloaded = _load_checked(path, prefix, arch)
-        return ResolvedWeights(downloaded, "imagenet (downloaded into torchvision's cache)", path)
+        return ResolvedWeights(
+            downloaded, "imagenet (downloaded into torchvision's cache)", path
+        )
     except WeightsFileError as error:
         if weights == "imagenet":
             raise
-        return ResolvedWeights(None, f"random initialisation (cached weights unusable: {_portable(error, path)})")
+        return ResolvedWeights(
+            None,
+            f"random initialisation (cached weights unusable: {_portable(error, path)})",
+        )
     except WeightsUnavailableError as error:
         if weights == "imagenet":
             raise
-        return ResolvedWeights(None, f"random initialisation (no pretrained weights: {_portable(error, path)})")
+        return ResolvedWeights(
+            None,
+            f"random initialisation (no pretrained weights: {_portable(error, path)})",
+        )
 
 
 def _portable(error: Exception, path: Path) -> str:
@@ -242,7 +264,9 @@ def _file_name(url: str) -> str:
 def _hash_prefix(url: str) -> str:
     match = _HASH_PREFIX.search(_file_name(url))
     if match is None:
-        raise ValueError(f"weights url {url!r} has no sha256 prefix in its file name (name-<8+ hex digits>.pth)")
+        raise ValueError(
+            f"weights url {url!r} has no sha256 prefix in its file name (name-<8+ hex digits>.pth)"
+        )
     return match.group(1)
 
 
@@ -254,7 +278,9 @@ def _present(path: Path) -> bool:
 def _load_checked(path: Path, prefix: str, arch: str) -> dict[str, torch.Tensor]:
     """The state dict in ``path`` after the three checks of the module docstring, else WeightsFileError."""
     if path.is_symlink() and not path.exists():
-        raise WeightsFileError(f"{path} is a dangling symbolic link (to {os.readlink(path)}); left as it is")
+        raise WeightsFileError(
+            f"{path} is a dangling symbolic link (to {os.readlink(path)}); left as it is"
+        )
     if path.is_dir():
         raise WeightsFileError(f"{path} is a folder, not a weights file; left as it is")
     if not storage.is_readable_file(path):
@@ -262,7 +288,9 @@ def _load_checked(path: Path, prefix: str, arch: str) -> dict[str, torch.Tensor]
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise WeightsFileError(f"{path} cannot be read ({error}); left as it is") from None
+        raise WeightsFileError(
+            f"{path} cannot be read ({error}); left as it is"
+        ) from None
     # The bytes hashed are the bytes unpickled: nothing can swap the file in between.
     digest = hashlib.sha256(data).hexdigest()
     if not digest.startswith(prefix):
@@ -288,7 +316,11 @@ def _gist(error: Exception) -> str:
     torch's message for a refused pickle suggests retrying with ``weights_only=False``: exactly
     what must not be done with a file that failed, so that advice is not repeated.
     """
-    boilerplate = ("Weights only load failed", "Check the documentation", "Please file an issue")
+    boilerplate = (
+        "Weights only load failed",
+        "Check the documentation",
+        "Please file an issue",
+    )
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     kept = [line for line in lines if not line.startswith(boilerplate)]
     return kept[0].split(". ")[0][:200] if kept else ""
@@ -297,13 +329,22 @@ def _gist(error: Exception) -> str:
 def _misfit(state: object, arch: str) -> str | None:
     """Why ``state`` is not a state dict of torchvision's ``arch``, or None when it fits exactly."""
     if not isinstance(state, dict) or not all(
-        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
+        isinstance(key, str) and isinstance(value, torch.Tensor)
+        for key, value in state.items()
     ):
-        return f"does not hold a state dict (name -> tensor) but a {type(state).__name__}"
-    with torch.device("meta"):  # shapes and dtypes only: no memory, no random initialisation
+        return (
+            f"does not hold a state dict (name -> tensor) but a {type(state).__name__}"
+        )
+    with torch.device(
+        "meta"
+    ):  # shapes and dtypes only: no memory, no random initialisation
         expected = _BUILDERS[arch](weights=None).state_dict()
     # BatchNorm fills in a missing step counter itself (files saved before it existed lack it).
-    missing = sorted(key for key in expected.keys() - state.keys() if not key.endswith(".num_batches_tracked"))
+    missing = sorted(
+        key
+        for key in expected.keys() - state.keys()
+        if not key.endswith(".num_batches_tracked")
+    )
     unexpected = sorted(state.keys() - expected.keys())
     if missing or unexpected:
         return f"does not fit torchvision's {arch}: missing {missing[:3]}, unexpected {unexpected[:3]}"
@@ -330,5 +371,7 @@ def _download(url: str, path: Path, prefix: str, deadline: float) -> None:
             retries=DOWNLOAD_RETRIES,
             backoff=DOWNLOAD_BACKOFF_S,
         )
-    except OSError as error:  # DownloadError, or the cache folder cannot be created or written
+    except (
+        OSError
+    ) as error:  # DownloadError, or the cache folder cannot be created or written
         raise WeightsUnavailableError(f"download failed: {error}") from None

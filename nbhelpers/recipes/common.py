@@ -46,7 +46,9 @@ class ProfiledRecipe:
     SIZES: ClassVar[dict[str, dict[str, Any]]]
 
     @classmethod
-    def for_profile(cls: type[RecipeT], run_profile: str | None = None, **overrides: Any) -> RecipeT:
+    def for_profile(
+        cls: type[RecipeT], run_profile: str | None = None, **overrides: Any
+    ) -> RecipeT:
         """The recipe with the sizes of ``SIZES[run_profile]``, then ``overrides`` applied.
 
         Args:
@@ -59,11 +61,15 @@ class ProfiledRecipe:
         """
         chosen = run_profile if run_profile is not None else profile()
         if chosen not in PROFILES:
-            raise ValueError(f"unknown profile {chosen!r}; use one of {', '.join(PROFILES)}")
+            raise ValueError(
+                f"unknown profile {chosen!r}; use one of {', '.join(PROFILES)}"
+            )
         known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(overrides) - known)
         if unknown:
-            raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(known)}")
+            raise ValueError(
+                f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(known)}"
+            )
         return cls(**{**cls.SIZES[chosen], **overrides})
 
     def check_positive_ints(self, *names: str) -> None:
@@ -71,33 +77,46 @@ class ProfiledRecipe:
         for name in names:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{type(self).__name__}.{name} must be an int >= 1, got {value!r}")
+                raise ValueError(
+                    f"{type(self).__name__}.{name} must be an int >= 1, got {value!r}"
+                )
 
     def check_positive_numbers(self, *names: str) -> None:
         """ValueError naming the first of these fields that is not a finite number > 0."""
         for name in names:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{type(self).__name__}.{name} must be a finite number > 0, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ValueError(
+                    f"{type(self).__name__}.{name} must be a finite number > 0, got {value!r}"
+                )
 
     def check_flags(self, *names: str) -> None:
         """ValueError naming the first of these fields that is not True or False."""
         for name in names:
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{type(self).__name__}.{name} must be True or False, got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{type(self).__name__}.{name} must be True or False, got {getattr(self, name)!r}"
+                )
 
     def check_precision_choice(self) -> None:
         """ValueError unless ``precision`` is "auto" or one the Trainer knows."""
-        if getattr(self, "precision") not in ("auto", *PRECISIONS):
+        if self.precision not in ("auto", *PRECISIONS):
             raise ValueError(
                 f"{type(self).__name__}.precision={self.precision!r}: use auto or one of {', '.join(PRECISIONS)}"
             )
 
     def check_seed(self) -> None:
         """ValueError unless ``seed`` is an int >= 0."""
-        seed = getattr(self, "seed")
+        seed = self.seed
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"{type(self).__name__}.seed must be an int >= 0, got {seed!r}")
+            raise ValueError(
+                f"{type(self).__name__}.seed must be an int >= 0, got {seed!r}"
+            )
 
     def plan(self, data: Any, device: torch.device) -> Plan:
         """The model, phases and batches to train on ``device``; every check before any work."""
@@ -140,8 +159,21 @@ class ProfiledRecipe:
             device = distributed.process_device(device)
         recipe = self.resolved(device)
         plan = recipe.plan(data, device)
-        options = {"callbacks": callbacks, "verbose": verbose, "checkpoint": checkpoint, "stop_after": stop_after}
-        run = run_phases(recipe, plan.model, plan.phases, plan.train_batches, plan.valid_batches, data.source, **options)
+        options = {
+            "callbacks": callbacks,
+            "verbose": verbose,
+            "checkpoint": checkpoint,
+            "stop_after": stop_after,
+        }
+        run = run_phases(
+            recipe,
+            plan.model,
+            plan.phases,
+            plan.train_batches,
+            plan.valid_batches,
+            data.source,
+            **options,
+        )
         return dataclasses.replace(run, init=plan.init)
 
 
@@ -247,11 +279,19 @@ def run_phases(
         FileNotFoundError / PermissionError: the checkpoint's folder is missing or not writable
             (checked before the first step).
     """
-    if stop_after is not None and (not isinstance(stop_after, int) or isinstance(stop_after, bool) or stop_after < 1):
+    if stop_after is not None and (
+        not isinstance(stop_after, int)
+        or isinstance(stop_after, bool)
+        or stop_after < 1
+    ):
         raise ValueError(f"stop_after must be None or an int >= 1, got {stop_after!r}")
     path = Path(checkpoint) if checkpoint is not None else None
     names = [phase.name for phase in phases]
-    identity = {"recipe": type(recipe).__name__, "fields": dataclasses.asdict(recipe), "phases": names}
+    identity = {
+        "recipe": type(recipe).__name__,
+        "fields": dataclasses.asdict(recipe),
+        "phases": names,
+    }
     resumed: dict[str, Any] | None = None
     if path is not None:
         check_checkpoint_path(path)
@@ -267,7 +307,15 @@ def run_phases(
     begin = time.perf_counter()
     for index, phase in enumerate(phases):
         finished = {name: _logs(trainers[name]) for name in names[:index]}
-        saving = [_SaveEveryEpoch(path, {**identity, "phase": phase.name, "finished": finished})] if path else []
+        saving = (
+            [
+                _SaveEveryEpoch(
+                    path, {**identity, "phase": phase.name, "finished": finished}
+                )
+            ]
+            if path
+            else []
+        )
         trainer = phase.build(model, [*callbacks, *saving], verbose)
         trainers[phase.name] = trainer
         if index < start:  # finished before the checkpoint was written: its logs only
@@ -277,7 +325,11 @@ def run_phases(
             continue
         if index == start and resumed is not None:
             trainer.load_checkpoint(path)
-        stop_at = None if stop_after is None else min(phase.epochs, max(stop_after - offset, 0))
+        stop_at = (
+            None
+            if stop_after is None
+            else min(phase.epochs, max(stop_after - offset, 0))
+        )
         target = phase.epochs if stop_at is None else stop_at
         if trainer.epoch < target:
             started = time.perf_counter()
@@ -312,16 +364,25 @@ def _restore_logs(trainer: Trainer, logs: dict[str, Any]) -> None:
 
 
 def _check_identity(meta: dict[str, Any], identity: dict[str, Any], path: Path) -> None:
-    if meta.get("recipe") != identity["recipe"] or meta.get("phases") != identity["phases"]:
+    if (
+        meta.get("recipe") != identity["recipe"]
+        or meta.get("phases") != identity["phases"]
+    ):
         raise ValueError(
             f"{path} is a checkpoint of {meta.get('recipe')!r} (phases {meta.get('phases')}), "
             f"not of {identity['recipe']} (phases {identity['phases']}); choose another checkpoint path"
         )
     saved, wanted = meta.get("fields", {}), identity["fields"]
-    differing = sorted(key for key in set(saved) | set(wanted) if saved.get(key) != wanted.get(key))
+    differing = sorted(
+        key for key in set(saved) | set(wanted) if saved.get(key) != wanted.get(key)
+    )
     if differing:
-        details = ", ".join(f"{key}: {saved.get(key)!r} -> {wanted.get(key)!r}" for key in differing[:5])
-        raise ValueError(f"{path} was written by a different recipe ({details}); resume with the same recipe")
+        details = ", ".join(
+            f"{key}: {saved.get(key)!r} -> {wanted.get(key)!r}" for key in differing[:5]
+        )
+        raise ValueError(
+            f"{path} was written by a different recipe ({details}); resume with the same recipe"
+        )
     if meta.get("phase") not in identity["phases"]:
         raise ValueError(f"{path}: unknown phase {meta.get('phase')!r}")
 

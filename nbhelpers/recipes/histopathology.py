@@ -57,9 +57,8 @@ from nbhelpers.train.precision import check_precision
 
 # Bump when a change to the recipe changes the weights it produces: cached models then retrain.
 RECIPE_VERSION = 3
-TRAIN_SHARE = (
-    0.8  # the source's split of the shuffled Kaggle labels: 80% train, 20% validation
-)
+# the source's split of the shuffled Kaggle labels: 80% train, 20% validation
+TRAIN_SHARE = 0.8
 CACHE_FOLDER = "models"
 WEIGHT_MODES = ("auto", "imagenet", "none")
 # PCam's own splits stand in for the source's split of the Kaggle labels: training patches come
@@ -189,9 +188,8 @@ class HistopathologyRecipe(ProfiledRecipe):
         train_labels, valid_labels = split_labels(
             labels, self.train_size, self.valid_size, self.seed
         )
-        train_set = HistopathologicDataset(
-            train_labels, folder.root
-        )  # checks that every id has its file
+        # checks that every id has its file
+        train_set = HistopathologicDataset(train_labels, folder.root)
         valid_set = HistopathologicDataset(valid_labels, folder.root)
         return PatchData(
             train_images=decode_patches(train_set.paths, num_workers=num_workers),
@@ -225,10 +223,16 @@ class HistopathologyRecipe(ProfiledRecipe):
         """
         transform = BatchAugment() if self.augment else centre_crop
         common = {"channels_last": self.channels_last, "device": device}
+
         train = DeviceBatches(
-            data.train_images, data.train_targets, self.batch_size, shuffle=True, seed=self.seed,
-            transform=transform, **common,
-        )  # fmt: skip
+            data.train_images,
+            data.train_targets,
+            self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            transform=transform,
+            **common,
+        )
         valid = DeviceBatches(
             data.valid_images,
             data.valid_targets,

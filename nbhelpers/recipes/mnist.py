@@ -30,8 +30,7 @@ from nbhelpers.device import seed_everything
 from nbhelpers.models import mnist_cnn
 from nbhelpers.recipes.common import Phase, Plan, ProfiledRecipe
 from nbhelpers.storage import DataSource
-from nbhelpers.train import Callback, Trainer
-from nbhelpers.train import distributed
+from nbhelpers.train import Callback, Trainer, distributed
 from nbhelpers.train.precision import check_precision
 
 BASE_LR = 1e-3  # AdamW's initial lr in the source; OneCycleLR replaces it from the first step on

@@ -65,7 +65,9 @@ class NamesRecipe(ProfiledRecipe):
     fc_width: int = 256
 
     def __post_init__(self) -> None:
-        self.check_positive_ints("epochs", "batch_size", "eval_batch_size", "context", "conv_width")
+        self.check_positive_ints(
+            "epochs", "batch_size", "eval_batch_size", "context", "conv_width"
+        )
         self.check_positive_ints("embedding_dim", "fc_width")
         if (self.train_size is None) != (self.valid_size is None):
             raise ValueError(
@@ -75,8 +77,14 @@ class NamesRecipe(ProfiledRecipe):
         if self.train_size is not None:
             self.check_positive_ints("train_size", "valid_size")
         fraction = self.valid_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-            raise ValueError(f"NamesRecipe.valid_fraction must lie strictly between 0 and 1, got {fraction!r}")
+        if (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, (int, float))
+            or not 0 < fraction < 1
+        ):
+            raise ValueError(
+                f"NamesRecipe.valid_fraction must lie strictly between 0 and 1, got {fraction!r}"
+            )
         self.check_positive_numbers("lr")
         self.check_seed()
 
@@ -91,7 +99,11 @@ class NamesRecipe(ProfiledRecipe):
         dataset = names_dataset(table.frame)
         generator = torch.Generator().manual_seed(self.seed)
         if self.train_size is None:
-            train, valid = random_split(dataset, [1 - self.valid_fraction, self.valid_fraction], generator=generator)
+            train, valid = random_split(
+                dataset,
+                [1 - self.valid_fraction, self.valid_fraction],
+                generator=generator,
+            )
         else:
             assert self.valid_size is not None
             wanted = self.train_size + self.valid_size
@@ -110,7 +122,9 @@ class NamesRecipe(ProfiledRecipe):
         Each batch is (x, y): x (B, MAX_LEN + 1) int64 token ids, y (B,) int64 labels.
         """
         generator = torch.Generator().manual_seed(self.seed)
-        train = DataLoader(data.train, batch_size=self.batch_size, shuffle=True, generator=generator)
+        train = DataLoader(
+            data.train, batch_size=self.batch_size, shuffle=True, generator=generator
+        )
         valid = DataLoader(data.valid, batch_size=self.eval_batch_size, shuffle=False)
         return train, valid
 
@@ -118,7 +132,10 @@ class NamesRecipe(ProfiledRecipe):
         """A ``CharCNN`` of the recipe's shape, its initial weights seeded by ``seed``."""
         seed_everything(self.seed)
         return CharCNN(
-            context=self.context, embedding_dim=self.embedding_dim, conv_width=self.conv_width, fc_width=self.fc_width
+            context=self.context,
+            embedding_dim=self.embedding_dim,
+            conv_width=self.conv_width,
+            fc_width=self.fc_width,
         )
 
     def plan(self, data: NamesData, device: torch.device) -> Plan:
@@ -126,9 +143,18 @@ class NamesRecipe(ProfiledRecipe):
         train, valid = self.batches(data)
         model = self.build_model()
 
-        def build(model: nn.Module, callbacks: list[Callback], verbose: bool) -> Trainer:
+        def build(
+            model: nn.Module, callbacks: list[Callback], verbose: bool
+        ) -> Trainer:
             optim = torch.optim.Adam(model.parameters(), lr=self.lr)
-            return Trainer(model, optim, F.cross_entropy, callbacks=callbacks, device=device, verbose=verbose)
+            return Trainer(
+                model,
+                optim,
+                F.cross_entropy,
+                callbacks=callbacks,
+                device=device,
+                verbose=verbose,
+            )
 
         init = f"random initialisation (seed {self.seed})"
         return Plan(model, [Phase("train", self.epochs, build)], train, valid, init)
@@ -159,7 +185,9 @@ def names_dataset(frame: pd.DataFrame) -> NamesDataset:
     """
     for column in ("name", "gender"):
         if column not in frame.columns:
-            raise ValueError(f"expected a frame with columns name and gender, got {list(frame.columns)}")
+            raise ValueError(
+                f"expected a frame with columns name and gender, got {list(frame.columns)}"
+            )
     unknown = sorted(set(frame["gender"]) - set(GENDERS))
     if unknown:
         raise ValueError(f"unknown gender value(s) {unknown}; expected {GENDERS}")
@@ -185,7 +213,9 @@ def female_probability(model: CharCNN, names: Sequence[str]) -> torch.Tensor:
     """
     if isinstance(names, str) or len(names) == 0:
         raise ValueError(f"expected a non-empty list of names, got {names!r}")
-    tokens = torch.tensor([encode(normalize_name(name)) for name in names], dtype=torch.long)
+    tokens = torch.tensor(
+        [encode(normalize_name(name)) for name in names], dtype=torch.long
+    )
     device = next(model.parameters()).device
     with torch.inference_mode(), eval_context(model):
         scores = model(tokens.to(device))

@@ -34,12 +34,24 @@ FORMAT = 2
 TRAIN_LOG_KEYS = ("loss", "accu", "loss_avg", "accu_avg")
 VALID_LOG_KEYS = ("loss", "accu")
 # The keys of a format-2 Trainer checkpoint.
+
 KEYS = frozenset(
     {
-        "format", "model", "optim", "scheduler", "scaler", "train_batches",
-        "train_log", "valid_log", "epoch_end_steps", "epoch", "global_step", "rng", "meta",
+        "format",
+        "model",
+        "optim",
+        "scheduler",
+        "scaler",
+        "train_batches",
+        "train_log",
+        "valid_log",
+        "epoch_end_steps",
+        "epoch",
+        "global_step",
+        "rng",
+        "meta",
     }
-)  # fmt: skip
+)
 
 
 # ---- random generators -------------------------------------------------------------------------
@@ -59,7 +71,11 @@ def capture_rng_state() -> dict[str, Any]:
             "has_gauss": int(has_gauss),
             "cached_gaussian": float(cached_gaussian),
         },
-        "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64), "gauss_next": gauss_next},
+        "python": {
+            "version": version,
+            "internal": torch.tensor(internal, dtype=torch.int64),
+            "gauss_next": gauss_next,
+        },
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -83,7 +99,13 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         )
     )
     saved_py = state["python"]
-    random.setstate((saved_py["version"], tuple(saved_py["internal"].tolist()), saved_py["gauss_next"]))
+    random.setstate(
+        (
+            saved_py["version"],
+            tuple(saved_py["internal"].tolist()),
+            saved_py["gauss_next"],
+        )
+    )
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     if "mps" in state and torch.backends.mps.is_available():
@@ -94,7 +116,9 @@ def check_rng_state(state: Any, path: Path) -> None:
     """Raise ValueError naming ``path`` unless ``state`` has the structure ``capture_rng_state`` gives."""
     problem = _rng_problem(state)
     if problem:
-        raise ValueError(f"{path}: the saved random generator state is not usable ({problem})")
+        raise ValueError(
+            f"{path}: the saved random generator state is not usable ({problem})"
+        )
 
 
 def _rng_problem(state: Any) -> str:
@@ -103,13 +127,28 @@ def _rng_problem(state: Any) -> str:
     if not _is_byte_vector(state["torch"]):
         return "'torch' is not a uint8 vector"
     saved_np, saved_py = state["numpy"], state["python"]
-    if not isinstance(saved_np, dict) or set(saved_np) != {"kind", "keys", "pos", "has_gauss", "cached_gaussian"}:
+    if not isinstance(saved_np, dict) or set(saved_np) != {
+        "kind",
+        "keys",
+        "pos",
+        "has_gauss",
+        "cached_gaussian",
+    }:
         return "'numpy' does not have NumPy's five state fields"
-    if not (isinstance(saved_np["keys"], torch.Tensor) and saved_np["keys"].shape == (624,)):
+    if not (
+        isinstance(saved_np["keys"], torch.Tensor) and saved_np["keys"].shape == (624,)
+    ):
         return "'numpy' keys are not 624 numbers"
-    if not isinstance(saved_py, dict) or set(saved_py) != {"version", "internal", "gauss_next"}:
+    if not isinstance(saved_py, dict) or set(saved_py) != {
+        "version",
+        "internal",
+        "gauss_next",
+    }:
         return "'python' does not have the three fields of random.getstate()"
-    if not (isinstance(saved_py["internal"], torch.Tensor) and saved_py["internal"].shape == (625,)):
+    if not (
+        isinstance(saved_py["internal"], torch.Tensor)
+        and saved_py["internal"].shape == (625,)
+    ):
         return "'python' internal state is not 625 numbers"
     for accelerator in ("cuda", "mps"):
         value = state.get(accelerator)
@@ -122,7 +161,11 @@ def _rng_problem(state: Any) -> str:
 
 
 def _is_byte_vector(value: Any) -> bool:
-    return isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 1
+    return (
+        isinstance(value, torch.Tensor)
+        and value.dtype == torch.uint8
+        and value.dim() == 1
+    )
 
 
 # ---- paths and files ---------------------------------------------------------------------------
@@ -141,7 +184,9 @@ def check_checkpoint_path(path: str | os.PathLike[str]) -> Path:
         PermissionError: ``path`` is a read-only file, or its folder is not writable.
     """
     if not isinstance(path, (str, os.PathLike)) or str(path).strip() == "":
-        raise ValueError(f"a checkpoint path must be a non-empty str or os.PathLike, got {path!r}")
+        raise ValueError(
+            f"a checkpoint path must be a non-empty str or os.PathLike, got {path!r}"
+        )
     return check_writable_file(path, kind="checkpoint")
 
 
@@ -163,7 +208,9 @@ def save_atomically(obj: Any, path: str | os.PathLike[str]) -> Path:
             raise
         # OSError(errno, text) gives the matching subclass (PermissionError for EACCES, ...).
         code = error.errno if error.errno is not None else errno.EIO
-        raise OSError(code, f"could not write the checkpoint {target}: {error.strerror or error}") from error
+        raise OSError(
+            code, f"could not write the checkpoint {target}: {error.strerror or error}"
+        ) from error
     return target
 
 
@@ -180,7 +227,9 @@ def load_safely(path: str | os.PathLike[str]) -> Any:
             loading refuses (the message names the file and the problem).
     """
     if not isinstance(path, (str, os.PathLike)) or str(path).strip() == "":
-        raise ValueError(f"a checkpoint path must be a non-empty str or os.PathLike, got {path!r}")
+        raise ValueError(
+            f"a checkpoint path must be a non-empty str or os.PathLike, got {path!r}"
+        )
     source = Path(path)
     if source.is_dir():
         raise IsADirectoryError(f"{source} is a folder, not a checkpoint file")
@@ -205,12 +254,18 @@ def load_safely(path: str | os.PathLike[str]) -> Any:
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = (
+            str(error).strip().splitlines()[0]
+            if str(error).strip()
+            else type(error).__name__
+        )
         raise ValueError(
             f"{source} holds objects other than tensors and plain data; weights_only loading refused it ({first[:200]})"
         ) from None
     except Exception as error:  # noqa: BLE001 (a foreign or broken archive: name the file, not a pickle trace)
-        raise ValueError(f"{source} is not a readable torch checkpoint ({type(error).__name__}: {error})") from None
+        raise ValueError(
+            f"{source} is not a readable torch checkpoint ({type(error).__name__}: {error})"
+        ) from None
 
 
 # ---- the Trainer's checkpoint ------------------------------------------------------------------
@@ -228,7 +283,11 @@ def optimizer_state(optim: torch.optim.Optimizer | None) -> dict[str, Any] | Non
     if optim is None:
         return None
     sizes = [len(group["params"]) for group in optim.param_groups]
-    return {"class": type(optim).__name__, "state": optim.state_dict(), "group_sizes": sizes}
+    return {
+        "class": type(optim).__name__,
+        "state": optim.state_dict(),
+        "group_sizes": sizes,
+    }
 
 
 def check_trainer_state(
@@ -249,22 +308,38 @@ def check_trainer_state(
     class; the logs and counters; the RNG state when it will be restored.
     """
     if not isinstance(state, dict) or "format" not in state:
-        found = sorted(map(str, state))[:6] if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a Trainer checkpoint (no 'format' entry; found {found})")
+        found = (
+            sorted(map(str, state))[:6]
+            if isinstance(state, dict)
+            else type(state).__name__
+        )
+        raise ValueError(
+            f"{path} is not a Trainer checkpoint (no 'format' entry; found {found})"
+        )
     if state["format"] != FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {state['format']!r} (this version reads format {FORMAT})")
+        raise ValueError(
+            f"{path}: unknown checkpoint format {state['format']!r} (this version reads format {FORMAT})"
+        )
     if set(state) != KEYS:
         missing, extra = sorted(KEYS - set(state)), sorted(map(str, set(state) - KEYS))
-        raise ValueError(f"{path} is not a complete Trainer checkpoint (missing {missing}, unexpected {extra})")
+        raise ValueError(
+            f"{path} is not a complete Trainer checkpoint (missing {missing}, unexpected {extra})"
+        )
     _check_model_state(state["model"], model.state_dict(), path)
     if optim is not None:
         _check_optimizer_state(state["optim"], optim, path)
         _check_part_state("scheduler", state["scheduler"], scheduler, path)
         _check_part_state("scaler", state["scaler"], scaler, path)
     if not isinstance(state["meta"], dict):
-        raise ValueError(f"{path}: 'meta' must be a dict, got {type(state['meta']).__name__}")
-    if state["train_batches"] is not None and not isinstance(state["train_batches"], dict):
-        raise ValueError(f"{path}: 'train_batches' must be a dict or None, got {type(state['train_batches']).__name__}")
+        raise ValueError(
+            f"{path}: 'meta' must be a dict, got {type(state['meta']).__name__}"
+        )
+    if state["train_batches"] is not None and not isinstance(
+        state["train_batches"], dict
+    ):
+        raise ValueError(
+            f"{path}: 'train_batches' must be a dict or None, got {type(state['train_batches']).__name__}"
+        )
     _check_logs(state, path)
     if restore_rng:
         check_rng_state(state["rng"], path)
@@ -282,10 +357,16 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     source = Path(path) if isinstance(path, (str, os.PathLike)) else path
     state = load_safely(source)
-    if not isinstance(state, dict) or state.get("format") != FORMAT or set(state) != KEYS:
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != FORMAT
+        or set(state) != KEYS
+    ):
         raise ValueError(f"{source} is not a Trainer checkpoint of format {FORMAT}")
     if not isinstance(state["meta"], dict):
-        raise ValueError(f"{source}: 'meta' must be a dict, got {type(state['meta']).__name__}")
+        raise ValueError(
+            f"{source}: 'meta' must be a dict, got {type(state['meta']).__name__}"
+        )
     return state["meta"]
 
 
@@ -293,16 +374,22 @@ def _shape(value: torch.Tensor) -> tuple[int, ...]:
     return tuple(value.shape)
 
 
-def _check_model_state(saved: Any, expected: Mapping[str, torch.Tensor], path: Path) -> None:
+def _check_model_state(
+    saved: Any, expected: Mapping[str, torch.Tensor], path: Path
+) -> None:
     if not isinstance(saved, dict) or not all(isinstance(key, str) for key in saved):
         raise ValueError(f"{path}: the model state is not a dict of named tensors")
     problems = []
     missing = [key for key in expected if key not in saved]
     extra = [key for key in saved if key not in expected]
     if missing:
-        problems.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        problems.append(
+            f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}"
+        )
     if extra:
-        problems.append(f"unexpected keys {extra[:5]}{' ...' if len(extra) > 5 else ''}")
+        problems.append(
+            f"unexpected keys {extra[:5]}{' ...' if len(extra) > 5 else ''}"
+        )
     for key, tensor in expected.items():
         if key not in saved:
             continue
@@ -310,18 +397,28 @@ def _check_model_state(saved: Any, expected: Mapping[str, torch.Tensor], path: P
         if not isinstance(value, torch.Tensor):
             problems.append(f"{key!r} is a {type(value).__name__}, not a tensor")
         elif value.shape != tensor.shape:
-            problems.append(f"{key!r} has shape {_shape(value)} in the file, {_shape(tensor)} in the model")
+            problems.append(
+                f"{key!r} has shape {_shape(value)} in the file, {_shape(tensor)} in the model"
+            )
         elif value.dtype != tensor.dtype:
-            problems.append(f"{key!r} has dtype {value.dtype} in the file, {tensor.dtype} in the model")
+            problems.append(
+                f"{key!r} has dtype {value.dtype} in the file, {tensor.dtype} in the model"
+            )
     if problems:
-        shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
+        shown = "; ".join(problems[:6]) + (
+            f"; and {len(problems) - 6} more" if len(problems) > 6 else ""
+        )
         raise ValueError(f"{path}: the model state does not fit this model: {shown}")
 
 
-def _check_optimizer_state(saved: Any, optim: torch.optim.Optimizer, path: Path) -> None:
+def _check_optimizer_state(
+    saved: Any, optim: torch.optim.Optimizer, path: Path
+) -> None:
     name = type(optim).__name__
     if saved is None:
-        raise ValueError(f"{path} holds no optim state, but this Trainer has an optimizer ({name})")
+        raise ValueError(
+            f"{path} holds no optim state, but this Trainer has an optimizer ({name})"
+        )
     if not isinstance(saved, dict) or set(saved) != {"class", "state", "group_sizes"}:
         raise ValueError(f"{path}: the optim entry is not an optimizer state")
     if saved["class"] != name:
@@ -338,22 +435,38 @@ def _check_optimizer_state(saved: Any, optim: torch.optim.Optimizer, path: Path)
     if not isinstance(inner, dict) or set(inner) != {"state", "param_groups"}:
         raise ValueError(f"{path}: the {name} state is not an optimizer state_dict")
     groups = inner["param_groups"]
-    if not isinstance(groups, list) or [len(group.get("params", ())) for group in groups] != sizes:
-        raise ValueError(f"{path}: the {name} state's parameter groups do not match its recorded sizes {sizes}")
+    if (
+        not isinstance(groups, list)
+        or [len(group.get("params", ())) for group in groups] != sizes
+    ):
+        raise ValueError(
+            f"{path}: the {name} state's parameter groups do not match its recorded sizes {sizes}"
+        )
     # Every setting the optimizer class defines must be there (schedulers add their own, e.g. initial_lr).
     for index, group in enumerate(groups):
         missing = sorted(set(optim.defaults) - set(group))
         if missing:
-            raise ValueError(f"{path}: parameter group {index} of the {name} state lacks the settings {missing}")
+            raise ValueError(
+                f"{path}: parameter group {index} of the {name} state lacks the settings {missing}"
+            )
     # Per-parameter state (momentum buffers, Adam's moments) must have each parameter's shape.
     params = [p for group in optim.param_groups for p in group["params"]]
-    position = {saved_id: i for i, saved_id in enumerate(pid for group in groups for pid in group["params"])}
+    position = {
+        saved_id: i
+        for i, saved_id in enumerate(pid for group in groups for pid in group["params"])
+    }
     for saved_id, values in inner["state"].items():
         if saved_id not in position or not isinstance(values, dict):
-            raise ValueError(f"{path}: the {name} state refers to parameter {saved_id!r}, which its groups do not hold")
+            raise ValueError(
+                f"{path}: the {name} state refers to parameter {saved_id!r}, which its groups do not hold"
+            )
         param = params[position[saved_id]]
         for key, value in values.items():
-            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
+            if (
+                isinstance(value, torch.Tensor)
+                and value.dim() > 0
+                and value.shape != param.shape
+            ):
                 raise ValueError(
                     f"{path}: the {name} state {key!r} of parameter {position[saved_id]} has shape "
                     f"{_shape(value)}, the parameter {_shape(param)}"
@@ -367,13 +480,23 @@ def _groups(sizes: list[int]) -> str:
 def _check_part_state(label: str, saved: Any, part: Any | None, path: Path) -> None:
     if part is None:
         if saved is not None:
-            kind = saved.get("class") if isinstance(saved, dict) else type(saved).__name__
-            raise ValueError(f"{path} holds {label} state ({kind}), but this Trainer has no {label}")
+            kind = (
+                saved.get("class") if isinstance(saved, dict) else type(saved).__name__
+            )
+            raise ValueError(
+                f"{path} holds {label} state ({kind}), but this Trainer has no {label}"
+            )
         return
     name = type(part).__name__
     if saved is None:
-        raise ValueError(f"{path} holds no {label} state, but this Trainer has a {label} ({name})")
-    if not isinstance(saved, dict) or set(saved) != {"class", "state"} or not isinstance(saved["state"], dict):
+        raise ValueError(
+            f"{path} holds no {label} state, but this Trainer has a {label} ({name})"
+        )
+    if (
+        not isinstance(saved, dict)
+        or set(saved) != {"class", "state"}
+        or not isinstance(saved["state"], dict)
+    ):
         raise ValueError(f"{path}: the {label} entry is not a {label} state")
     if saved["class"] != name:
         raise ValueError(
@@ -383,7 +506,9 @@ def _check_part_state(label: str, saved: Any, part: Any | None, path: Path) -> N
 
 def _check_logs(state: dict[str, Any], path: Path) -> None:
     def numbers(value: Any, kind: type | tuple[type, ...]) -> bool:
-        return isinstance(value, list) and all(isinstance(item, kind) and not isinstance(item, bool) for item in value)
+        return isinstance(value, list) and all(
+            isinstance(item, kind) and not isinstance(item, bool) for item in value
+        )
 
     epoch, step = state["epoch"], state["global_step"]
     for name, value in (("epoch", epoch), ("global_step", step)):
@@ -394,14 +519,24 @@ def _check_logs(state: dict[str, Any], path: Path) -> None:
     for name, keys in (("train_log", TRAIN_LOG_KEYS), ("valid_log", VALID_LOG_KEYS)):
         log = state[name]
         if not isinstance(log, dict) or set(log) != set(keys):
-            raise ValueError(f"{path}: {name} must be a dict with the keys {list(keys)}")
+            raise ValueError(
+                f"{path}: {name} must be a dict with the keys {list(keys)}"
+            )
         lengths = {len(log[key]) if isinstance(log[key], list) else -1 for key in keys}
         length = lengths.pop()
         if lengths or not all(numbers(log[key], (int, float)) for key in keys):
             raise ValueError(f"{path}: {name} must hold lists of numbers of one length")
-        if (name == "valid_log" and length != epoch) or (name == "train_log" and length > step):
-            limit = f"{epoch} (the epoch count)" if name == "valid_log" else f"at most {step} (the step count)"
+        if (name == "valid_log" and length != epoch) or (
+            name == "train_log" and length > step
+        ):
+            limit = (
+                f"{epoch} (the epoch count)"
+                if name == "valid_log"
+                else f"at most {step} (the step count)"
+            )
             raise ValueError(f"{path}: {name} holds {length} entries, expected {limit}")
     ends = state["epoch_end_steps"]
     if not numbers(ends, int) or len(ends) != epoch or any(end > step for end in ends):
-        raise ValueError(f"{path}: epoch_end_steps must be a list of {epoch} step counts <= {step}")
+        raise ValueError(
+            f"{path}: epoch_end_steps must be a list of {epoch} step counts <= {step}"
+        )

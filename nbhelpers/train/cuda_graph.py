@@ -25,7 +25,8 @@ starts from the same point as training without it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -36,7 +37,10 @@ WARMUP_STEPS = 3
 
 
 def check_cuda_graph_support(
-    device: torch.device, optim: torch.optim.Optimizer | None, precision: str, distributed: bool
+    device: torch.device,
+    optim: torch.optim.Optimizer | None,
+    precision: str,
+    distributed: bool,
 ) -> None:
     """Raise ValueError naming the first requirement of ``cuda_graph=True`` that is not met."""
     if device.type != "cuda":
@@ -49,7 +53,9 @@ def check_cuda_graph_support(
             "without it (e.g. torch.optim.AdamW(params, lr=..., capturable=True))"
         )
     if precision == "16":
-        raise ValueError("cuda_graph=True does not support precision='16' (GradScaler syncs with the host)")
+        raise ValueError(
+            "cuda_graph=True does not support precision='16' (GradScaler syncs with the host)"
+        )
     if distributed:
         raise ValueError("cuda_graph=True is not supported in a distributed (DDP) run")
 
@@ -57,7 +63,11 @@ def check_cuda_graph_support(
 def fixed_hyperparameters(optim: torch.optim.Optimizer) -> list[dict[str, Any]]:
     """The hyperparameters of each parameter group that a captured graph holds as constants."""
     return [
-        {key: value for key, value in group.items() if key != "params" and not isinstance(value, torch.Tensor)}
+        {
+            key: value
+            for key, value in group.items()
+            if key != "params" and not isinstance(value, torch.Tensor)
+        }
         for group in optim.param_groups
     ]
 
@@ -78,11 +88,16 @@ class CapturedTrainStep:
         model: nn.Module,
         optim: torch.optim.Optimizer,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-        autocast: Callable[[], ContextManager[object]],
+        autocast: Callable[[], AbstractContextManager[object]],
         params: Iterable[torch.Tensor],
         grad_clip_norm: float | None,
     ) -> None:
-        self.model, self.optim, self.loss_fn, self.autocast = model, optim, loss_fn, autocast
+        self.model, self.optim, self.loss_fn, self.autocast = (
+            model,
+            optim,
+            loss_fn,
+            autocast,
+        )
         self.params = list(params)
         self.grad_clip_norm = grad_clip_norm
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -108,9 +123,16 @@ class CapturedTrainStep:
         self.static_y = torch.empty(y.shape, dtype=y.dtype, device=device)
         self.static_x.copy_(x)
         self.static_y.copy_(y)
-        model_before = {key: value.detach().clone() for key, value in self.model.state_dict().items()}
+        model_before = {
+            key: value.detach().clone()
+            for key, value in self.model.state_dict().items()
+        }
         optim_before = {
-            id(p): {key: value.clone() for key, value in state.items() if isinstance(value, torch.Tensor)}
+            id(p): {
+                key: value.clone()
+                for key, value in state.items()
+                if isinstance(value, torch.Tensor)
+            }
             for p, state in self.optim.state.items()
         }
 
@@ -170,7 +192,9 @@ class CapturedTrainStep:
         """Raise ValueError if a constant baked into the graph was changed (e.g. by a scheduler)."""
         if not self.captured_hyperparameters:
             return
-        for index, (now, then) in enumerate(zip(fixed_hyperparameters(self.optim), self.captured_hyperparameters)):
+        for index, (now, then) in enumerate(
+            zip(fixed_hyperparameters(self.optim), self.captured_hyperparameters)
+        ):
             for key, value in now.items():
                 if then.get(key) != value:
                     raise ValueError(

@@ -29,7 +29,9 @@ class ProcessGroupError(RuntimeError):
 def _int_variable(name: str, default: str | None = None) -> int:
     value = os.environ.get(name, default)
     if value is None:
-        raise ValueError(f"{name} is not set; torchrun sets it (WORLD_SIZE > 1 means a multi-process launch)")
+        raise ValueError(
+            f"{name} is not set; torchrun sets it (WORLD_SIZE > 1 means a multi-process launch)"
+        )
     try:
         return int(value.strip())
     except ValueError:
@@ -55,19 +57,29 @@ def launch_settings() -> dict[str, str]:
     """
     size = world_size_from_env()
     if size == 1:
-        return {name: os.environ[name] for name in LAUNCH_VARIABLES if name in os.environ}
+        return {
+            name: os.environ[name] for name in LAUNCH_VARIABLES if name in os.environ
+        }
     rank_value = _int_variable("RANK")
     if not 0 <= rank_value < size:
-        raise ValueError(f"RANK={os.environ['RANK']!r} must be in 0..{size - 1} (WORLD_SIZE={size})")
+        raise ValueError(
+            f"RANK={os.environ['RANK']!r} must be in 0..{size - 1} (WORLD_SIZE={size})"
+        )
     local = _int_variable("LOCAL_RANK")
     if not 0 <= local < size:
-        raise ValueError(f"LOCAL_RANK={os.environ['LOCAL_RANK']!r} must be in 0..{size - 1} (WORLD_SIZE={size})")
+        raise ValueError(
+            f"LOCAL_RANK={os.environ['LOCAL_RANK']!r} must be in 0..{size - 1} (WORLD_SIZE={size})"
+        )
     address = os.environ.get("MASTER_ADDR", "").strip()
     if not address or any(character.isspace() for character in address):
-        raise ValueError(f"MASTER_ADDR={os.environ.get('MASTER_ADDR')!r} must be a host name or address")
+        raise ValueError(
+            f"MASTER_ADDR={os.environ.get('MASTER_ADDR')!r} must be a host name or address"
+        )
     port = _int_variable("MASTER_PORT")
     if not 1 <= port <= 65535:
-        raise ValueError(f"MASTER_PORT={os.environ['MASTER_PORT']!r} must be a port number in 1..65535")
+        raise ValueError(
+            f"MASTER_PORT={os.environ['MASTER_PORT']!r} must be a port number in 1..65535"
+        )
     return {name: os.environ[name] for name in LAUNCH_VARIABLES}
 
 
@@ -76,7 +88,9 @@ def process_device(device: torch.device) -> torch.device:
     if device.type == "cuda" and device.index is None:
         local = _int_variable("LOCAL_RANK", "0")
         if local < 0:
-            raise ValueError(f"LOCAL_RANK={os.environ.get('LOCAL_RANK')!r} must be >= 0")
+            raise ValueError(
+                f"LOCAL_RANK={os.environ.get('LOCAL_RANK')!r} must be >= 0"
+            )
         return torch.device("cuda", local)
     return device
 
@@ -100,10 +114,18 @@ def join_process_group(device: torch.device | str, timeout_s: float = 60.0) -> b
         ProcessGroupError: the other processes did not come within ``timeout_s`` or the
             rendezvous failed; the message names the variables, which may be stale leftovers.
     """
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not 0 < timeout_s < math.inf:
-        raise ValueError(f"timeout_s must be a finite number of seconds > 0, got {timeout_s!r}")
+    if (
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, (int, float))
+        or not 0 < timeout_s < math.inf
+    ):
+        raise ValueError(
+            f"timeout_s must be a finite number of seconds > 0, got {timeout_s!r}"
+        )
     if not isinstance(device, (str, torch.device)):
-        raise ValueError(f"device must be a torch.device or a device name, got {device!r}")
+        raise ValueError(
+            f"device must be a torch.device or a device name, got {device!r}"
+        )
     try:
         device = torch.device(device)
     except RuntimeError:
@@ -112,7 +134,9 @@ def join_process_group(device: torch.device | str, timeout_s: float = 60.0) -> b
     if world_size_from_env() == 1:
         return False
     if not dist.is_available():
-        raise ValueError("WORLD_SIZE > 1, but this PyTorch build has no torch.distributed")
+        raise ValueError(
+            "WORLD_SIZE > 1, but this PyTorch build has no torch.distributed"
+        )
     if dist.is_initialized():
         return dist.get_world_size() > 1
     device = process_device(device)
@@ -121,7 +145,8 @@ def join_process_group(device: torch.device | str, timeout_s: float = 60.0) -> b
     described = " ".join(f"{name}={value}" for name, value in settings.items())
     try:
         dist.init_process_group(
-            backend="nccl" if device.type == "cuda" else "gloo", timeout=timedelta(seconds=timeout_s)
+            backend="nccl" if device.type == "cuda" else "gloo",
+            timeout=timedelta(seconds=timeout_s),
         )
     except Exception as error:  # noqa: BLE001 (any rendezvous failure gets the same explanation)
         raise ProcessGroupError(
@@ -159,15 +184,23 @@ def shard_loader(loader: DataLoader, train: bool) -> DataLoader:
     a process's samples are real.
     """
     if not isinstance(loader, DataLoader):
-        raise ValueError(f"a distributed run needs torch DataLoaders to shard, got {type(loader).__name__}")
+        raise ValueError(
+            f"a distributed run needs torch DataLoaders to shard, got {type(loader).__name__}"
+        )
     if isinstance(loader.sampler, DistributedSampler):
         return loader
     if loader.batch_size is None:
-        raise ValueError("cannot shard a DataLoader built with a custom batch_sampler; pass batch_size instead")
+        raise ValueError(
+            "cannot shard a DataLoader built with a custom batch_sampler; pass batch_size instead"
+        )
     shuffle = train and isinstance(loader.sampler, RandomSampler)
     seed = loader.generator.initial_seed() if loader.generator is not None else 0
-    sampler = DistributedSampler(loader.dataset, shuffle=shuffle, seed=seed, drop_last=False)
-    extra = {"prefetch_factor": loader.prefetch_factor} if loader.num_workers > 0 else {}
+    sampler = DistributedSampler(
+        loader.dataset, shuffle=shuffle, seed=seed, drop_last=False
+    )
+    extra = (
+        {"prefetch_factor": loader.prefetch_factor} if loader.num_workers > 0 else {}
+    )
     return DataLoader(
         loader.dataset,
         batch_size=loader.batch_size,

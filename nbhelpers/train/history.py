@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-COLUMNS = ("step", "epoch", "loss", "accu", "loss_avg", "accu_avg", "val_loss", "val_accu")
+COLUMNS = (
+    "step",
+    "epoch",
+    "loss",
+    "accu",
+    "loss_avg",
+    "accu_avg",
+    "val_loss",
+    "val_accu",
+)
 
 
 def history_frame(

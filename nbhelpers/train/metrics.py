@@ -32,7 +32,9 @@ class StepMetrics:
             over processes in a distributed run.
     """
 
-    def __init__(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> None:
         self._pending: list[torch.Tensor] = []
         self._reduce = reduce
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 import torch
 
@@ -25,7 +25,7 @@ def check_precision(precision: str, device: torch.device) -> None:
 
 
 def fast_precision(device: torch.device | str) -> str:
-    """"bf16" where bfloat16 autocast is fast on ``device``, else "32".
+    """ "bf16" where bfloat16 autocast is fast on ``device``, else "32".
 
     Fast: CUDA devices with bfloat16 support, and CPUs with AVX-512 BF16 or AMX instructions
     (bfloat16 matrix multiplication in hardware; on this book's development CPU it halves the
@@ -35,12 +35,19 @@ def fast_precision(device: torch.device | str) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "32"
     if device.type == "cpu":
-        probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-        return "bf16" if any(probe is not None and probe() for probe in probes) else "32"
+        probes = [
+            getattr(torch.cpu, name, None)
+            for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        ]
+        return (
+            "bf16" if any(probe is not None and probe() for probe in probes) else "32"
+        )
     return "32"
 
 
-def autocast(precision: str, device: torch.device, cache_enabled: bool = True) -> ContextManager[object]:
+def autocast(
+    precision: str, device: torch.device, cache_enabled: bool = True
+) -> AbstractContextManager[object]:
     """The context the forward pass and the loss run in: autocast for "bf16"/"16", else nothing.
 
     ``cache_enabled=False`` is required inside CUDA-graph capture (PyTorch's CUDA graphs notes).

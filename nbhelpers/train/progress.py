@@ -23,4 +23,11 @@ def progress_bar(total: int | None, desc: str, show: bool) -> tqdm:
     ``disable=False`` explicitly, which overrides tqdm's own reading of ``TQDM_DISABLE``.
     """
     disable = not show or bars_disabled_by_environment()
-    return tqdm(total=total, desc=desc, mininterval=MIN_REFRESH_SECONDS, leave=False, dynamic_ncols=True, disable=disable)
+    return tqdm(
+        total=total,
+        desc=desc,
+        mininterval=MIN_REFRESH_SECONDS,
+        leave=False,
+        dynamic_ncols=True,
+        disable=disable,
+    )

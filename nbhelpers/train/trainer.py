@@ -193,12 +193,10 @@ class Trainer:
         self._non_blocking = self.device.type == "cuda"
         self._shuffle_bases: dict[int, tuple[torch.Generator, int]] = {}
         self._sharded: dict[int, tuple[Any, Any]] = {}
-        self._train_loader: Any = (
-            None  # the train loader of the latest run (its state is checkpointed)
-        )
-        self._loader_state: tuple[Path, dict[str, Any]] | None = (
-            None  # from load_checkpoint, for the next run
-        )
+        # the train loader of the latest run (its state is checkpointed)
+        self._train_loader: Any = None
+        # from load_checkpoint, for the next run
+        self._loader_state: tuple[Path, dict[str, Any]] | None = None
 
     # ----------------------------------------------------------------- forward passes
     def __call__(self, x: Any) -> torch.Tensor:
@@ -500,9 +498,8 @@ class Trainer:
         limit = None  # examples of this process's shard that are not DistributedSampler padding
         if self.distributed and isinstance(sampler, DistributedSampler):
             limit = distributed.unpadded_count(sampler)
-        dtype = (
-            torch.float32 if self.device.type == "mps" else torch.float64
-        )  # MPS has no float64
+        # MPS has no float64
+        dtype = torch.float32 if self.device.type == "mps" else torch.float64
         loss_sum = torch.zeros((), dtype=dtype, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         count = 0
@@ -650,9 +647,8 @@ class Trainer:
         self._loader_state = snapshot["loader_state"]
         restore_rng_state(snapshot["rng"])
         if self._graph_step is not None:
-            self._graph_step = (
-                self._new_graph_step()
-            )  # the optimizer state tensors were replaced again
+            # the optimizer state tensors were replaced again
+            self._graph_step = self._new_graph_step()
 
     def _parts(self) -> dict[str, Any]:
         """The stateful training parts a checkpoint restores (none for an inference-only Trainer)."""
@@ -685,9 +681,8 @@ class Trainer:
             else None
         )
         if self._graph_step is not None:
-            self._graph_step = (
-                self._new_graph_step()
-            )  # the optimizer state tensors were replaced
+            # the optimizer state tensors were replaced
+            self._graph_step = self._new_graph_step()
         if restore_rng:
             restore_rng_state(state["rng"])
 
@@ -735,9 +730,11 @@ class Trainer:
     @staticmethod
     def _split(batch: Sequence[Any]) -> tuple[Any, Any]:
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            kind = f"a {type(batch).__name__} of length {len(batch)}" if isinstance(batch, (tuple, list)) else (
-                f"a {type(batch).__name__}"
-            )  # fmt: skip
+            kind = (
+                f"a {type(batch).__name__} of length {len(batch)}"
+                if isinstance(batch, (tuple, list))
+                else (f"a {type(batch).__name__}")
+            )
             raise ValueError(f"a batch must be a pair (x, y), got {kind}")
         if not isinstance(batch[1], torch.Tensor):
             raise ValueError(
@@ -860,9 +857,8 @@ def _resolve_device(device: Any, in_group: bool) -> torch.device:
             f"device must be a torch.device, a device name or None, got {device!r}"
         )
     if in_group and resolved.type == "cuda" and resolved.index is None:
-        resolved = torch.device(
-            "cuda", torch.cuda.current_device()
-        )  # set by join_process_group
+        # set by join_process_group
+        resolved = torch.device("cuda", torch.cuda.current_device())
     return resolved
 
 

@@ -32,7 +32,15 @@ from typing import Any
 
 import pytest
 
-CATEGORIES = ("files", "environment", "network", "checkpoints", "arguments", "cli", "book")
+CATEGORIES = (
+    "files",
+    "environment",
+    "network",
+    "checkpoints",
+    "arguments",
+    "cli",
+    "book",
+)
 TEMPORARY_PATTERNS = ("*.part", "*.tmp", ".*.part", ".*.tmp")
 # Variables the workspace clears so that the caller's environment cannot leak into a case.
 CLEARED_ENV = (
@@ -86,7 +94,9 @@ class FaultServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 server.requests[self.path] = server.requests.get(self.path, 0) + 1
-                route = server.routes.get(self.path, Route(status=404, body=b"no such path"))
+                route = server.routes.get(
+                    self.path, Route(status=404, body=b"no such path")
+                )
                 if route.delay:
                     time.sleep(route.delay)
                 if route.reset:
@@ -97,7 +107,9 @@ class FaultServer:
                     self.send_response(route.status)
                     for key, value in route.headers.items():
                         self.send_header(key, value)
-                    self.send_header("Content-Length", str(route.announce or len(route.body)))
+                    self.send_header(
+                        "Content-Length", str(route.announce or len(route.body))
+                    )
                     self.end_headers()
                     self.wfile.write(route.body)
                     if route.announce:
@@ -110,7 +122,11 @@ class FaultServer:
 
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            daemon=True,
+        ).start()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}{path}"
@@ -164,7 +180,11 @@ class Workspace:
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
     for name in CLEARED_ENV:
         monkeypatch.delenv(name, raising=False)
-    data, mirror, torch_home = tmp_path / "data", tmp_path / "mirror", tmp_path / "torch"
+    data, mirror, torch_home = (
+        tmp_path / "data",
+        tmp_path / "mirror",
+        tmp_path / "torch",
+    )
     for folder in (data, mirror, torch_home):
         folder.mkdir()
     monkeypatch.setenv("NBHELPERS_DATA", str(data))
@@ -175,7 +195,9 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Works
         yield Workspace(tmp_path, data, mirror, torch_home, monkeypatch, server)
     finally:
         server.close()
-        for path in tmp_path.rglob("*"):  # let pytest clean up what a case made read-only
+        for path in tmp_path.rglob(
+            "*"
+        ):  # let pytest clean up what a case made read-only
             if not path.is_symlink():
                 os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
@@ -218,9 +240,13 @@ class Case:
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
-            raise ValueError(f"case {self.id}: category {self.category!r} is not one of {CATEGORIES}")
+            raise ValueError(
+                f"case {self.id}: category {self.category!r} is not one of {CATEGORIES}"
+            )
         if self.raises is not None and not self.names:
-            raise ValueError(f"case {self.id}: an expected error needs `names`, the pattern naming the bad input")
+            raise ValueError(
+                f"case {self.id}: an expected error needs `names`, the pattern naming the bad input"
+            )
         if self.raises is None and self.expect is None:
             raise ValueError(f"case {self.id}: a handled outcome needs `expect`")
 
@@ -246,7 +272,9 @@ def run_case(case: Case, ws: Workspace) -> None:
     if folder:
         record(observation, ws, Path(folder))
     if not observation.passed:
-        pytest.fail(f"{case.id}: {observation.problem}\n  error: {observation.error_type}: {observation.message}")
+        pytest.fail(
+            f"{case.id}: {observation.problem}\n  error: {observation.error_type}: {observation.message}"
+        )
 
 
 def observe(case: Case, ws: Workspace) -> Observation:
@@ -288,7 +316,9 @@ def record(observation: Observation, ws: Workspace, folder: Path) -> None:
         out.write(json.dumps(line) + "\n")
 
 
-def _outcome_problem(case: Case, error: BaseException | None, result: Any, ws: Workspace) -> str:
+def _outcome_problem(
+    case: Case, error: BaseException | None, result: Any, ws: Workspace
+) -> str:
     if case.raises is not None:
         if error is None:
             return f"expected {_names(case.raises)}, but nothing was raised (returned {result!r:.80})"
@@ -308,7 +338,9 @@ def _outcome_problem(case: Case, error: BaseException | None, result: Any, ws: W
     return ""
 
 
-def _workspace_problem(case: Case, before: dict[str, str], after: dict[str, str]) -> str:
+def _workspace_problem(
+    case: Case, before: dict[str, str], after: dict[str, str]
+) -> str:
     for key, digest in before.items():
         if after.get(key) != digest and not _matches(key, case.may_change):
             return f"{key} was changed or removed"

@@ -18,7 +18,17 @@ from harness import Case, Workspace, run_case
 
 from nbhelpers.examples import mnist as example
 
-TINY = ["--epochs", "1", "--train-size", "64", "--valid-size", "32", "--device", "cpu", "--quiet"]
+TINY = [
+    "--epochs",
+    "1",
+    "--train-size",
+    "64",
+    "--valid-size",
+    "32",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 class CommandFailed(Exception):
@@ -55,7 +65,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _stale_launch(ws: Workspace, world: str = "2", rank: str = "0", port: int | None = None) -> None:
+def _stale_launch(
+    ws: Workspace, world: str = "2", rank: str = "0", port: int | None = None
+) -> None:
     ws.env.setenv("WORLD_SIZE", world)
     ws.env.setenv("RANK", rank)
     ws.env.setenv("LOCAL_RANK", rank)
@@ -71,7 +83,9 @@ def _finished(result: str, ws: Workspace) -> None:
     assert "valid_accuracy=" in result, result
 
 
-def bad_flag(slug: str, arguments: list[str], names: str, tried: str, setup=None) -> Case:
+def bad_flag(
+    slug: str, arguments: list[str], names: str, tried: str, setup=None
+) -> Case:
     """A flag the program must refuse before any work: exit status 2 naming it."""
     return Case(
         f"cli-{slug}",
@@ -87,24 +101,114 @@ def bad_flag(slug: str, arguments: list[str], names: str, tried: str, setup=None
 
 
 CASES = [
-    bad_flag("device-unknown", [*TINY, "--device", "tpu"], "--device tpu is not a device name", "--device tpu"),
-    bad_flag("device-missing-gpu", [*TINY, "--device", "cuda:7"], "--device cuda:7", "--device cuda:7 on a machine without it"),
-    bad_flag("precision-fp16-on-cpu", [*TINY, "--precision", "16"], "precision='16' needs a CUDA device", "--precision 16 on the CPU"),
-    bad_flag("precision-unknown", [*TINY, "--precision", "8"], "invalid choice: '8'", "--precision 8"),
-    bad_flag("epochs-zero", [*TINY, "--epochs", "0"], "epochs must be an int >= 1, got 0", "--epochs 0"),
-    bad_flag("epochs-not-a-number", [*TINY, "--epochs", "three"], "--epochs: invalid int value: 'three'", "--epochs three"),
-    bad_flag("batch-size-negative", [*TINY, "--batch-size", "-32"], "batch_size must be an int >= 1, got -32", "--batch-size -32"),
-    bad_flag("train-size-zero", [*TINY, "--train-size", "0"], "train_size must be an int >= 1, got 0", "--train-size 0"),
-    bad_flag("valid-size-float", [*TINY, "--valid-size", "0.5"], "--valid-size: invalid int value: '0.5'", "--valid-size 0.5"),
-    bad_flag("max-lr-nan", [*TINY, "--max-lr", "nan"], "max_lr must be a finite number > 0, got nan", "--max-lr nan"),
-    bad_flag("max-lr-inf", [*TINY, "--max-lr", "inf"], "max_lr must be a finite number > 0, got inf", "--max-lr inf"),
-    bad_flag("max-lr-negative", [*TINY, "--max-lr", "-0.01"], "max_lr must be a finite number > 0, got -0.01", "--max-lr -0.01"),
-    bad_flag("seed-negative", [*TINY, "--seed", "-1"], "seed must be an int >= 0, got -1", "--seed -1"),
-    bad_flag("threads-zero", [*TINY, "--threads", "0"], "--threads must be >= 1, got 0", "--threads 0"),
-    bad_flag("stop-after-zero", [*TINY, "--stop-after", "0"], "--stop-after must be >= 1, got 0", "--stop-after 0"),
-    bad_flag("join-timeout-zero", [*TINY, "--join-timeout", "0"], "--join-timeout must be a finite number", "--join-timeout 0"),
-    bad_flag("cuda-graph-on-cpu", [*TINY, "--cuda-graph"], "--cuda-graph needs a CUDA device", "--cuda-graph on the CPU"),
-    bad_flag("unknown-flag", [*TINY, "--learning-rate", "0.1"], "unrecognized arguments: --learning-rate 0.1", "--learning-rate 0.1 (no such flag)"),
+    bad_flag(
+        "device-unknown",
+        [*TINY, "--device", "tpu"],
+        "--device tpu is not a device name",
+        "--device tpu",
+    ),
+    bad_flag(
+        "device-missing-gpu",
+        [*TINY, "--device", "cuda:7"],
+        "--device cuda:7",
+        "--device cuda:7 on a machine without it",
+    ),
+    bad_flag(
+        "precision-fp16-on-cpu",
+        [*TINY, "--precision", "16"],
+        "precision='16' needs a CUDA device",
+        "--precision 16 on the CPU",
+    ),
+    bad_flag(
+        "precision-unknown",
+        [*TINY, "--precision", "8"],
+        "invalid choice: '8'",
+        "--precision 8",
+    ),
+    bad_flag(
+        "epochs-zero",
+        [*TINY, "--epochs", "0"],
+        "epochs must be an int >= 1, got 0",
+        "--epochs 0",
+    ),
+    bad_flag(
+        "epochs-not-a-number",
+        [*TINY, "--epochs", "three"],
+        "--epochs: invalid int value: 'three'",
+        "--epochs three",
+    ),
+    bad_flag(
+        "batch-size-negative",
+        [*TINY, "--batch-size", "-32"],
+        "batch_size must be an int >= 1, got -32",
+        "--batch-size -32",
+    ),
+    bad_flag(
+        "train-size-zero",
+        [*TINY, "--train-size", "0"],
+        "train_size must be an int >= 1, got 0",
+        "--train-size 0",
+    ),
+    bad_flag(
+        "valid-size-float",
+        [*TINY, "--valid-size", "0.5"],
+        "--valid-size: invalid int value: '0.5'",
+        "--valid-size 0.5",
+    ),
+    bad_flag(
+        "max-lr-nan",
+        [*TINY, "--max-lr", "nan"],
+        "max_lr must be a finite number > 0, got nan",
+        "--max-lr nan",
+    ),
+    bad_flag(
+        "max-lr-inf",
+        [*TINY, "--max-lr", "inf"],
+        "max_lr must be a finite number > 0, got inf",
+        "--max-lr inf",
+    ),
+    bad_flag(
+        "max-lr-negative",
+        [*TINY, "--max-lr", "-0.01"],
+        "max_lr must be a finite number > 0, got -0.01",
+        "--max-lr -0.01",
+    ),
+    bad_flag(
+        "seed-negative",
+        [*TINY, "--seed", "-1"],
+        "seed must be an int >= 0, got -1",
+        "--seed -1",
+    ),
+    bad_flag(
+        "threads-zero",
+        [*TINY, "--threads", "0"],
+        "--threads must be >= 1, got 0",
+        "--threads 0",
+    ),
+    bad_flag(
+        "stop-after-zero",
+        [*TINY, "--stop-after", "0"],
+        "--stop-after must be >= 1, got 0",
+        "--stop-after 0",
+    ),
+    bad_flag(
+        "join-timeout-zero",
+        [*TINY, "--join-timeout", "0"],
+        "--join-timeout must be a finite number",
+        "--join-timeout 0",
+    ),
+    bad_flag(
+        "cuda-graph-on-cpu",
+        [*TINY, "--cuda-graph"],
+        "--cuda-graph needs a CUDA device",
+        "--cuda-graph on the CPU",
+    ),
+    bad_flag(
+        "unknown-flag",
+        [*TINY, "--learning-rate", "0.1"],
+        "unrecognized arguments: --learning-rate 0.1",
+        "--learning-rate 0.1 (no such flag)",
+    ),
     bad_flag(
         "checkpoint-missing-folder",
         [*TINY, "--checkpoint", "/nonexistent/dir/ck.pt"],

@@ -12,7 +12,15 @@ import pytest
 import torch
 from harness import Case, Workspace, run_case
 
-from nbhelpers.conv import avg_pool2d, conv2d, conv_as_matrix, conv_components, conv_output_size, convolve, max_pool2d
+from nbhelpers.conv import (
+    avg_pool2d,
+    conv2d,
+    conv_as_matrix,
+    conv_components,
+    conv_output_size,
+    convolve,
+    max_pool2d,
+)
 
 
 def _x(*shape: int, **kwargs) -> torch.Tensor:
@@ -303,7 +311,9 @@ CASES = [
         "components-bias-on-other-device",
         "conv_components",
         "the bias on another device",
-        lambda ws: conv_components(_x(1, 3, 6, 6), _x(4, 3, 3, 3), _x(4, device="meta")),
+        lambda ws: conv_components(
+            _x(1, 3, 6, 6), _x(4, 3, 3, 3), _x(4, device="meta")
+        ),
         ValueError,
         "X on cpu, K on cpu, bias on meta",
     ),

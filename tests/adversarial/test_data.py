@@ -14,9 +14,24 @@ import pandas as pd
 import pytest
 import torch
 from harness import Case, Route, Workspace, run_case
-from support import FEMALE_CSV, MALE_CSV, fake_mnist, gz_tables, idx_bytes, write_names, write_patch_layout
+from support import (
+    FEMALE_CSV,
+    MALE_CSV,
+    fake_mnist,
+    gz_tables,
+    idx_bytes,
+    write_names,
+    write_patch_layout,
+)
 
-from nbhelpers.data import histopathology, images, mnist, names, synthetic_histopathology, tokens
+from nbhelpers.data import (
+    histopathology,
+    images,
+    mnist,
+    names,
+    synthetic_histopathology,
+    tokens,
+)
 from nbhelpers.data.histopathology import KAGGLE_DIR
 from nbhelpers.storage import DataSource
 
@@ -27,7 +42,11 @@ SYNTHETIC = "histopathology-synthetic-v1-n4-seed0"
 # ---- building blocks -------------------------------------------------------------------------------
 
 
-def _mnist_files(ws: Workspace, under: str = "data", change: Callable[[dict[str, bytes]], None] | None = None) -> None:
+def _mnist_files(
+    ws: Workspace,
+    under: str = "data",
+    change: Callable[[dict[str, bytes]], None] | None = None,
+) -> None:
     files = fake_mnist(5, seed=0)
     if change is not None:
         change(files)
@@ -41,7 +60,9 @@ def _replace(name: str, content: bytes) -> Callable[[dict[str, bytes]], None]:
     return lambda files: files.__setitem__(name, content)
 
 
-def _edit(name: str, change: Callable[[bytes], bytes]) -> Callable[[dict[str, bytes]], None]:
+def _edit(
+    name: str, change: Callable[[bytes], bytes]
+) -> Callable[[dict[str, bytes]], None]:
     return lambda files: files.__setitem__(name, change(files[name]))
 
 
@@ -70,7 +91,9 @@ def _link(ws: Workspace, link: str, target: str, folder: bool = False) -> None:
     path.symlink_to(ws.root / target, target_is_directory=folder)
 
 
-def _names_files(ws: Workspace, under: str = "data", male: str | bytes = MALE_CSV) -> None:
+def _names_files(
+    ws: Workspace, under: str = "data", male: str | bytes = MALE_CSV
+) -> None:
     folder = ws.root / under / "spanish-names"
     write_names(folder)
     if isinstance(male, bytes):
@@ -79,7 +102,9 @@ def _names_files(ws: Workspace, under: str = "data", male: str | bytes = MALE_CS
         (folder / "male_names.csv").write_text(male, encoding="utf-8")
 
 
-def _layout(ws: Workspace, under: str = "kaggle", labels: str | bytes | None = None) -> Path:
+def _layout(
+    ws: Workspace, under: str = "kaggle", labels: str | bytes | None = None
+) -> Path:
     root = write_patch_layout(ws.root / under)
     if isinstance(labels, bytes):
         (root / "train_labels.csv").write_bytes(labels)
@@ -104,11 +129,15 @@ def _dataset_item(ws: Workspace, ids: list[str] | None = None) -> Any:
     labels = histopathology.load_histopathology_labels(root)
     if ids is not None:
         labels = pd.DataFrame({"id": ids, "label": [0] * len(ids)})
-    dataset = histopathology.HistopathologicDataset(labels, root, transform=histopathology.infer_transform())
+    dataset = histopathology.HistopathologicDataset(
+        labels, root, transform=histopathology.infer_transform()
+    )
     return dataset[0]
 
 
-def _synthetic(ws: Workspace, marker: str | None = None, drop_patch: bool = False) -> None:
+def _synthetic(
+    ws: Workspace, marker: str | None = None, drop_patch: bool = False
+) -> None:
     histopathology.synthetic_patches(4)
     root = ws.data / SYNTHETIC
     if marker is not None:
@@ -140,7 +169,9 @@ def _warned(call: Callable[[], Any]) -> tuple[Any, list[str]]:
     return result, [str(warning.message) for warning in caught]
 
 
-def _kind(kind: str, warning: str | None = None, no_requests: bool = False) -> Callable[[Any, Workspace], None]:
+def _kind(
+    kind: str, warning: str | None = None, no_requests: bool = False
+) -> Callable[[Any, Workspace], None]:
     """expect: the loader's source has ``kind``; a warning matching ``warning`` (or none) was given."""
 
     def check(result: Any, ws: Workspace) -> None:
@@ -154,7 +185,9 @@ def _kind(kind: str, warning: str | None = None, no_requests: bool = False) -> C
     return check
 
 
-def _serve_mnist(ws: Workspace, bodies: dict[str, bytes], table: dict[str, Any] | None = None) -> None:
+def _serve_mnist(
+    ws: Workspace, bodies: dict[str, bytes], table: dict[str, Any] | None = None
+) -> None:
     _online(ws)
     for name, body in bodies.items():
         ws.server.routes[f"/mnist/{name}.gz"] = Route(body=body)
@@ -183,14 +216,22 @@ def _good_fake_mnist(ws: Workspace) -> None:
 def _gz_of_wrong_data(ws: Workspace) -> None:
     """Valid gzip files whose md5 the table accepts but whose unpacked sha256 is not the expected one."""
     bodies, table = gz_tables(fake_mnist(4, seed=1))
-    table = {name: mnist.RawFile("0" * 64, entry.gz_md5, entry.size) for name, entry in table.items()}
+    table = {
+        name: mnist.RawFile("0" * 64, entry.gz_md5, entry.size)
+        for name, entry in table.items()
+    }
     _serve_mnist(ws, bodies, table)
 
 
 def _corrupt_gzip(ws: Workspace) -> None:
     bodies, table = gz_tables(fake_mnist(4, seed=1))
-    broken = {name: body[:10] + b"\x00" * 20 + body[30:] for name, body in bodies.items()}
-    table = {name: mnist.RawFile(entry.sha256, _md5(broken[name]), entry.size) for name, entry in table.items()}
+    broken = {
+        name: body[:10] + b"\x00" * 20 + body[30:] for name, body in bodies.items()
+    }
+    table = {
+        name: mnist.RawFile(entry.sha256, _md5(broken[name]), entry.size)
+        for name, entry in table.items()
+    }
     _serve_mnist(ws, broken, table)
 
 
@@ -202,7 +243,10 @@ def _md5(data: bytes) -> str:
 
 def _temporary_synthetic(result: Any, ws: Workspace) -> None:
     try:
-        assert result.source.kind == "embedded" and "temporary folder" in result.source.detail, result.source
+        assert (
+            result.source.kind == "embedded"
+            and "temporary folder" in result.source.detail
+        ), result.source
         assert len(histopathology.load_histopathology_labels(result.root)) == 4
         assert not any(ws.data.iterdir())
     finally:
@@ -240,7 +284,9 @@ FILE_CASES = [
         "load_mnist",
         "train-images-idx3-ubyte cut short by 100 bytes",
         "ValueError naming the file and its size against its header",
-        setup=lambda ws: _mnist_files(ws, change=_edit("train-images-idx3-ubyte", lambda data: data[:-100])),
+        setup=lambda ws: _mnist_files(
+            ws, change=_edit("train-images-idx3-ubyte", lambda data: data[:-100])
+        ),
         act=lambda ws: mnist.load_mnist(),
         raises=ValueError,
         names=r"train-images-idx3-ubyte holds 3,820 bytes of data, its header says \(5, 28, 28\)",
@@ -251,7 +297,9 @@ FILE_CASES = [
         "load_mnist",
         "train-labels-idx1-ubyte of 6 bytes (half a header)",
         "ValueError naming the file as truncated",
-        setup=lambda ws: _mnist_files(ws, change=_replace("train-labels-idx1-ubyte", b"\x00\x00\x08\x01\x00\x00")),
+        setup=lambda ws: _mnist_files(
+            ws, change=_replace("train-labels-idx1-ubyte", b"\x00\x00\x08\x01\x00\x00")
+        ),
         act=lambda ws: mnist.load_mnist(),
         raises=ValueError,
         names=r"train-labels-idx1-ubyte is truncated",
@@ -262,7 +310,10 @@ FILE_CASES = [
         "load_mnist",
         "images file with the magic number of signed bytes (0x0903)",
         "ValueError naming the file and its magic number",
-        setup=lambda ws: _mnist_files(ws, change=_edit("t10k-images-idx3-ubyte", lambda data: b"\0\0\x09" + data[3:])),
+        setup=lambda ws: _mnist_files(
+            ws,
+            change=_edit("t10k-images-idx3-ubyte", lambda data: b"\0\0\x09" + data[3:]),
+        ),
         act=lambda ws: mnist.load_mnist(train=False),
         raises=ValueError,
         names=r"t10k-images-idx3-ubyte is not an unsigned-byte IDX file \(magic number 00000903\)",
@@ -273,7 +324,9 @@ FILE_CASES = [
         "load_mnist",
         "an empty train-labels-idx1-ubyte",
         "ValueError naming the file",
-        setup=lambda ws: _mnist_files(ws, change=_replace("train-labels-idx1-ubyte", b"")),
+        setup=lambda ws: _mnist_files(
+            ws, change=_replace("train-labels-idx1-ubyte", b"")
+        ),
         act=lambda ws: mnist.load_mnist(),
         raises=ValueError,
         names=r"train-labels-idx1-ubyte is not an unsigned-byte IDX file \(magic number missing\)",
@@ -284,7 +337,12 @@ FILE_CASES = [
         "load_mnist",
         "images of 27x27 pixels in a well-formed IDX file",
         "ValueError naming the file and the shape",
-        setup=lambda ws: _mnist_files(ws, change=_replace("train-images-idx3-ubyte", idx_bytes(np.zeros((5, 27, 27))))),
+        setup=lambda ws: _mnist_files(
+            ws,
+            change=_replace(
+                "train-images-idx3-ubyte", idx_bytes(np.zeros((5, 27, 27)))
+            ),
+        ),
         act=lambda ws: mnist.load_mnist(),
         raises=ValueError,
         names=r"train-images-idx3-ubyte holds images of shape \(5, 27, 27\)",
@@ -295,7 +353,9 @@ FILE_CASES = [
         "load_mnist",
         "5 images but 4 labels",
         "ValueError naming both files",
-        setup=lambda ws: _mnist_files(ws, change=_replace("train-labels-idx1-ubyte", idx_bytes(np.zeros(4)))),
+        setup=lambda ws: _mnist_files(
+            ws, change=_replace("train-labels-idx1-ubyte", idx_bytes(np.zeros(4)))
+        ),
         act=lambda ws: mnist.load_mnist(),
         raises=ValueError,
         names=r"train-labels-idx1-ubyte holds \(4,\) labels for the 5 images of .*train-images-idx3-ubyte",
@@ -306,7 +366,10 @@ FILE_CASES = [
         "load_mnist",
         "train-labels-idx1-ubyte is a symbolic link to a deleted file",
         "ValueError naming the link and its target, not a silent fallback",
-        setup=lambda ws: (_mnist_files(ws), _link(ws, "data/MNIST/raw/train-labels-idx1-ubyte", "gone")),
+        setup=lambda ws: (
+            _mnist_files(ws),
+            _link(ws, "data/MNIST/raw/train-labels-idx1-ubyte", "gone"),
+        ),
         act=lambda ws: mnist.load_mnist(),
         raises=ValueError,
         names=r"train-labels-idx1-ubyte is a dangling symbolic link \(to .*gone\)",
@@ -331,7 +394,10 @@ FILE_CASES = [
         "load_mnist",
         "train-images-idx3-ubyte with mode 000",
         "root reads it anyway (the set loads); any other user gets a PermissionError naming the file",
-        setup=lambda ws: (_mnist_files(ws), os.chmod(_raw(ws) / "train-images-idx3-ubyte", 0)),
+        setup=lambda ws: (
+            _mnist_files(ws),
+            os.chmod(_raw(ws) / "train-images-idx3-ubyte", 0),
+        ),
         act=lambda ws: mnist.load_mnist(),
         raises=None if ROOT else PermissionError,
         names=None if ROOT else r"train-images-idx3-ubyte",
@@ -343,7 +409,10 @@ FILE_CASES = [
         "load_mnist",
         "the mirror's labels file holds a label 200",
         "ValueError naming the mirror file (no silent fallback to the digits)",
-        setup=lambda ws: (_use_mirror(ws), _mnist_files(ws, under="mirror", change=_label_200)),
+        setup=lambda ws: (
+            _use_mirror(ws),
+            _mnist_files(ws, under="mirror", change=_label_200),
+        ),
         act=lambda ws: mnist.load_mnist(),
         raises=ValueError,
         names=r"mirror/MNIST/raw/train-labels-idx1-ubyte: label 200",
@@ -354,7 +423,10 @@ FILE_CASES = [
         "load_mnist",
         "the data folder holds the test images but not the test labels (offline)",
         "the incomplete folder is skipped: the embedded digits, nothing written",
-        setup=lambda ws: (_mnist_files(ws), (_raw(ws) / "t10k-labels-idx1-ubyte").unlink()),
+        setup=lambda ws: (
+            _mnist_files(ws),
+            (_raw(ws) / "t10k-labels-idx1-ubyte").unlink(),
+        ),
         act=lambda ws: mnist.load_mnist(train=False),
         expect=_kind("embedded"),
     ),
@@ -430,7 +502,10 @@ FILE_CASES = [
         "load_names",
         "female_names.csv is a dangling symbolic link",
         "ValueError naming the link",
-        setup=lambda ws: (_names_files(ws), _link(ws, "data/spanish-names/female_names.csv", "gone.csv")),
+        setup=lambda ws: (
+            _names_files(ws),
+            _link(ws, "data/spanish-names/female_names.csv", "gone.csv"),
+        ),
         act=lambda ws: names.load_names(),
         raises=ValueError,
         names=r"female_names.csv is a dangling symbolic link",
@@ -441,7 +516,10 @@ FILE_CASES = [
         "load_names",
         "male_names.csv with mode 000",
         "root reads it anyway (the names load); any other user gets a PermissionError naming the file",
-        setup=lambda ws: (_names_files(ws), os.chmod(ws.data / "spanish-names" / "male_names.csv", 0)),
+        setup=lambda ws: (
+            _names_files(ws),
+            os.chmod(ws.data / "spanish-names" / "male_names.csv", 0),
+        ),
         act=lambda ws: names.load_names(),
         raises=None if ROOT else PermissionError,
         names=None if ROOT else r"male_names.csv",
@@ -530,7 +608,10 @@ FILE_CASES = [
         "load_histopathology_labels",
         "train_labels.csv is a dangling symbolic link",
         "FileNotFoundError naming the link",
-        setup=lambda ws: (_layout(ws), _link(ws, "kaggle/train_labels.csv", "gone.csv")),
+        setup=lambda ws: (
+            _layout(ws),
+            _link(ws, "kaggle/train_labels.csv", "gone.csv"),
+        ),
         act=lambda ws: histopathology.load_histopathology_labels(ws.root / "kaggle"),
         raises=FileNotFoundError,
         names=r"train_labels.csv is a dangling symbolic link",
@@ -541,7 +622,10 @@ FILE_CASES = [
         "load_histopathology_labels",
         "train_labels.csv is a folder",
         "ValueError naming it",
-        setup=lambda ws: (_layout(ws), _replace_by_folder(ws.root / "kaggle" / "train_labels.csv")),
+        setup=lambda ws: (
+            _layout(ws),
+            _replace_by_folder(ws.root / "kaggle" / "train_labels.csv"),
+        ),
         act=lambda ws: histopathology.load_histopathology_labels(ws.root / "kaggle"),
         raises=ValueError,
         names=r"train_labels.csv is not a file",
@@ -586,7 +670,9 @@ FILE_CASES = [
         "a 96x96 patch with an alpha channel",
         "ValueError naming the file and its 4 channels",
         setup=lambda ws: _patch(ws, np.zeros((96, 96, 4), np.uint8)),
-        act=lambda ws: histopathology.read_patch(ws.root / "kaggle" / "train" / "p0.tif"),
+        act=lambda ws: histopathology.read_patch(
+            ws.root / "kaggle" / "train" / "p0.tif"
+        ),
         raises=ValueError,
         names=r"p0.tif is a 96x96 image with 4 channel",
     ),
@@ -607,7 +693,10 @@ FILE_CASES = [
         "HistopathologicDataset",
         "an id whose .tif is a dangling symbolic link",
         "ValueError when the dataset is built (as documented), naming the id and the link",
-        setup=lambda ws: (_layout(ws), _link(ws, "kaggle/train/ghost.tif", "kaggle/deleted.tif")),
+        setup=lambda ws: (
+            _layout(ws),
+            _link(ws, "kaggle/train/ghost.tif", "kaggle/deleted.tif"),
+        ),
         act=lambda ws: _dataset_item(ws, ids=["p0", "ghost"]),
         raises=ValueError,
         names=r"patch id 'ghost': .*ghost.tif is a dangling symbolic link",
@@ -618,7 +707,10 @@ FILE_CASES = [
         "HistopathologicDataset",
         "an id whose .tif is a symbolic link to a folder",
         "ValueError when the dataset is built, naming the id",
-        setup=lambda ws: (_layout(ws), _link(ws, "kaggle/train/dir.tif", "kaggle/adir", folder=True)),
+        setup=lambda ws: (
+            _layout(ws),
+            _link(ws, "kaggle/train/dir.tif", "kaggle/adir", folder=True),
+        ),
         act=lambda ws: _dataset_item(ws, ids=["dir"]),
         raises=ValueError,
         names=r"patch id 'dir': .*dir.tif is not a file",
@@ -651,7 +743,9 @@ FILE_CASES = [
         "HistopathologicDataset",
         "a root folder that does not exist",
         "FileNotFoundError naming the folder",
-        act=lambda ws: histopathology.HistopathologicDataset(pd.DataFrame({"id": ["a"]}), ws.root / "nowhere"),
+        act=lambda ws: histopathology.HistopathologicDataset(
+            pd.DataFrame({"id": ["a"]}), ws.root / "nowhere"
+        ),
         raises=FileNotFoundError,
         names=r"no folder .*nowhere/train",
     ),
@@ -673,7 +767,8 @@ FILE_CASES = [
         "synthetic.json says n=5 in the folder for n=4",
         "ValueError naming the folder and both sizes",
         setup=lambda ws: _synthetic(
-            ws, marker='{"generator": "nbhelpers synthetic histopathology", "version": 1, "n": 5, "seed": 0}'
+            ws,
+            marker='{"generator": "nbhelpers synthetic histopathology", "version": 1, "n": 5, "seed": 0}',
         ),
         act=lambda ws: histopathology.synthetic_patches(4),
         raises=ValueError,
@@ -707,8 +802,13 @@ FILE_CASES = [
         "make_synthetic_histopathology",
         "generate into a folder that already holds a file",
         "FileExistsError naming the folder; its content untouched, no temporary folder left",
-        setup=lambda ws: ((ws.root / "taken").mkdir(), (ws.root / "taken" / "mine.txt").write_text("keep me")),
-        act=lambda ws: synthetic_histopathology.make_synthetic_histopathology(ws.root / "taken", 3),
+        setup=lambda ws: (
+            (ws.root / "taken").mkdir(),
+            (ws.root / "taken" / "mine.txt").write_text("keep me"),
+        ),
+        act=lambda ws: synthetic_histopathology.make_synthetic_histopathology(
+            ws.root / "taken", 3
+        ),
         raises=FileExistsError,
         names=r"taken already exists",
     ),
@@ -718,8 +818,13 @@ FILE_CASES = [
         "make_synthetic_histopathology",
         "generate into a read-only (0o555) parent folder",
         "PermissionError naming the folder; nothing created",
-        setup=lambda ws: ((ws.root / "locked").mkdir(), os.chmod(ws.root / "locked", 0o555)),
-        act=lambda ws: synthetic_histopathology.make_synthetic_histopathology(ws.root / "locked" / "set", 3),
+        setup=lambda ws: (
+            (ws.root / "locked").mkdir(),
+            os.chmod(ws.root / "locked", 0o555),
+        ),
+        act=lambda ws: synthetic_histopathology.make_synthetic_histopathology(
+            ws.root / "locked" / "set", 3
+        ),
         raises=PermissionError,
         names=r"folder .*locked is not writable",
     ),
@@ -778,7 +883,12 @@ ENVIRONMENT_CASES = [
         "load_mnist",
         "a read-only NBHELPERS_DATA, downloads allowed, the mirror holds MNIST",
         "the mirror; nothing downloaded or written",
-        setup=lambda ws: (_read_only_data(ws), _use_mirror(ws), _mnist_files(ws, under="mirror"), _online(ws)),
+        setup=lambda ws: (
+            _read_only_data(ws),
+            _use_mirror(ws),
+            _mnist_files(ws, under="mirror"),
+            _online(ws),
+        ),
         act=lambda ws: mnist.load_mnist(),
         expect=_kind("mirror", no_requests=True),
     ),
@@ -798,8 +908,12 @@ ENVIRONMENT_CASES = [
         "load_mnist",
         "NBHELPERS_DATA does not exist and its parent folder is read-only",
         "the embedded digits; no error, nothing created",
-        setup=lambda ws: ((ws.root / "locked").mkdir(), os.chmod(ws.root / "locked", 0o555), _online(ws),
-                          ws.env.setenv("NBHELPERS_DATA", str(ws.root / "locked" / "data"))),
+        setup=lambda ws: (
+            (ws.root / "locked").mkdir(),
+            os.chmod(ws.root / "locked", 0o555),
+            _online(ws),
+            ws.env.setenv("NBHELPERS_DATA", str(ws.root / "locked" / "data")),
+        ),
         act=lambda ws: _warned(mnist.load_mnist),
         expect=_kind("embedded", warning="is not writable", no_requests=True),
     ),
@@ -809,7 +923,12 @@ ENVIRONMENT_CASES = [
         "load_names",
         "a read-only NBHELPERS_DATA, downloads allowed, the mirror holds the names",
         "the mirror; nothing written",
-        setup=lambda ws: (_read_only_data(ws), _use_mirror(ws), _names_files(ws, under="mirror"), _online(ws)),
+        setup=lambda ws: (
+            _read_only_data(ws),
+            _use_mirror(ws),
+            _names_files(ws, under="mirror"),
+            _online(ws),
+        ),
         act=lambda ws: names.load_names(),
         expect=_kind("mirror", no_requests=True),
     ),
@@ -849,7 +968,11 @@ ENVIRONMENT_CASES = [
         "find_kaggle_patches",
         "a read-only NBHELPERS_DATA, the mirror holds a Kaggle set",
         "the mirror's set",
-        setup=lambda ws: (_read_only_data(ws), _use_mirror(ws), _layout(ws, under=f"mirror/{KAGGLE_DIR}")),
+        setup=lambda ws: (
+            _read_only_data(ws),
+            _use_mirror(ws),
+            _layout(ws, under=f"mirror/{KAGGLE_DIR}"),
+        ),
         act=lambda ws: histopathology.find_kaggle_patches(),
         expect=_kind("mirror"),
     ),
@@ -860,7 +983,10 @@ ENVIRONMENT_CASES = [
         "NBHELPERS_DATA names a file",
         "ValueError naming the variable",
         setup=lambda ws: (ws.root / "afile").write_bytes(b"x"),
-        act=lambda ws: (ws.env.setenv("NBHELPERS_DATA", str(ws.root / "afile")), mnist.load_mnist()),
+        act=lambda ws: (
+            ws.env.setenv("NBHELPERS_DATA", str(ws.root / "afile")),
+            mnist.load_mnist(),
+        ),
         raises=ValueError,
         names=r"NBHELPERS_DATA=.*afile.* is a file",
     ),
@@ -871,7 +997,10 @@ ENVIRONMENT_CASES = [
         "NBHELPERS_DATA names a file",
         "ValueError naming the variable",
         setup=lambda ws: (ws.root / "afile").write_bytes(b"x"),
-        act=lambda ws: (ws.env.setenv("NBHELPERS_DATA", str(ws.root / "afile")), names.load_names()),
+        act=lambda ws: (
+            ws.env.setenv("NBHELPERS_DATA", str(ws.root / "afile")),
+            names.load_names(),
+        ),
         raises=ValueError,
         names=r"NBHELPERS_DATA=.*afile.* is a file",
     ),
@@ -882,7 +1011,10 @@ ENVIRONMENT_CASES = [
         "NBHELPERS_DATA names a file",
         "ValueError naming the variable",
         setup=lambda ws: (ws.root / "afile").write_bytes(b"x"),
-        act=lambda ws: (ws.env.setenv("NBHELPERS_DATA", str(ws.root / "afile")), histopathology.synthetic_patches(4)),
+        act=lambda ws: (
+            ws.env.setenv("NBHELPERS_DATA", str(ws.root / "afile")),
+            histopathology.synthetic_patches(4),
+        ),
         raises=ValueError,
         names=r"NBHELPERS_DATA=.*afile.* is a file",
     ),
@@ -892,7 +1024,10 @@ ENVIRONMENT_CASES = [
         "load_mnist",
         "NBHELPERS_DATA_MIRROR names a missing folder",
         "FileNotFoundError naming the variable (a typo is not 'no mirror')",
-        act=lambda ws: (ws.env.setenv("NBHELPERS_DATA_MIRROR", str(ws.root / "nowhere")), mnist.load_mnist()),
+        act=lambda ws: (
+            ws.env.setenv("NBHELPERS_DATA_MIRROR", str(ws.root / "nowhere")),
+            mnist.load_mnist(),
+        ),
         raises=FileNotFoundError,
         names=r"NBHELPERS_DATA_MIRROR=.*nowhere",
     ),
@@ -902,7 +1037,10 @@ ENVIRONMENT_CASES = [
         "demo_image",
         "NBHELPERS_DATA_MIRROR names a missing folder",
         "FileNotFoundError naming the variable",
-        act=lambda ws: (ws.env.setenv("NBHELPERS_DATA_MIRROR", str(ws.root / "nowhere")), images.demo_image()),
+        act=lambda ws: (
+            ws.env.setenv("NBHELPERS_DATA_MIRROR", str(ws.root / "nowhere")),
+            images.demo_image(),
+        ),
         raises=FileNotFoundError,
         names=r"NBHELPERS_DATA_MIRROR=.*nowhere",
     ),
@@ -925,7 +1063,11 @@ ENVIRONMENT_CASES = [
         "load_names",
         "NBHELPERS_OFFLINE=of (a typo), no names files anywhere",
         "ValueError naming the variable and its value; no request",
-        act=lambda ws: (_online(ws), ws.env.setenv("NBHELPERS_OFFLINE", "of"), names.load_names()),
+        act=lambda ws: (
+            _online(ws),
+            ws.env.setenv("NBHELPERS_OFFLINE", "of"),
+            names.load_names(),
+        ),
         raises=ValueError,
         names=r"NBHELPERS_OFFLINE='of'",
     ),
@@ -962,7 +1104,9 @@ NETWORK_CASES = [
         "load_mnist",
         "an HTTP 200 HTML page (captive portal) instead of the gzip",
         "the embedded digits with a warning naming the url; no MNIST/raw left",
-        setup=lambda ws: _serve_all_mnist(ws, Route(body=HTML, headers={"Content-Type": "text/html"})),
+        setup=lambda ws: _serve_all_mnist(
+            ws, Route(body=HTML, headers={"Content-Type": "text/html"})
+        ),
         act=lambda ws: _warned(mnist.load_mnist),
         expect=_kind("embedded", warning="md5 mismatch for http://127.0.0.1"),
     ),
@@ -992,7 +1136,9 @@ NETWORK_CASES = [
         "load_mnist",
         "a body shorter than its Content-Length",
         "retried, then the embedded digits; no partial file",
-        setup=lambda ws: _serve_all_mnist(ws, Route(body=b"\x1f\x8b" + b"\x00" * 100, announce=10_000)),
+        setup=lambda ws: _serve_all_mnist(
+            ws, Route(body=b"\x1f\x8b" + b"\x00" * 100, announce=10_000)
+        ),
         act=lambda ws: _warned(mnist.load_mnist),
         expect=_kind("embedded", warning="MNIST download failed"),
     ),
@@ -1022,7 +1168,9 @@ NETWORK_CASES = [
         "load_names",
         "a junk CSV with the right header instead of male_names.csv",
         "rejected by its sha256: the shipped names, with a warning; nothing cached",
-        setup=lambda ws: _serve_names(ws, Route(body=b"name,frequency,mean_age\nSPAM,1,1\n")),
+        setup=lambda ws: _serve_names(
+            ws, Route(body=b"name,frequency,mean_age\nSPAM,1,1\n")
+        ),
         act=lambda ws: _warned(names.load_names),
         expect=_kind("embedded", warning="sha256 mismatch for http://127.0.0.1"),
     ),
@@ -1062,7 +1210,9 @@ NETWORK_CASES = [
         "load_names",
         "a body shorter than its Content-Length",
         "retried, then the shipped names; no partial file",
-        setup=lambda ws: _serve_names(ws, Route(body=MALE_CSV.encode()[:20], announce=5_000)),
+        setup=lambda ws: _serve_names(
+            ws, Route(body=MALE_CSV.encode()[:20], announce=5_000)
+        ),
         act=lambda ws: _warned(names.load_names),
         expect=_kind("embedded", warning="names download failed"),
     ),
@@ -1072,9 +1222,15 @@ NETWORK_CASES = [
         "load_names",
         "NBHELPERS_OFFLINE=1 with a server that would answer",
         "the shipped names, silently; no request made",
-        setup=lambda ws: (_serve_names(ws, Route(body=MALE_CSV.encode())), ws.env.setenv("NBHELPERS_OFFLINE", "1")),
+        setup=lambda ws: (
+            _serve_names(ws, Route(body=MALE_CSV.encode())),
+            ws.env.setenv("NBHELPERS_OFFLINE", "1"),
+        ),
         act=lambda ws: _warned(names.load_names),
-        expect=lambda result, ws: (_kind("embedded", no_requests=True)(result, ws), _is([])(result[1], ws)),
+        expect=lambda result, ws: (
+            _kind("embedded", no_requests=True)(result, ws),
+            _is([])(result[1], ws),
+        ),
     ),
 ]
 
@@ -1083,10 +1239,24 @@ NETWORK_CASES = [
 
 
 def _argument_case(
-    case_id: str, target: str, tried: str, call: Callable[[], Any], raises: type[BaseException], pattern: str
+    case_id: str,
+    target: str,
+    tried: str,
+    call: Callable[[], Any],
+    raises: type[BaseException],
+    pattern: str,
 ) -> Case:
     outcome = f"{raises.__name__} naming the value"
-    return Case(case_id, "arguments", target, tried, outcome, act=lambda ws: call(), raises=raises, names=pattern)
+    return Case(
+        case_id,
+        "arguments",
+        target,
+        tried,
+        outcome,
+        act=lambda ws: call(),
+        raises=raises,
+        names=pattern,
+    )
 
 
 ARGUMENT_CASES = [
@@ -1310,7 +1480,9 @@ ARGUMENT_CASES = [
         "mnist-dataset-wrong-shape",
         "MNISTDataset",
         "images of shape (2, 28, 28)",
-        lambda: mnist.MNISTDataset(torch.zeros(2, 28, 28), torch.zeros(2), DataSource("embedded", "test")),
+        lambda: mnist.MNISTDataset(
+            torch.zeros(2, 28, 28), torch.zeros(2), DataSource("embedded", "test")
+        ),
         ValueError,
         r"got \(2, 28, 28\) torch\.float32",
     ),
@@ -1326,7 +1498,9 @@ ARGUMENT_CASES = [
         "dataset-unknown-split",
         "HistopathologicDataset",
         "split='valid'",
-        lambda: histopathology.HistopathologicDataset(pd.DataFrame({"id": ["a"]}), ".", split="valid"),
+        lambda: histopathology.HistopathologicDataset(
+            pd.DataFrame({"id": ["a"]}), ".", split="valid"
+        ),
         ValueError,
         r"split must be one of .*got 'valid'",
     ),

@@ -33,10 +33,10 @@ from nbhelpers.models import (
     histopathology_head,
     histopathology_resnet18,
     imagenet_classifier,
+    pretrained,
     resolve_weights,
     set_trainable,
 )
-from nbhelpers.models import pretrained
 
 CACHE_DIRS = ("torch/hub", "torch/hub/checkpoints")
 DOWNLOADED = (*CACHE_DIRS, "torch/hub/checkpoints/resnet18-*.pth")
@@ -53,7 +53,9 @@ def _cache(ws: Workspace) -> Path:
 
 def _point(ws: Workspace, name: str) -> None:
     """resnet18's weights url -> the fault server's /models/<name>."""
-    ws.env.setitem(pretrained.WEIGHTS_URLS, "resnet18", ws.server.url(f"/models/{name}"))
+    ws.env.setitem(
+        pretrained.WEIGHTS_URLS, "resnet18", ws.server.url(f"/models/{name}")
+    )
 
 
 def _online(ws: Workspace, name: str = FAKE_NAME, route: Route | None = None) -> None:
@@ -171,7 +173,9 @@ def _offline_typo(ws: Workspace) -> None:
 def _unreachable(ws: Workspace) -> None:
     ws.env.delenv("NBHELPERS_OFFLINE")
     # Port 9 (discard) on the loopback: nothing listens there, the connection is refused at once.
-    ws.env.setitem(pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/models/{FAKE_NAME}")
+    ws.env.setitem(
+        pretrained.WEIGHTS_URLS, "resnet18", f"http://127.0.0.1:9/models/{FAKE_NAME}"
+    )
 
 
 WEIGHTS_CASES = [
@@ -312,7 +316,9 @@ WEIGHTS_CASES = [
         "random initialisation naming the link and its target; link kept",
         setup=_dangling_link,
         act=lambda ws: histopathology_resnet18("auto"),
-        expect=_random_because(f"{REAL_RESNET18_NAME} is a dangling symbolic link \\(to .*gone.pth\\)"),
+        expect=_random_because(
+            f"{REAL_RESNET18_NAME} is a dangling symbolic link \\(to .*gone.pth\\)"
+        ),
     ),
     Case(
         "cache-dangling-symlink-online",
@@ -320,7 +326,10 @@ WEIGHTS_CASES = [
         "resolve_weights",
         "a dangling link in place of the file while the weights are downloadable",
         "random initialisation naming the link; nothing downloaded through it (no request)",
-        setup=_then(lambda ws: _online(ws, route=Route(body=FAKE)), lambda ws: _dangling_link(ws, FAKE_NAME)),
+        setup=_then(
+            lambda ws: _online(ws, route=Route(body=FAKE)),
+            lambda ws: _dangling_link(ws, FAKE_NAME),
+        ),
         act=lambda ws: resolve_weights("auto"),
         expect=_random_because(f"{FAKE_NAME} is a dangling symbolic link", requests=0),
     ),
@@ -330,9 +339,14 @@ WEIGHTS_CASES = [
         "resolve_weights",
         "a truncated weights file while the full one is downloadable",
         "random initialisation naming the file; no request, the bad file unchanged",
-        setup=_then(lambda ws: _online(ws, route=Route(body=FAKE)), _cached(FAKE_NAME, FAKE[:4096])),
+        setup=_then(
+            lambda ws: _online(ws, route=Route(body=FAKE)),
+            _cached(FAKE_NAME, FAKE[:4096]),
+        ),
         act=lambda ws: resolve_weights("auto"),
-        expect=_random_because(f"{FAKE_NAME} has sha256", "delete it to download again", requests=0),
+        expect=_random_because(
+            f"{FAKE_NAME} has sha256", "delete it to download again", requests=0
+        ),
     ),
     Case(
         "cache-read-only-folder-auto",
@@ -342,7 +356,9 @@ WEIGHTS_CASES = [
         "random initialisation naming the folder; no request sent",
         setup=_read_only_cache,
         act=lambda ws: resolve_weights("auto"),
-        expect=_random_because("download failed: folder .*checkpoints is not writable", requests=0),
+        expect=_random_because(
+            "download failed: folder .*checkpoints is not writable", requests=0
+        ),
     ),
     Case(
         "cache-read-only-folder-imagenet",
@@ -395,7 +411,9 @@ WEIGHTS_CASES = [
         "imagenet_classifier",
         "HTTP 200 with a captive portal's HTML page instead of the weights",
         "None (auto); nothing cached",
-        setup=lambda ws: _online(ws, route=Route(body=b"<html>log in to the wifi</html>")),
+        setup=lambda ws: _online(
+            ws, route=Route(body=b"<html>log in to the wifi</html>")
+        ),
         act=lambda ws: imagenet_classifier("auto"),
         expect=_is_none,
         may_create=CACHE_DIRS,
@@ -406,7 +424,9 @@ WEIGHTS_CASES = [
         "imagenet_classifier",
         "an HTML page instead of the weights, ImageNet weights required",
         "WeightsUnavailableError naming the url and the sha256 mismatch",
-        setup=lambda ws: _online(ws, route=Route(body=b"<html>log in to the wifi</html>")),
+        setup=lambda ws: _online(
+            ws, route=Route(body=b"<html>log in to the wifi</html>")
+        ),
         act=lambda ws: imagenet_classifier("imagenet"),
         raises=WeightsUnavailableError,
         names=f"sha256 mismatch for http://127.0.0.1:[0-9]+/models/{FAKE_NAME}",
@@ -418,9 +438,13 @@ WEIGHTS_CASES = [
         "resolve_weights",
         "the server announces the full length and sends half of the weights, every time",
         "random initialisation naming the truncated transfer; no partial file",
-        setup=lambda ws: _online(ws, route=Route(body=FAKE[: len(FAKE) // 2], announce=len(FAKE))),
+        setup=lambda ws: _online(
+            ws, route=Route(body=FAKE[: len(FAKE) // 2], announce=len(FAKE))
+        ),
         act=lambda ws: resolve_weights("auto"),
-        expect=_random_because("truncated body", requests=pretrained.DOWNLOAD_RETRIES + 1),
+        expect=_random_because(
+            "truncated body", requests=pretrained.DOWNLOAD_RETRIES + 1
+        ),
         may_create=CACHE_DIRS,
     ),
     Case(
@@ -454,7 +478,9 @@ WEIGHTS_CASES = [
         "random initialisation after the retries, naming the url",
         setup=lambda ws: _online(ws, route=Route(reset=True)),
         act=lambda ws: histopathology_resnet18("auto"),
-        expect=_random_because(f"download failed: .*/models/{FAKE_NAME}", "gave up after 3 attempts"),
+        expect=_random_because(
+            f"download failed: .*/models/{FAKE_NAME}", "gave up after 3 attempts"
+        ),
         may_create=CACHE_DIRS,
     ),
     Case(
@@ -578,7 +604,9 @@ WEIGHTS_CASES = [
         "random initialisation saying the network is unreachable",
         setup=_unreachable,
         act=lambda ws: resolve_weights("auto"),
-        expect=_random_because("download failed: network unreachable: cannot connect to http://127.0.0.1:9/"),
+        expect=_random_because(
+            "download failed: network unreachable: cannot connect to http://127.0.0.1:9/"
+        ),
         may_create=CACHE_DIRS,
     ),
 ]

@@ -28,14 +28,18 @@ def _h5(ws: Workspace, relative: str, **datasets: np.ndarray) -> None:
 
 
 def _images(n: int) -> np.ndarray:
-    return np.random.default_rng(n).integers(0, 256, size=(n, 96, 96, 3), dtype=np.uint8)
+    return np.random.default_rng(n).integers(
+        0, 256, size=(n, 96, 96, 3), dtype=np.uint8
+    )
 
 
 def _labels(n: int) -> np.ndarray:
     return (np.arange(n) % 2).astype(np.uint8).reshape(n, 1, 1, 1)
 
 
-def _split(ws: Workspace, split: str = "train", n: int = 4, folder: str = "data") -> None:
+def _split(
+    ws: Workspace, split: str = "train", n: int = 4, folder: str = "data"
+) -> None:
     _h5(ws, f"{folder}/pcam/{pcam.file_name(split, 'x')}", x=_images(n))
     _h5(ws, f"{folder}/pcam/{pcam.file_name(split, 'y')}", y=_labels(n))
 
@@ -57,13 +61,17 @@ def _patches(ws: Workspace, split: object = "train", **kwargs: object) -> object
     return pcam.pcam_patches(split, root=ws.data, **kwargs)  # type: ignore[arg-type]
 
 
-def _publish(ws: Workspace, split: str = "val", n: int = 3, body: dict[str, bytes] | None = None) -> None:
+def _publish(
+    ws: Workspace, split: str = "val", n: int = 3, body: dict[str, bytes] | None = None
+) -> None:
     """Serve ``split`` from the fault server (``body`` replaces a file's content) and point FILES at it."""
     entries = []
     for kind, data in (("x", {"x": _images(n)}), ("y", {"y": _labels(n)})):
         relative = f"build/{pcam.file_name(split, kind)}"
         _h5(ws, relative, **data)
-        content = (body or {}).get(kind) or gzip.compress((ws.root / relative).read_bytes())
+        content = (body or {}).get(kind) or gzip.compress(
+            (ws.root / relative).read_bytes()
+        )
         os.remove(ws.root / relative)
         source = pcam.FILES[split][0 if kind == "x" else 1]
         path = f"/{source.name}.gz"
@@ -86,9 +94,13 @@ def _publish(ws: Workspace, split: str = "val", n: int = 3, body: dict[str, byte
 def _tamper(ws: Workspace, split: str, kind: str, **changes: object) -> None:
     images, labels = pcam.FILES[split]
     if kind == "x":
-        ws.env.setitem(pcam.FILES, split, (dataclasses.replace(images, **changes), labels))
+        ws.env.setitem(
+            pcam.FILES, split, (dataclasses.replace(images, **changes), labels)
+        )
     else:
-        ws.env.setitem(pcam.FILES, split, (images, dataclasses.replace(labels, **changes)))
+        ws.env.setitem(
+            pcam.FILES, split, (images, dataclasses.replace(labels, **changes))
+        )
 
 
 def _is_none(result: object, _ws: Workspace) -> None:
@@ -104,7 +116,11 @@ def _no_folder_with_reason(words: str):
 
 
 def _full_disk(ws: Workspace) -> None:
-    ws.env.setattr(pcam.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12, 10))
+    ws.env.setattr(
+        pcam.shutil,
+        "disk_usage",
+        lambda path: shutil._ntuple_diskusage(10**12, 10**12, 10),
+    )
 
 
 CASES = [
@@ -283,7 +299,10 @@ CASES = [
         "pcam_patches",
         "images of shape (4, 32, 32, 3)",
         "ValueError naming the file and the shape",
-        setup=lambda ws: (_split(ws), _h5(ws, _x(), x=np.zeros((4, 32, 32, 3), np.uint8))),
+        setup=lambda ws: (
+            _split(ws),
+            _h5(ws, _x(), x=np.zeros((4, 32, 32, 3), np.uint8)),
+        ),
         act=_patches,
         raises=ValueError,
         names=r"split_train_x.h5: images 'x' have shape \(4, 32, 32, 3\)",
@@ -294,7 +313,10 @@ CASES = [
         "pcam_patches",
         "images stored as float32",
         "ValueError naming the file and the dtype",
-        setup=lambda ws: (_split(ws), _h5(ws, _x(), x=np.zeros((4, 96, 96, 3), np.float32))),
+        setup=lambda ws: (
+            _split(ws),
+            _h5(ws, _x(), x=np.zeros((4, 96, 96, 3), np.float32)),
+        ),
         act=_patches,
         raises=ValueError,
         names="split_train_x.h5: images 'x' have dtype float32",
@@ -327,7 +349,10 @@ CASES = [
         "pcam_patches",
         "a label 2 at row 1",
         "ValueError naming the file, the row and the label",
-        setup=lambda ws: (_split(ws), _h5(ws, _y(), y=np.array([0, 2, 1, 0], np.uint8).reshape(4, 1, 1, 1))),
+        setup=lambda ws: (
+            _split(ws),
+            _h5(ws, _y(), y=np.array([0, 2, 1, 0], np.uint8).reshape(4, 1, 1, 1)),
+        ),
         act=_patches,
         raises=ValueError,
         names="split_train_y.h5: label 2 at row 1",
@@ -338,7 +363,11 @@ CASES = [
         "pcam_patches",
         "a folder where the images file belongs",
         "ValueError naming the path",
-        setup=lambda ws: (_split(ws), os.remove(ws.root / _x()), os.mkdir(ws.root / _x())),
+        setup=lambda ws: (
+            _split(ws),
+            os.remove(ws.root / _x()),
+            os.mkdir(ws.root / _x()),
+        ),
         act=_patches,
         raises=ValueError,
         names="split_train_x.h5 is not a file",
@@ -410,7 +439,9 @@ CASES = [
         setup=lambda ws: (
             _publish(ws),
             (ws.data / "pcam").mkdir(),
-            (ws.data / "pcam" / (pcam.file_name("val", "x") + ".gz")).write_bytes(b"someone's file"),
+            (ws.data / "pcam" / (pcam.file_name("val", "x") + ".gz")).write_bytes(
+                b"someone's file"
+            ),
         ),
         act=lambda ws: pcam.download_pcam("val", **QUIET),
         raises=ValueError,
@@ -422,7 +453,11 @@ CASES = [
         "download_pcam",
         "a truncated .h5 already in data/pcam",
         "ValueError naming the file; it is kept, nothing fetched",
-        setup=lambda ws: (_publish(ws), _split(ws, "val", n=3), _truncate(ws, _x("val"))),
+        setup=lambda ws: (
+            _publish(ws),
+            _split(ws, "val", n=3),
+            _truncate(ws, _x("val")),
+        ),
         act=lambda ws: pcam.download_pcam("val", **QUIET),
         raises=ValueError,
         names="split_valid_x.h5 cannot be read as HDF5",
@@ -509,7 +544,10 @@ CASES = [
         "download_pcam",
         "the server answers 404 for the images",
         "DownloadError naming the url and the status; no empty pcam/ left",
-        setup=lambda ws: (_publish(ws), ws.server.routes.pop("/" + pcam.file_name("val", "x") + ".gz")),
+        setup=lambda ws: (
+            _publish(ws),
+            ws.server.routes.pop("/" + pcam.file_name("val", "x") + ".gz"),
+        ),
         act=lambda ws: pcam.download_pcam("val", **QUIET),
         raises=storage.DownloadError,
         names="HTTP 404 .* for http://127.0.0.1:[0-9]+/camelyonpatch_level_2_split_valid_x.h5.gz",
@@ -554,7 +592,10 @@ CASES = [
         "resolve_pcam",
         "the full profile online, the server refuses every connection",
         "no folder, the download's failure as the reason (the caller falls back)",
-        setup=lambda ws: (_publish(ws), _tamper(ws, "val", "x", url="http://127.0.0.1:9/x.h5.gz")),
+        setup=lambda ws: (
+            _publish(ws),
+            _tamper(ws, "val", "x", url="http://127.0.0.1:9/x.h5.gz"),
+        ),
         act=lambda ws: pcam.resolve_pcam({"val": 3}, download=True, **QUIET),
         expect=_no_folder_with_reason("PCam download failed: network unreachable"),
     ),

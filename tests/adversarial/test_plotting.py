@@ -41,7 +41,9 @@ class _FakeShell:
 def _kernel_with_agg(ws: Workspace) -> _FakeShell:
     shell = _FakeShell()
     ws.env.setenv("MPLBACKEND", "Agg")
-    ws.env.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    ws.env.setitem(
+        sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell)
+    )
     plotting._show_figures_inline_in_kernel()
     return shell
 
@@ -54,7 +56,11 @@ def _stale_font_cache(ws: Workspace) -> set[str]:
     from matplotlib import font_manager
 
     manager = font_manager.fontManager
-    stale = [f for f in manager.ttflist if not f.name.startswith("STIX") and "Bold" not in f.fname]
+    stale = [
+        f
+        for f in manager.ttflist
+        if not f.name.startswith("STIX") and "Bold" not in f.fname
+    ]
     ws.env.setattr(manager, "ttflist", stale)  # restored after the case
     manager._findfont_cached.cache_clear()
     plotting._register_missing_bundled_fonts()
@@ -140,7 +146,9 @@ CASES = [
         "plot_patch_grid",
         "box=(64, 32), end before first",
         "ValueError naming the box",
-        act=lambda ws: plotting.plot_patch_grid([np.zeros((96, 96, 3), np.uint8)], [0], box=(64, 32)),
+        act=lambda ws: plotting.plot_patch_grid(
+            [np.zeros((96, 96, 3), np.uint8)], [0], box=(64, 32)
+        ),
         raises=ValueError,
         names=r"\(64, 32\)",
     ),
@@ -151,7 +159,10 @@ CASES = [
         "three views in epoch 0, two in epoch 1",
         "ValueError naming the views per epoch",
         act=lambda ws: plotting.plot_augmentation_epochs(
-            [[torch.rand(3, 8, 8)] * 3, [torch.rand(3, 8, 8)] * 2], [torch.rand(3, 8, 8)] * 2, [0, 1, 0], 1
+            [[torch.rand(3, 8, 8)] * 3, [torch.rand(3, 8, 8)] * 2],
+            [torch.rand(3, 8, 8)] * 2,
+            [0, 1, 0],
+            1,
         ),
         raises=ValueError,
         names=r"\[3, 2\]",
@@ -163,7 +174,9 @@ CASES = [
         "plot_confusion_matrix",
         "a count of -3",
         "ValueError naming the count and its cell",
-        act=lambda ws: plotting.plot_confusion_matrix(np.array([[1, -3], [0, 2]]), ["a", "b"]),
+        act=lambda ws: plotting.plot_confusion_matrix(
+            np.array([[1, -3], [0, 2]]), ["a", "b"]
+        ),
         raises=ValueError,
         names="-3 in row 0, column 1",
     ),
@@ -193,7 +206,9 @@ CASES = [
         "plot_guided_backprop",
         "overlay_alpha=1.5",
         "ValueError naming the value",
-        act=lambda ws: plotting.plot_guided_backprop([torch.rand(3, 8, 8)], [torch.rand(8, 8)], overlay_alpha=1.5),
+        act=lambda ws: plotting.plot_guided_backprop(
+            [torch.rand(3, 8, 8)], [torch.rand(8, 8)], overlay_alpha=1.5
+        ),
         raises=ValueError,
         names="1.5",
     ),
@@ -203,7 +218,9 @@ CASES = [
         "plot_guided_backprop",
         "a 4 x 4 map for an 8 x 8 image",
         "ValueError naming both shapes",
-        act=lambda ws: plotting.plot_guided_backprop([torch.rand(3, 8, 8)], [torch.rand(4, 4)]),
+        act=lambda ws: plotting.plot_guided_backprop(
+            [torch.rand(3, 8, 8)], [torch.rand(4, 4)]
+        ),
         raises=ValueError,
         names=r"\(4, 4\).*\(8, 8\)",
     ),
@@ -246,7 +263,9 @@ CASES = [
         "plot_prediction_bars",
         "ten probabilities, one class label",
         "ValueError naming both counts",
-        act=lambda ws: plotting.plot_prediction_bars(torch.full((10,), 0.1), classes=["a"]),
+        act=lambda ws: plotting.plot_prediction_bars(
+            torch.full((10,), 0.1), classes=["a"]
+        ),
         raises=ValueError,
         names="10 probabilities but 1 class labels",
     ),
@@ -267,7 +286,9 @@ CASES = [
         "animate_convolution",
         "a (3, 6, 6) input",
         "ValueError naming the shapes",
-        act=lambda ws: plotting.animate_convolution(torch.rand(3, 6, 6), torch.ones(3, 3)),
+        act=lambda ws: plotting.animate_convolution(
+            torch.rand(3, 6, 6), torch.ones(3, 3)
+        ),
         raises=ValueError,
         names=r"\(3, 6, 6\)",
     ),
@@ -277,7 +298,9 @@ CASES = [
         "animate_convolution",
         "stride=0",
         "ValueError naming the stride",
-        act=lambda ws: plotting.animate_convolution(torch.rand(6, 6), torch.ones(3, 3), stride=0),
+        act=lambda ws: plotting.animate_convolution(
+            torch.rand(6, 6), torch.ones(3, 3), stride=0
+        ),
         raises=ValueError,
         names="stride=0",
     ),
@@ -287,7 +310,9 @@ CASES = [
         "animate_convolution",
         "a 20 x 20 input, too many numbers to read",
         "ValueError naming the shape",
-        act=lambda ws: plotting.animate_convolution(torch.rand(20, 20), torch.ones(3, 3)),
+        act=lambda ws: plotting.animate_convolution(
+            torch.rand(20, 20), torch.ones(3, 3)
+        ),
         raises=ValueError,
         names=r"\(20, 20\)",
     ),
@@ -357,7 +382,9 @@ CASES = [
         "plot_char_convolution",
         "20 response positions for 23 tokens and context 3 (21 expected)",
         "ValueError naming the expected and the actual shape",
-        act=lambda ws: plotting.plot_char_convolution(".ana" + "." * 19, torch.randn(23, 10), torch.rand(4, 20), 3),
+        act=lambda ws: plotting.plot_char_convolution(
+            ".ana" + "." * 19, torch.randn(23, 10), torch.rand(4, 20), 3
+        ),
         raises=ValueError,
         names=r"\(D, 21\).*\(4, 20\)",
     ),

@@ -9,8 +9,9 @@ import pytest
 import torch
 from harness import Case, Workspace, run_case
 
+from nbhelpers.chapter import start_chapter
 from nbhelpers.data.mnist import MNISTDataset, embedded_digits
-from nbhelpers.device import cpu_threads, profile, start_chapter
+from nbhelpers.device import cpu_threads, profile
 from nbhelpers.models import CharCNN
 from nbhelpers.recipes.histopathology import HistopathologyRecipe
 from nbhelpers.recipes.mnist import MnistRecipe
@@ -34,8 +35,12 @@ def _train_mnist(ws: Workspace, **options: object) -> object:
         torch.set_num_threads(threads)
 
 
-def _checkpoint_by(ws: Workspace, recipe: object, data: object, stop_after: int = 1) -> None:
-    recipe.train(data, "cpu", verbose=False, checkpoint=ws.root / "ck.pt", stop_after=stop_after)
+def _checkpoint_by(
+    ws: Workspace, recipe: object, data: object, stop_after: int = 1
+) -> None:
+    recipe.train(
+        data, "cpu", verbose=False, checkpoint=ws.root / "ck.pt", stop_after=stop_after
+    )
 
 
 def _mnist_checkpoint(ws: Workspace, **fields: object) -> None:
@@ -46,7 +51,9 @@ def _mnist_checkpoint(ws: Workspace, **fields: object) -> None:
 def _names_checkpoint(ws: Workspace) -> None:
     from nbhelpers.data.names import embedded_names
 
-    recipe = NamesRecipe(train_size=64, valid_size=32, epochs=2, conv_width=8, fc_width=8)
+    recipe = NamesRecipe(
+        train_size=64, valid_size=32, epochs=2, conv_width=8, fc_width=8
+    )
     _checkpoint_by(ws, recipe, recipe.prepare(embedded_names()))
 
 
@@ -69,7 +76,13 @@ def bad_field(recipe: type, slug: str, fields: dict[str, object], names: str) ->
     )
 
 
-def bad_name(slug: str, names: object, pattern: str, tried: str, error: type[Exception] = ValueError) -> Case:
+def bad_name(
+    slug: str,
+    names: object,
+    pattern: str,
+    tried: str,
+    error: type[Exception] = ValueError,
+) -> Case:
     return Case(
         f"female-probability-{slug}",
         "arguments",
@@ -83,23 +96,105 @@ def bad_name(slug: str, names: object, pattern: str, tried: str, error: type[Exc
 
 
 CASES = [
-    bad_field(MnistRecipe, "epochs-zero", {"epochs": 0}, "MnistRecipe.epochs must be an int >= 1, got 0"),
-    bad_field(MnistRecipe, "epochs-float", {"epochs": 1.5}, "MnistRecipe.epochs must be an int >= 1, got 1.5"),
-    bad_field(MnistRecipe, "batch-size-bool", {"batch_size": True}, "MnistRecipe.batch_size must be an int >= 1, got True"),
-    bad_field(MnistRecipe, "max-lr-nan", {"max_lr": math.nan}, "MnistRecipe.max_lr must be a finite number > 0, got nan"),
-    bad_field(MnistRecipe, "max-lr-zero", {"max_lr": 0.0}, "MnistRecipe.max_lr must be a finite number > 0, got 0.0"),
-    bad_field(MnistRecipe, "precision-64", {"precision": "64"}, "MnistRecipe.precision='64'"),
-    bad_field(MnistRecipe, "seed-negative", {"seed": -3}, "MnistRecipe.seed must be an int >= 0, got -3"),
-    bad_field(MnistRecipe, "resident-string", {"resident": "yes"}, "MnistRecipe.resident must be True or False, got 'yes'"),
-    bad_field(NamesRecipe, "lr-inf", {"lr": math.inf}, "NamesRecipe.lr must be a finite number > 0, got inf"),
-    bad_field(NamesRecipe, "valid-fraction-one", {"valid_fraction": 1.0}, "valid_fraction must lie strictly between 0 and 1, got 1.0"),
-    bad_field(NamesRecipe, "train-size-alone", {"train_size": 100}, "give both train_size and valid_size or neither"),
-    bad_field(NamesRecipe, "context-zero", {"context": 0}, "NamesRecipe.context must be an int >= 1, got 0"),
-    bad_field(HistopathologyRecipe, "batch-size-one", {"batch_size": 1}, "batch_size must be >= 2 .*BatchNorm1d.*got 1"),
-    bad_field(HistopathologyRecipe, "weights-unknown", {"weights": "pretrained"}, "weights='pretrained'"),
-    bad_field(HistopathologyRecipe, "max-lr-negative", {"max_lr_finetune": -1e-3}, "max_lr_finetune must be a finite number > 0, got -0.001"),
-    bad_field(HistopathologyRecipe, "augment-int", {"augment": 1}, "augment must be True or False, got 1"),
-    bad_field(HistopathologyRecipe, "synthetic-size-zero", {"synthetic_size": 0}, "synthetic_size must be an int >= 1, got 0"),
+    bad_field(
+        MnistRecipe,
+        "epochs-zero",
+        {"epochs": 0},
+        "MnistRecipe.epochs must be an int >= 1, got 0",
+    ),
+    bad_field(
+        MnistRecipe,
+        "epochs-float",
+        {"epochs": 1.5},
+        "MnistRecipe.epochs must be an int >= 1, got 1.5",
+    ),
+    bad_field(
+        MnistRecipe,
+        "batch-size-bool",
+        {"batch_size": True},
+        "MnistRecipe.batch_size must be an int >= 1, got True",
+    ),
+    bad_field(
+        MnistRecipe,
+        "max-lr-nan",
+        {"max_lr": math.nan},
+        "MnistRecipe.max_lr must be a finite number > 0, got nan",
+    ),
+    bad_field(
+        MnistRecipe,
+        "max-lr-zero",
+        {"max_lr": 0.0},
+        "MnistRecipe.max_lr must be a finite number > 0, got 0.0",
+    ),
+    bad_field(
+        MnistRecipe, "precision-64", {"precision": "64"}, "MnistRecipe.precision='64'"
+    ),
+    bad_field(
+        MnistRecipe,
+        "seed-negative",
+        {"seed": -3},
+        "MnistRecipe.seed must be an int >= 0, got -3",
+    ),
+    bad_field(
+        MnistRecipe,
+        "resident-string",
+        {"resident": "yes"},
+        "MnistRecipe.resident must be True or False, got 'yes'",
+    ),
+    bad_field(
+        NamesRecipe,
+        "lr-inf",
+        {"lr": math.inf},
+        "NamesRecipe.lr must be a finite number > 0, got inf",
+    ),
+    bad_field(
+        NamesRecipe,
+        "valid-fraction-one",
+        {"valid_fraction": 1.0},
+        "valid_fraction must lie strictly between 0 and 1, got 1.0",
+    ),
+    bad_field(
+        NamesRecipe,
+        "train-size-alone",
+        {"train_size": 100},
+        "give both train_size and valid_size or neither",
+    ),
+    bad_field(
+        NamesRecipe,
+        "context-zero",
+        {"context": 0},
+        "NamesRecipe.context must be an int >= 1, got 0",
+    ),
+    bad_field(
+        HistopathologyRecipe,
+        "batch-size-one",
+        {"batch_size": 1},
+        "batch_size must be >= 2 .*BatchNorm1d.*got 1",
+    ),
+    bad_field(
+        HistopathologyRecipe,
+        "weights-unknown",
+        {"weights": "pretrained"},
+        "weights='pretrained'",
+    ),
+    bad_field(
+        HistopathologyRecipe,
+        "max-lr-negative",
+        {"max_lr_finetune": -1e-3},
+        "max_lr_finetune must be a finite number > 0, got -0.001",
+    ),
+    bad_field(
+        HistopathologyRecipe,
+        "augment-int",
+        {"augment": 1},
+        "augment must be True or False, got 1",
+    ),
+    bad_field(
+        HistopathologyRecipe,
+        "synthetic-size-zero",
+        {"synthetic_size": 0},
+        "synthetic_size must be an int >= 1, got 0",
+    ),
     Case(
         "for-profile-unknown-profile",
         "arguments",
@@ -139,7 +234,9 @@ CASES = [
         "the machine's default profile (quick without an accelerator)",
         setup=lambda ws: ws.env.setenv("NBHELPERS_PROFILE", "auto"),
         act=lambda ws: profile(),
-        expect=lambda result, ws: None if result in ("quick", "full") else pytest.fail(result),
+        expect=lambda result, ws: (
+            None if result in ("quick", "full") else pytest.fail(result)
+        ),
     ),
     Case(
         "threads-variable-zero",
@@ -223,9 +320,14 @@ CASES = [
         "MnistRecipe.train",
         "resume from the checkpoint of a run that already finished",
         "nothing to train: the finished run comes back, the file unchanged",
-        setup=lambda ws: _mnist_checkpoint(ws, max_lr=0.003) or _train_mnist(ws, checkpoint=ws.root / "ck.pt"),
+        setup=lambda ws: (
+            _mnist_checkpoint(ws, max_lr=0.003)
+            or _train_mnist(ws, checkpoint=ws.root / "ck.pt")
+        ),
         act=lambda ws: _train_mnist(ws, checkpoint=ws.root / "ck.pt"),
-        expect=lambda run, ws: None if run.completed and run.trainer.epoch == 2 else pytest.fail(str(run)),
+        expect=lambda run, ws: (
+            None if run.completed and run.trainer.epoch == 2 else pytest.fail(str(run))
+        ),
     ),
     Case(
         "checkpoint-missing-folder",
@@ -237,22 +339,42 @@ CASES = [
         raises=FileNotFoundError,
         names="checkpoint folder does not exist: .*nowhere",
     ),
-    bad_name("digits", ["R2D2"], "name 'R2D2' holds the character '2'", "a name with digits: R2D2"),
+    bad_name(
+        "digits",
+        ["R2D2"],
+        "name 'R2D2' holds the character '2'",
+        "a name with digits: R2D2",
+    ),
     bad_name("hyphen", ["Anna-Lena"], "'-'", "a hyphenated name: Anna-Lena"),
     bad_name("empty", [""], "''", "an empty name"),
     bad_name("blank", ["   "], "'   '", "a name of spaces only"),
     bad_name("cyrillic", ["Мария"], "'м'", "a name in another alphabet: Мария"),
-    bad_name("not-a-list", "maria", "non-empty list of names, got 'maria'", "a single string instead of a list"),
+    bad_name(
+        "not-a-list",
+        "maria",
+        "non-empty list of names, got 'maria'",
+        "a single string instead of a list",
+    ),
     bad_name("empty-list", [], r"non-empty list of names, got \[\]", "an empty list"),
-    bad_name("not-a-string", [42], "a name must be a str, got int 42", "a number in the list", TypeError),
+    bad_name(
+        "not-a-string",
+        [42],
+        "a name must be a str, got int 42",
+        "a number in the list",
+        TypeError,
+    ),
     Case(
         "female-probability-normalises",
         "arguments",
         "female_probability",
         "'JUAN', 'Juan ', 'juan'; 'María José' and 'maria_jose'",
         "the same probability for each spelling of the same name",
-        act=lambda ws: female_probability(_model(), ["JUAN", "Juan ", "juan", "María José", "maria_jose"]),
-        expect=lambda p, ws: None if p[0] == p[1] == p[2] and p[3] == p[4] else pytest.fail(str(p)),
+        act=lambda ws: female_probability(
+            _model(), ["JUAN", "Juan ", "juan", "María José", "maria_jose"]
+        ),
+        expect=lambda p, ws: (
+            None if p[0] == p[1] == p[2] and p[3] == p[4] else pytest.fail(str(p))
+        ),
     ),
 ]
 
@@ -262,7 +384,12 @@ def _plain_trainer_checkpoint(ws: Workspace) -> None:
     from nbhelpers.train import Trainer
 
     model = mnist_cnn()
-    trainer = Trainer(model, torch.optim.AdamW(model.parameters()), torch.nn.functional.cross_entropy, device="cpu")
+    trainer = Trainer(
+        model,
+        torch.optim.AdamW(model.parameters()),
+        torch.nn.functional.cross_entropy,
+        device="cpu",
+    )
     trainer.save_checkpoint(ws.root / "ck.pt")
 
 

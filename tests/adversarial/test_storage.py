@@ -42,9 +42,13 @@ def _is_none(result: object) -> None:
     assert result is None, result
 
 
-def _download(ws: Workspace, path: str, dest: str = "file.bin", **kwargs: object) -> object:
+def _download(
+    ws: Workspace, path: str, dest: str = "file.bin", **kwargs: object
+) -> object:
     ws.env.delenv("NBHELPERS_OFFLINE")
-    return storage.download(ws.server.url(path), ws.data / dest, progress=False, backoff=0.01, **kwargs)
+    return storage.download(
+        ws.server.url(path), ws.data / dest, progress=False, backoff=0.01, **kwargs
+    )
 
 
 def _dangling_link(ws: Workspace) -> None:
@@ -69,7 +73,10 @@ CASES = [
         "NBHELPERS_DATA names a file",
         "ValueError naming the variable",
         setup=lambda ws: _write(ws, "afile"),
-        act=lambda ws: (ws.env.setenv("NBHELPERS_DATA", str(ws.root / "afile")), storage.data_dir()),
+        act=lambda ws: (
+            ws.env.setenv("NBHELPERS_DATA", str(ws.root / "afile")),
+            storage.data_dir(),
+        ),
         raises=ValueError,
         names="NBHELPERS_DATA=.*afile.* is a file",
     ),
@@ -79,7 +86,10 @@ CASES = [
         "mirror_dir",
         "NBHELPERS_DATA_MIRROR names a missing folder",
         "FileNotFoundError naming the variable and the folder",
-        act=lambda ws: (ws.env.setenv("NBHELPERS_DATA_MIRROR", str(ws.root / "nowhere")), storage.mirror_dir()),
+        act=lambda ws: (
+            ws.env.setenv("NBHELPERS_DATA_MIRROR", str(ws.root / "nowhere")),
+            storage.mirror_dir(),
+        ),
         raises=FileNotFoundError,
         names="NBHELPERS_DATA_MIRROR=.*nowhere",
     ),
@@ -141,7 +151,9 @@ CASES = [
         "download",
         "HTTP 200 with an HTML page where a file with a known sha256 was expected",
         "DownloadError naming the url and both digests; nothing written",
-        setup=lambda ws: ws.server.routes.update({"/f": Route(body=b"<html>captive portal</html>")}),
+        setup=lambda ws: ws.server.routes.update(
+            {"/f": Route(body=b"<html>captive portal</html>")}
+        ),
         act=lambda ws: _download(ws, "/f", sha256="0" * 64),
         raises=storage.DownloadError,
         names="sha256 mismatch for http://127.0.0.1:[0-9]+/f",
@@ -152,7 +164,9 @@ CASES = [
         "download",
         "a redirect to itself, forever",
         "DownloadError naming the url",
-        setup=lambda ws: ws.server.routes.update({"/loop": Route(status=302, headers={"Location": "/loop"})}),
+        setup=lambda ws: ws.server.routes.update(
+            {"/loop": Route(status=302, headers={"Location": "/loop"})}
+        ),
         act=lambda ws: _download(ws, "/loop", retries=0),
         raises=storage.DownloadError,
         names="/loop",
@@ -167,7 +181,8 @@ CASES = [
         act=lambda ws: _download(ws, "/reset", retries=1),
         raises=storage.DownloadError,
         names="/reset",
-    ),    Case(
+    ),
+    Case(
         "download-through-dangling-link",
         "files",
         "download",
@@ -184,7 +199,9 @@ CASES = [
         "download",
         "the server waits 2 s before answering; the deadline is 0.5 s",
         "DownloadError within the deadline, naming the url",
-        setup=lambda ws: ws.server.routes.update({"/stall": Route(body=b"late", delay=2.0)}),
+        setup=lambda ws: ws.server.routes.update(
+            {"/stall": Route(body=b"late", delay=2.0)}
+        ),
         act=lambda ws: _download(ws, "/stall", retries=3, timeout=30.0, deadline=0.5),
         raises=storage.DownloadError,
         names="/stall",

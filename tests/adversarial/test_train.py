@@ -21,7 +21,13 @@ from harness import Case, Workspace, run_case
 from torch.utils.data import DataLoader, TensorDataset
 
 from nbhelpers.storage import current_umask
-from nbhelpers.train import EarlyStopping, SchedulerStatsRecorder, Trainer, check_checkpoint_path, join_process_group
+from nbhelpers.train import (
+    EarlyStopping,
+    SchedulerStatsRecorder,
+    Trainer,
+    check_checkpoint_path,
+    join_process_group,
+)
 from nbhelpers.train.distributed import ProcessGroupError
 
 # ---- builders ------------------------------------------------------------------------------------
@@ -58,10 +64,16 @@ def _trainer(
             groups.append({"params": params[bounds : bounds + size]})
             bounds += size
         params = groups
-    built = torch.optim.SGD(params, lr=0.1) if optim == "sgd" else torch.optim.AdamW(params, lr=1e-2)
+    built = (
+        torch.optim.SGD(params, lr=0.1)
+        if optim == "sgd"
+        else torch.optim.AdamW(params, lr=1e-2)
+    )
     schedulers = {
         "step": lambda o: torch.optim.lr_scheduler.StepLR(o, 1),
-        "onecycle": lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=4),
+        "onecycle": lambda o: torch.optim.lr_scheduler.OneCycleLR(
+            o, max_lr=0.1, total_steps=4
+        ),
     }
     sched = schedulers[scheduler](built) if scheduler else None
     options.setdefault("device", "cpu")
@@ -81,13 +93,17 @@ def _state(trainer: Trainer) -> tuple:
         [value.clone() for value in trainer.model.state_dict().values()],
         repr(trainer.optim.state_dict()) if trainer.optim is not None else None,
         repr(trainer.scheduler.state_dict()) if trainer.scheduler is not None else None,
-        repr((trainer.train_log, trainer.valid_log, trainer.epoch, trainer.global_step)),
+        repr(
+            (trainer.train_log, trainer.valid_log, trainer.epoch, trainer.global_step)
+        ),
         torch.get_rng_state(),
     )
 
 
 def _same(a: tuple, b: tuple) -> bool:
-    tensors_equal = len(a[0]) == len(b[0]) and all(torch.equal(x, y) for x, y in zip(a[0], b[0]))
+    tensors_equal = len(a[0]) == len(b[0]) and all(
+        torch.equal(x, y) for x, y in zip(a[0], b[0])
+    )
     return tensors_equal and a[1:4] == b[1:4] and torch.equal(a[4], b[4])
 
 
@@ -115,7 +131,11 @@ def _truncate(ws: Workspace) -> None:
 def _flip_tensor_byte(ws: Workspace) -> None:
     path = _saved(ws)
     with zipfile.ZipFile(path) as archive:
-        member = next(info for info in archive.infolist() if "/data/" in info.filename and info.file_size > 16)
+        member = next(
+            info
+            for info in archive.infolist()
+            if "/data/" in info.filename and info.file_size > 16
+        )
     data = bytearray(path.read_bytes())
     header = member.header_offset
     name_length = int.from_bytes(data[header + 26 : header + 28], "little")
@@ -126,7 +146,9 @@ def _flip_tensor_byte(ws: Workspace) -> None:
 
 def _foreign_zip(ws: Workspace) -> None:
     with zipfile.ZipFile(ws.root / "ckpt.pt", "w") as archive:
-        archive.writestr("notes/readme.txt", "a zip archive, but not one torch.save wrote")
+        archive.writestr(
+            "notes/readme.txt", "a zip archive, but not one torch.save wrote"
+        )
 
 
 class _Payload:
@@ -143,11 +165,16 @@ def _malicious(ws: Workspace) -> None:
     """A torch.save archive whose data.pkl is replaced by a pickle that would create a file."""
     path = _saved(ws)
     buffer = io.BytesIO()
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
+    with (
+        zipfile.ZipFile(path) as source,
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out,
+    ):
         for info in source.infolist():
             content = source.read(info.filename)
             if info.filename.endswith("/data.pkl"):
-                content = pickle.dumps({"format": 2, "model": _Payload(ws.root / "pwned")}, protocol=2)
+                content = pickle.dumps(
+                    {"format": 2, "model": _Payload(ws.root / "pwned")}, protocol=2
+                )
             out.writestr(info.filename, content)
     path.write_bytes(buffer.getvalue())
 
@@ -176,7 +203,13 @@ def _free_port() -> int:
 
 def _launch(ws: Workspace, **overrides: str | None) -> None:
     """Set torchrun's five variables as a stale shell would hold them (a free port)."""
-    values = {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+    values = {
+        "WORLD_SIZE": "2",
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+    }
     values.update(overrides)
     for name, value in values.items():
         if value is None:
@@ -193,7 +226,9 @@ def _train_under_stale_variables(ws: Workspace) -> Trainer:
 
 
 def _single_process(trainer: Trainer, _ws: Workspace) -> None:
-    assert not trainer.distributed and trainer.rank == 0 and trainer.world_size == 1, vars(trainer)
+    assert not trainer.distributed and trainer.rank == 0 and trainer.world_size == 1, (
+        vars(trainer)
+    )
     assert trainer.global_step == 2 and not torch.distributed.is_initialized()
 
 
@@ -212,150 +247,311 @@ def _exhausted_one_cycle(ws: Workspace) -> None:
 
 CHECKPOINT_CASES = [
     Case(
-        "load-random-bytes", "checkpoints", "Trainer.load_checkpoint", "a file of random bytes",
-        "ValueError naming the file: not a torch.save archive", setup=lambda ws: _write(ws, "ckpt.pt", os.urandom(4096)),
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"ckpt\.pt is not a complete checkpoint",
+        "load-random-bytes",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a file of random bytes",
+        "ValueError naming the file: not a torch.save archive",
+        setup=lambda ws: _write(ws, "ckpt.pt", os.urandom(4096)),
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"ckpt\.pt is not a complete checkpoint",
     ),
     Case(
-        "load-truncated", "checkpoints", "Trainer.load_checkpoint", "a checkpoint cut in half (an interrupted copy)",
-        "ValueError naming the file (no zip directory at its end); the Trainer unchanged", setup=_truncate,
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"ckpt\.pt is not a complete checkpoint.*truncated",
+        "load-truncated",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a checkpoint cut in half (an interrupted copy)",
+        "ValueError naming the file (no zip directory at its end); the Trainer unchanged",
+        setup=_truncate,
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"ckpt\.pt is not a complete checkpoint.*truncated",
     ),
     Case(
-        "load-empty-file", "checkpoints", "Trainer.load_checkpoint", "an empty (0-byte) file",
-        "ValueError naming the file", setup=lambda ws: _write(ws, "ckpt.pt", b""),
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"ckpt\.pt is empty",
+        "load-empty-file",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "an empty (0-byte) file",
+        "ValueError naming the file",
+        setup=lambda ws: _write(ws, "ckpt.pt", b""),
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"ckpt\.pt is empty",
     ),
     Case(
-        "load-foreign-torch-dict", "checkpoints", "Trainer.load_checkpoint", "torch.save({'weights': tensor}) from another program",
+        "load-foreign-torch-dict",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "torch.save({'weights': tensor}) from another program",
         "ValueError: not a Trainer checkpoint, naming the file and what it holds",
         setup=lambda ws: torch.save({"weights": torch.zeros(3)}, ws.root / "ckpt.pt"),
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"ckpt\.pt is not a Trainer checkpoint .*weights",
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"ckpt\.pt is not a Trainer checkpoint .*weights",
     ),
     Case(
-        "load-zip-not-checkpoint", "checkpoints", "Trainer.load_checkpoint", "a valid zip archive holding a text file",
-        "ValueError naming the file", setup=_foreign_zip,
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"ckpt\.pt is not a readable torch checkpoint",
+        "load-zip-not-checkpoint",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a valid zip archive holding a text file",
+        "ValueError naming the file",
+        setup=_foreign_zip,
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"ckpt\.pt is not a readable torch checkpoint",
     ),
     Case(
-        "load-malicious-pickle", "checkpoints", "Trainer.load_checkpoint",
+        "load-malicious-pickle",
+        "checkpoints",
+        "Trainer.load_checkpoint",
         "a checkpoint whose pickle calls os.system('touch pwned') when unpickled",
-        "ValueError naming the file; the code never runs (no file 'pwned')", setup=_malicious,
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"ckpt\.pt holds objects other than tensors",
+        "ValueError naming the file; the code never runs (no file 'pwned')",
+        setup=_malicious,
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"ckpt\.pt holds objects other than tensors",
     ),
     Case(
-        "load-tampered-tensor-bytes", "checkpoints", "Trainer.load_checkpoint", "one bit of a weight tensor flipped in the file",
-        "ValueError naming the file and the archive member whose CRC-32 fails", setup=_flip_tensor_byte,
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"ckpt\.pt: the bytes of .*data/.* CRC-32",
+        "load-tampered-tensor-bytes",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "one bit of a weight tensor flipped in the file",
+        "ValueError naming the file and the archive member whose CRC-32 fails",
+        setup=_flip_tensor_byte,
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"ckpt\.pt: the bytes of .*data/.* CRC-32",
     ),
     Case(
-        "load-shape-mismatch", "checkpoints", "Trainer.load_checkpoint", "weights of a wider hidden layer (16 instead of 8)",
-        "ValueError naming the key and both shapes; nothing overwritten", setup=lambda ws: _saved(ws, model=_net(hidden=16)),
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"'0.weight' has shape \(16, 4\) in the file, \(8, 4\)",
+        "load-shape-mismatch",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "weights of a wider hidden layer (16 instead of 8)",
+        "ValueError naming the key and both shapes; nothing overwritten",
+        setup=lambda ws: _saved(ws, model=_net(hidden=16)),
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"'0.weight' has shape \(16, 4\) in the file, \(8, 4\)",
     ),
     Case(
-        "load-dtype-mismatch", "checkpoints", "Trainer.load_checkpoint", "float64 weights into a float32 model",
+        "load-dtype-mismatch",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "float64 weights into a float32 model",
         "ValueError naming the key and both dtypes",
-        setup=lambda ws: _trainer(model=_net().double()).save_checkpoint(ws.root / "ckpt.pt"),
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"'0.weight' has dtype torch.float64 in the file",
+        setup=lambda ws: _trainer(model=_net().double()).save_checkpoint(
+            ws.root / "ckpt.pt"
+        ),
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"'0.weight' has dtype torch.float64 in the file",
     ),
     Case(
-        "load-extra-keys", "checkpoints", "Trainer.load_checkpoint", "a checkpoint of a model with one more layer",
-        "ValueError naming the unexpected keys", setup=lambda ws: _saved(ws, model=_net(extra=True)),
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"unexpected keys \['3.weight', '3.bias'\]",
+        "load-extra-keys",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a checkpoint of a model with one more layer",
+        "ValueError naming the unexpected keys",
+        setup=lambda ws: _saved(ws, model=_net(extra=True)),
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"unexpected keys \['3.weight', '3.bias'\]",
     ),
     Case(
-        "load-missing-keys", "checkpoints", "Trainer.load_checkpoint", "a checkpoint of a model with one layer less",
-        "ValueError naming the missing keys", setup=lambda ws: _saved(ws),
-        act=lambda ws: _load_into(ws, model=_net(extra=True)), raises=ValueError, names=r"missing keys \['3.weight', '3.bias'\]",
+        "load-missing-keys",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a checkpoint of a model with one layer less",
+        "ValueError naming the missing keys",
+        setup=lambda ws: _saved(ws),
+        act=lambda ws: _load_into(ws, model=_net(extra=True)),
+        raises=ValueError,
+        names=r"missing keys \['3.weight', '3.bias'\]",
     ),
     Case(
-        "load-sgd-into-adam", "checkpoints", "Trainer.load_checkpoint", "an SGD checkpoint into an AdamW Trainer",
+        "load-sgd-into-adam",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "an SGD checkpoint into an AdamW Trainer",
         "ValueError naming both optimizer classes (not a KeyError 'betas' in the next run)",
         setup=lambda ws: _saved(ws, optim="sgd"),
-        act=lambda ws: _load_into(ws), raises=ValueError, names="state of a SGD optimizer, but this Trainer's optimizer is a AdamW",
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names="state of a SGD optimizer, but this Trainer's optimizer is a AdamW",
     ),
     Case(
-        "load-param-group-count", "checkpoints", "Trainer.load_checkpoint", "2 parameter groups saved, 1 in the Trainer",
-        "ValueError naming both group structures; the model not replaced", setup=lambda ws: _saved(ws, split_groups=(2, 2)),
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"2 group\(s\) of \[2, 2\] parameters in the file, 1 group\(s\) of \[4\]",
+        "load-param-group-count",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "2 parameter groups saved, 1 in the Trainer",
+        "ValueError naming both group structures; the model not replaced",
+        setup=lambda ws: _saved(ws, split_groups=(2, 2)),
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"2 group\(s\) of \[2, 2\] parameters in the file, 1 group\(s\) of \[4\]",
     ),
     Case(
-        "load-param-group-size", "checkpoints", "Trainer.load_checkpoint", "groups of 2+2 parameters saved, 1+3 in the Trainer",
-        "ValueError naming both group sizes", setup=lambda ws: _saved(ws, split_groups=(2, 2)),
-        act=lambda ws: _load_into(ws, split_groups=(1, 3)), raises=ValueError, names=r"\[2, 2\] parameters in the file, .*\[1, 3\]",
+        "load-param-group-size",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "groups of 2+2 parameters saved, 1+3 in the Trainer",
+        "ValueError naming both group sizes",
+        setup=lambda ws: _saved(ws, split_groups=(2, 2)),
+        act=lambda ws: _load_into(ws, split_groups=(1, 3)),
+        raises=ValueError,
+        names=r"\[2, 2\] parameters in the file, .*\[1, 3\]",
     ),
     Case(
-        "load-scheduler-class", "checkpoints", "Trainer.load_checkpoint", "a StepLR checkpoint into a Trainer with OneCycleLR",
-        "ValueError naming both scheduler classes", setup=lambda ws: _saved(ws, scheduler="step"),
-        act=lambda ws: _load_into(ws, scheduler="onecycle"), raises=ValueError,
+        "load-scheduler-class",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a StepLR checkpoint into a Trainer with OneCycleLR",
+        "ValueError naming both scheduler classes",
+        setup=lambda ws: _saved(ws, scheduler="step"),
+        act=lambda ws: _load_into(ws, scheduler="onecycle"),
+        raises=ValueError,
         names="state of a StepLR scheduler, but this Trainer's scheduler is a OneCycleLR",
     ),
     Case(
-        "load-scheduler-missing", "checkpoints", "Trainer.load_checkpoint", "a checkpoint without scheduler into a Trainer with one",
-        "ValueError naming the file and the missing part", setup=lambda ws: _saved(ws),
-        act=lambda ws: _load_into(ws, scheduler="step"), raises=ValueError, names=r"ckpt\.pt holds no scheduler state",
+        "load-scheduler-missing",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a checkpoint without scheduler into a Trainer with one",
+        "ValueError naming the file and the missing part",
+        setup=lambda ws: _saved(ws),
+        act=lambda ws: _load_into(ws, scheduler="step"),
+        raises=ValueError,
+        names=r"ckpt\.pt holds no scheduler state",
     ),
     Case(
-        "load-scheduler-unexpected", "checkpoints", "Trainer.load_checkpoint", "a checkpoint with a scheduler into a Trainer without",
-        "ValueError naming the scheduler the Trainer lacks", setup=lambda ws: _saved(ws, scheduler="step"),
-        act=lambda ws: _load_into(ws), raises=ValueError, names=r"holds scheduler state \(StepLR\), but this Trainer has no scheduler",
+        "load-scheduler-unexpected",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a checkpoint with a scheduler into a Trainer without",
+        "ValueError naming the scheduler the Trainer lacks",
+        setup=lambda ws: _saved(ws, scheduler="step"),
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names=r"holds scheduler state \(StepLR\), but this Trainer has no scheduler",
     ),
     Case(
-        "load-unknown-format", "checkpoints", "Trainer.load_checkpoint", "a dict with format 99",
-        "ValueError naming the format", setup=lambda ws: torch.save({"format": 99}, ws.root / "ckpt.pt"),
-        act=lambda ws: _load_into(ws), raises=ValueError, names="unknown checkpoint format 99",
+        "load-unknown-format",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a dict with format 99",
+        "ValueError naming the format",
+        setup=lambda ws: torch.save({"format": 99}, ws.root / "ckpt.pt"),
+        act=lambda ws: _load_into(ws),
+        raises=ValueError,
+        names="unknown checkpoint format 99",
     ),
     Case(
-        "load-missing-file", "checkpoints", "Trainer.load_checkpoint", "a path where no file is",
-        "FileNotFoundError naming the path", act=lambda ws: _load_into(ws, name="nothing.pt"),
-        raises=FileNotFoundError, names=r"no checkpoint at .*nothing\.pt",
+        "load-missing-file",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a path where no file is",
+        "FileNotFoundError naming the path",
+        act=lambda ws: _load_into(ws, name="nothing.pt"),
+        raises=FileNotFoundError,
+        names=r"no checkpoint at .*nothing\.pt",
     ),
     Case(
-        "load-folder", "checkpoints", "Trainer.load_checkpoint", "a folder instead of a file",
-        "IsADirectoryError naming the folder", setup=lambda ws: (ws.root / "ckpt.pt").mkdir(),
-        act=lambda ws: _load_into(ws), raises=IsADirectoryError, names=r"ckpt\.pt is a folder",
+        "load-folder",
+        "checkpoints",
+        "Trainer.load_checkpoint",
+        "a folder instead of a file",
+        "IsADirectoryError naming the folder",
+        setup=lambda ws: (ws.root / "ckpt.pt").mkdir(),
+        act=lambda ws: _load_into(ws),
+        raises=IsADirectoryError,
+        names=r"ckpt\.pt is a folder",
     ),
     Case(
-        "load-restore-rng-not-bool", "arguments", "Trainer.load_checkpoint", "restore_rng='no'",
-        "ValueError naming the value", setup=lambda ws: _saved(ws),
-        act=lambda ws: _trainer().load_checkpoint(ws.root / "ckpt.pt", restore_rng="no"), raises=ValueError,
+        "load-restore-rng-not-bool",
+        "arguments",
+        "Trainer.load_checkpoint",
+        "restore_rng='no'",
+        "ValueError naming the value",
+        setup=lambda ws: _saved(ws),
+        act=lambda ws: _trainer().load_checkpoint(
+            ws.root / "ckpt.pt", restore_rng="no"
+        ),
+        raises=ValueError,
         names="restore_rng must be True or False, got 'no'",
     ),
     Case(
-        "save-interrupted", "checkpoints", "Trainer.save_checkpoint", "Ctrl-C inside torch.save while replacing a checkpoint",
-        "KeyboardInterrupt passes; the old checkpoint intact; no temporary file", setup=lambda ws: _saved(ws),
-        act=lambda ws: _save_with(ws, "interrupt"), raises=KeyboardInterrupt, names="simulated Ctrl-C",
+        "save-interrupted",
+        "checkpoints",
+        "Trainer.save_checkpoint",
+        "Ctrl-C inside torch.save while replacing a checkpoint",
+        "KeyboardInterrupt passes; the old checkpoint intact; no temporary file",
+        setup=lambda ws: _saved(ws),
+        act=lambda ws: _save_with(ws, "interrupt"),
+        raises=KeyboardInterrupt,
+        names="simulated Ctrl-C",
     ),
     Case(
-        "save-disk-full", "checkpoints", "Trainer.save_checkpoint", "OSError ENOSPC from the writer while replacing a checkpoint",
-        "OSError naming the checkpoint path; the old checkpoint intact; no temporary file", setup=lambda ws: _saved(ws),
-        act=lambda ws: _save_with(ws, "full"), raises=OSError, names=r"could not write the checkpoint .*ckpt\.pt: No space left",
+        "save-disk-full",
+        "checkpoints",
+        "Trainer.save_checkpoint",
+        "OSError ENOSPC from the writer while replacing a checkpoint",
+        "OSError naming the checkpoint path; the old checkpoint intact; no temporary file",
+        setup=lambda ws: _saved(ws),
+        act=lambda ws: _save_with(ws, "full"),
+        raises=OSError,
+        names=r"could not write the checkpoint .*ckpt\.pt: No space left",
     ),
     Case(
-        "save-read-only-target", "checkpoints", "Trainer.save_checkpoint", "an existing checkpoint made read-only (chmod 444)",
+        "save-read-only-target",
+        "checkpoints",
+        "Trainer.save_checkpoint",
+        "an existing checkpoint made read-only (chmod 444)",
         "PermissionError naming the file; the file unchanged",
         setup=lambda ws: os.chmod(_saved(ws), 0o444),
-        act=lambda ws: _trainer().save_checkpoint(ws.root / "ckpt.pt"), raises=PermissionError, names=r"ckpt\.pt is read-only",
+        act=lambda ws: _trainer().save_checkpoint(ws.root / "ckpt.pt"),
+        raises=PermissionError,
+        names=r"ckpt\.pt is read-only",
     ),
     Case(
-        "save-missing-folder", "checkpoints", "Trainer.save_checkpoint", "a path in a folder that does not exist",
-        "FileNotFoundError naming the folder", act=lambda ws: _trainer().save_checkpoint(ws.root / "no" / "such" / "ckpt.pt"),
-        raises=FileNotFoundError, names="checkpoint folder does not exist: .*no/such",
+        "save-missing-folder",
+        "checkpoints",
+        "Trainer.save_checkpoint",
+        "a path in a folder that does not exist",
+        "FileNotFoundError naming the folder",
+        act=lambda ws: _trainer().save_checkpoint(ws.root / "no" / "such" / "ckpt.pt"),
+        raises=FileNotFoundError,
+        names="checkpoint folder does not exist: .*no/such",
     ),
     Case(
-        "save-target-is-folder", "checkpoints", "Trainer.save_checkpoint", "a path that is a folder",
-        "IsADirectoryError naming it", setup=lambda ws: (ws.root / "ckpt.pt").mkdir(),
-        act=lambda ws: _trainer().save_checkpoint(ws.root / "ckpt.pt"), raises=IsADirectoryError, names=r"ckpt\.pt is a folder",
+        "save-target-is-folder",
+        "checkpoints",
+        "Trainer.save_checkpoint",
+        "a path that is a folder",
+        "IsADirectoryError naming it",
+        setup=lambda ws: (ws.root / "ckpt.pt").mkdir(),
+        act=lambda ws: _trainer().save_checkpoint(ws.root / "ckpt.pt"),
+        raises=IsADirectoryError,
+        names=r"ckpt\.pt is a folder",
     ),
     Case(
-        "save-new-file-mode", "checkpoints", "Trainer.save_checkpoint", "a new checkpoint written through a temporary file",
-        "mode 0666 less the umask (not tempfile's 0600)", act=lambda ws: _trainer().save_checkpoint(ws.root / "new.pt"),
-        expect=_new_file_mode, may_create=("new.pt",),
+        "save-new-file-mode",
+        "checkpoints",
+        "Trainer.save_checkpoint",
+        "a new checkpoint written through a temporary file",
+        "mode 0666 less the umask (not tempfile's 0600)",
+        act=lambda ws: _trainer().save_checkpoint(ws.root / "new.pt"),
+        expect=_new_file_mode,
+        may_create=("new.pt",),
     ),
     Case(
-        "checkpoint-path-not-a-path", "arguments", "check_checkpoint_path", "check_checkpoint_path(None)",
-        "ValueError naming the value", act=lambda ws: check_checkpoint_path(None), raises=ValueError,
+        "checkpoint-path-not-a-path",
+        "arguments",
+        "check_checkpoint_path",
+        "check_checkpoint_path(None)",
+        "ValueError naming the value",
+        act=lambda ws: check_checkpoint_path(None),
+        raises=ValueError,
         names="non-empty str or os.PathLike, got None",
     ),
 ]
@@ -363,123 +559,345 @@ CHECKPOINT_CASES = [
 
 ENVIRONMENT_CASES = [
     Case(
-        "trainer-stale-launch-variables", "environment", "Trainer",
+        "trainer-stale-launch-variables",
+        "environment",
+        "Trainer",
         "WORLD_SIZE=2 RANK=1 MASTER_ADDR/MASTER_PORT left in the shell, then Trainer() and run()",
-        "a single-process run: no process group joined, no wait", act=_train_under_stale_variables, expect=_single_process,
+        "a single-process run: no process group joined, no wait",
+        act=_train_under_stale_variables,
+        expect=_single_process,
     ),
     Case(
-        "join-stale-rank-0", "environment", "join_process_group",
+        "join-stale-rank-0",
+        "environment",
+        "join_process_group",
         "stale WORLD_SIZE=2 RANK=0 (this process would be the master; nobody else comes)",
         "ProcessGroupError after timeout_s, naming the variables and suggesting stale values",
         act=lambda ws: (_launch(ws), join_process_group("cpu", timeout_s=1.0)),
-        raises=ProcessGroupError, names=r"WORLD_SIZE=2 RANK=0 LOCAL_RANK=0 MASTER_ADDR=127\.0\.0\.1 MASTER_PORT=\d+ within 1 s.*stale",
+        raises=ProcessGroupError,
+        names=r"WORLD_SIZE=2 RANK=0 LOCAL_RANK=0 MASTER_ADDR=127\.0\.0\.1 MASTER_PORT=\d+ within 1 s.*stale",
     ),
     Case(
-        "join-stale-rank-1", "environment", "join_process_group",
+        "join-stale-rank-1",
+        "environment",
+        "join_process_group",
         "stale WORLD_SIZE=2 RANK=1 pointing at a port where no master listens",
         "ProcessGroupError after timeout_s, naming the variables",
-        act=lambda ws: (_launch(ws, RANK="1", LOCAL_RANK="1"), join_process_group("cpu", timeout_s=1.0)),
-        raises=ProcessGroupError, names=r"RANK=1 .*MASTER_PORT=\d+ within 1 s.*unset WORLD_SIZE",
+        act=lambda ws: (
+            _launch(ws, RANK="1", LOCAL_RANK="1"),
+            join_process_group("cpu", timeout_s=1.0),
+        ),
+        raises=ProcessGroupError,
+        names=r"RANK=1 .*MASTER_PORT=\d+ within 1 s.*unset WORLD_SIZE",
     ),
     Case(
-        "join-world-size-not-a-number", "environment", "join_process_group", "WORLD_SIZE=two",
-        "ValueError naming the variable and its value", act=lambda ws: (_launch(ws, WORLD_SIZE="two"), join_process_group("cpu")),
-        raises=ValueError, names="WORLD_SIZE='two' is not an integer",
-    ),
-    Case(
-        "join-rank-out-of-range", "environment", "join_process_group", "WORLD_SIZE=2 RANK=5",
-        "ValueError naming RANK and its range", act=lambda ws: (_launch(ws, RANK="5"), join_process_group("cpu")),
-        raises=ValueError, names=r"RANK='5' must be in 0\.\.1",
-    ),
-    Case(
-        "join-master-port-missing", "environment", "join_process_group", "WORLD_SIZE=2 without MASTER_PORT",
-        "ValueError naming MASTER_PORT", act=lambda ws: (_launch(ws, MASTER_PORT=None), join_process_group("cpu")),
-        raises=ValueError, names="MASTER_PORT is not set",
-    ),
-    Case(
-        "join-master-port-out-of-range", "environment", "join_process_group", "MASTER_PORT=99999",
-        "ValueError naming the port", act=lambda ws: (_launch(ws, MASTER_PORT="99999"), join_process_group("cpu")),
-        raises=ValueError, names="MASTER_PORT='99999' must be a port number",
-    ),
-    Case(
-        "join-master-addr-blank", "environment", "join_process_group", "MASTER_ADDR set to spaces",
-        "ValueError naming MASTER_ADDR", act=lambda ws: (_launch(ws, MASTER_ADDR="  "), join_process_group("cpu")),
-        raises=ValueError, names="MASTER_ADDR='  ' must be a host name",
-    ),
-    Case(
-        "join-timeout-zero", "arguments", "join_process_group", "timeout_s=0",
-        "ValueError naming the value", act=lambda ws: join_process_group("cpu", timeout_s=0),
-        raises=ValueError, names="timeout_s must be a finite number of seconds > 0, got 0",
-    ),
-    Case(
-        "device-env-unknown", "environment", "Trainer", "NBHELPERS_DEVICE=tpu",
+        "join-world-size-not-a-number",
+        "environment",
+        "join_process_group",
+        "WORLD_SIZE=two",
         "ValueError naming the variable and its value",
-        act=lambda ws: (ws.env.setenv("NBHELPERS_DEVICE", "tpu"), _trainer(device=None)),
-        raises=ValueError, names="NBHELPERS_DEVICE='tpu'",
+        act=lambda ws: (_launch(ws, WORLD_SIZE="two"), join_process_group("cpu")),
+        raises=ValueError,
+        names="WORLD_SIZE='two' is not an integer",
     ),
     Case(
-        "device-env-missing-gpu", "environment", "Trainer", "NBHELPERS_DEVICE=cuda:99",
+        "join-rank-out-of-range",
+        "environment",
+        "join_process_group",
+        "WORLD_SIZE=2 RANK=5",
+        "ValueError naming RANK and its range",
+        act=lambda ws: (_launch(ws, RANK="5"), join_process_group("cpu")),
+        raises=ValueError,
+        names=r"RANK='5' must be in 0\.\.1",
+    ),
+    Case(
+        "join-master-port-missing",
+        "environment",
+        "join_process_group",
+        "WORLD_SIZE=2 without MASTER_PORT",
+        "ValueError naming MASTER_PORT",
+        act=lambda ws: (_launch(ws, MASTER_PORT=None), join_process_group("cpu")),
+        raises=ValueError,
+        names="MASTER_PORT is not set",
+    ),
+    Case(
+        "join-master-port-out-of-range",
+        "environment",
+        "join_process_group",
+        "MASTER_PORT=99999",
+        "ValueError naming the port",
+        act=lambda ws: (_launch(ws, MASTER_PORT="99999"), join_process_group("cpu")),
+        raises=ValueError,
+        names="MASTER_PORT='99999' must be a port number",
+    ),
+    Case(
+        "join-master-addr-blank",
+        "environment",
+        "join_process_group",
+        "MASTER_ADDR set to spaces",
+        "ValueError naming MASTER_ADDR",
+        act=lambda ws: (_launch(ws, MASTER_ADDR="  "), join_process_group("cpu")),
+        raises=ValueError,
+        names="MASTER_ADDR='  ' must be a host name",
+    ),
+    Case(
+        "join-timeout-zero",
+        "arguments",
+        "join_process_group",
+        "timeout_s=0",
+        "ValueError naming the value",
+        act=lambda ws: join_process_group("cpu", timeout_s=0),
+        raises=ValueError,
+        names="timeout_s must be a finite number of seconds > 0, got 0",
+    ),
+    Case(
+        "device-env-unknown",
+        "environment",
+        "Trainer",
+        "NBHELPERS_DEVICE=tpu",
+        "ValueError naming the variable and its value",
+        act=lambda ws: (
+            ws.env.setenv("NBHELPERS_DEVICE", "tpu"),
+            _trainer(device=None),
+        ),
+        raises=ValueError,
+        names="NBHELPERS_DEVICE='tpu'",
+    ),
+    Case(
+        "device-env-missing-gpu",
+        "environment",
+        "Trainer",
+        "NBHELPERS_DEVICE=cuda:99",
         "ValueError naming the variable: no such GPU here",
-        act=lambda ws: (ws.env.setenv("NBHELPERS_DEVICE", "cuda:99"), _trainer(device=None)),
-        raises=ValueError, names="NBHELPERS_DEVICE='cuda:99'",
+        act=lambda ws: (
+            ws.env.setenv("NBHELPERS_DEVICE", "cuda:99"),
+            _trainer(device=None),
+        ),
+        raises=ValueError,
+        names="NBHELPERS_DEVICE='cuda:99'",
     ),
     Case(
-        "device-argument-unknown", "arguments", "Trainer", "device='gpu0'",
-        "ValueError naming the value", act=lambda ws: _trainer(device="gpu0"), raises=ValueError, names="device='gpu0'",
+        "device-argument-unknown",
+        "arguments",
+        "Trainer",
+        "device='gpu0'",
+        "ValueError naming the value",
+        act=lambda ws: _trainer(device="gpu0"),
+        raises=ValueError,
+        names="device='gpu0'",
     ),
 ]
 
 
-def _arg(case_id: str, target: str, tried: str, act: Any, names: str, raises: type[BaseException] = ValueError) -> Case:
-    return Case(case_id, "arguments", target, tried, f"{raises.__name__} naming the value", act=act, raises=raises, names=names)
+def _arg(
+    case_id: str,
+    target: str,
+    tried: str,
+    act: Any,
+    names: str,
+    raises: type[BaseException] = ValueError,
+) -> Case:
+    return Case(
+        case_id,
+        "arguments",
+        target,
+        tried,
+        f"{raises.__name__} naming the value",
+        act=act,
+        raises=raises,
+        names=names,
+    )
 
 
 ARGUMENT_CASES = [
-    _arg("run-epochs-zero", "Trainer.run", "epochs=0", lambda ws: _trainer().run(0, _data()), "epochs must be an int >= 1, got 0"),
-    _arg("run-epochs-negative", "Trainer.run", "epochs=-1", lambda ws: _trainer().run(-1, _data()), "got -1"),
-    _arg("run-epochs-float", "Trainer.run", "epochs=1.5", lambda ws: _trainer().run(1.5, _data()), "got 1.5"),
-    _arg("run-epochs-bool", "Trainer.run", "epochs=True", lambda ws: _trainer().run(True, _data()), "got True"),
-    _arg("run-window-zero", "Trainer.run", "window_size=0", lambda ws: _trainer().run(1, _data(), window_size=0),
-         "window_size must be an int >= 1 or None, got 0"),  # fmt: skip
-    _arg("run-loader-none", "Trainer.run", "train_loader=None", lambda ws: _trainer().run(1, None),
-         "train_loader must be an iterable .* got None"),  # fmt: skip
-    _arg("run-loader-empty", "Trainer.run", "a train_loader that yields nothing",
-         lambda ws: _trainer().run(1, iter(())), "yielded no batches in epoch 1"),  # fmt: skip
-    _arg("run-loader-not-pairs", "Trainer.run", "batches that are bare tensors, not (x, y)",
-         lambda ws: _trainer().run(1, [torch.zeros(2, 4)]), r"a batch must be a pair \(x, y\), got a Tensor"),  # fmt: skip
-    _arg("run-one-cycle-exhausted", "Trainer.run", "run again after OneCycleLR's total_steps are used up",
-         _exhausted_one_cycle, r"has 2 steps left .* but run\(2\) needs 4"),  # fmt: skip
-    _arg("run-nan-validation", "Trainer.run", "a valid_loader whose inputs are NaN",
-         lambda ws: _trainer().run(1, _data(), _data(nan=True)), "validation loss is nan after epoch 1",
-         raises=FloatingPointError),  # fmt: skip
-    _arg("trainer-log-every-zero", "Trainer", "log_every=0", lambda ws: _trainer(log_every=0), "log_every must be an int >= 1, got 0"),
-    _arg("trainer-clip-nan", "Trainer", "grad_clip_norm=nan", lambda ws: _trainer(grad_clip_norm=math.nan),
-         "grad_clip_norm must be a finite number > 0 or None, got nan"),  # fmt: skip
-    _arg("trainer-clip-inf", "Trainer", "grad_clip_norm=inf", lambda ws: _trainer(grad_clip_norm=math.inf), "got inf"),
-    _arg("trainer-clip-negative", "Trainer", "grad_clip_norm=-1", lambda ws: _trainer(grad_clip_norm=-1.0), "got -1.0"),
-    _arg("trainer-precision", "Trainer", "precision='fp64'", lambda ws: _trainer(precision="fp64"), "precision='fp64'"),
-    _arg("trainer-scheduler-interval", "Trainer", "scheduler_interval='batch'",
-         lambda ws: _trainer(scheduler_interval="batch"), "scheduler_interval='batch'"),  # fmt: skip
-    _arg("trainer-callback-function", "Trainer", "callbacks=[print] (a plain function)",
-         lambda ws: _trainer(callbacks=[print]), "must be a Callback object .*print"),  # fmt: skip
-    _arg("trainer-callback-bare", "Trainer", "callbacks=EarlyStopping() (not in a list)",
-         lambda ws: _trainer(callbacks=EarlyStopping()), "callbacks must be a list of Callback objects"),  # fmt: skip
-    _arg("trainer-foreign-optimizer", "Trainer", "an optimizer over another model's parameters",
-         lambda ws: Trainer(_net(), torch.optim.SGD(_net(out=3).parameters(), lr=0.1), F.cross_entropy, device="cpu"),
-         "holds 4 of its 4 parameter"),  # fmt: skip
-    _arg("evaluate-none", "Trainer.evaluate", "evaluate(None)", lambda ws: _trainer().evaluate(None),
-         "loader must be an iterable .* got None"),  # fmt: skip
-    _arg("evaluate-empty", "Trainer.evaluate", "evaluate([])", lambda ws: _trainer().evaluate([]), "no examples"),
-    _arg("predict-list-of-numbers", "Trainer.predict", "predict([1.0, 2.0])", lambda ws: _trainer().predict([1.0, 2.0]),
-         "x must be an input tensor .* got list"),  # fmt: skip
-    _arg("early-stopping-patience", "EarlyStopping", "patience=0", lambda ws: EarlyStopping(patience=0),
-         "patience must be an int >= 1, got 0"),  # fmt: skip
-    _arg("early-stopping-monitor", "EarlyStopping", "monitor='accuracy'", lambda ws: EarlyStopping(monitor="accuracy"),
-         "monitor='accuracy'"),  # fmt: skip
-    _arg("early-stopping-min-delta", "EarlyStopping", "min_delta=nan", lambda ws: EarlyStopping(min_delta=math.nan),
-         "min_delta must be a finite number >= 0, got nan"),  # fmt: skip
-    _arg("recorder-not-an-optimizer", "SchedulerStatsRecorder", "SchedulerStatsRecorder('adam')",
-         lambda ws: SchedulerStatsRecorder("adam"), "optim must be a torch.optim.Optimizer or None, got 'adam'"),  # fmt: skip
+    _arg(
+        "run-epochs-zero",
+        "Trainer.run",
+        "epochs=0",
+        lambda ws: _trainer().run(0, _data()),
+        "epochs must be an int >= 1, got 0",
+    ),
+    _arg(
+        "run-epochs-negative",
+        "Trainer.run",
+        "epochs=-1",
+        lambda ws: _trainer().run(-1, _data()),
+        "got -1",
+    ),
+    _arg(
+        "run-epochs-float",
+        "Trainer.run",
+        "epochs=1.5",
+        lambda ws: _trainer().run(1.5, _data()),
+        "got 1.5",
+    ),
+    _arg(
+        "run-epochs-bool",
+        "Trainer.run",
+        "epochs=True",
+        lambda ws: _trainer().run(True, _data()),
+        "got True",
+    ),
+    _arg(
+        "run-window-zero",
+        "Trainer.run",
+        "window_size=0",
+        lambda ws: _trainer().run(1, _data(), window_size=0),
+        "window_size must be an int >= 1 or None, got 0",
+    ),
+    _arg(
+        "run-loader-none",
+        "Trainer.run",
+        "train_loader=None",
+        lambda ws: _trainer().run(1, None),
+        "train_loader must be an iterable .* got None",
+    ),
+    _arg(
+        "run-loader-empty",
+        "Trainer.run",
+        "a train_loader that yields nothing",
+        lambda ws: _trainer().run(1, iter(())),
+        "yielded no batches in epoch 1",
+    ),
+    _arg(
+        "run-loader-not-pairs",
+        "Trainer.run",
+        "batches that are bare tensors, not (x, y)",
+        lambda ws: _trainer().run(1, [torch.zeros(2, 4)]),
+        r"a batch must be a pair \(x, y\), got a Tensor",
+    ),
+    _arg(
+        "run-one-cycle-exhausted",
+        "Trainer.run",
+        "run again after OneCycleLR's total_steps are used up",
+        _exhausted_one_cycle,
+        r"has 2 steps left .* but run\(2\) needs 4",
+    ),
+    _arg(
+        "run-nan-validation",
+        "Trainer.run",
+        "a valid_loader whose inputs are NaN",
+        lambda ws: _trainer().run(1, _data(), _data(nan=True)),
+        "validation loss is nan after epoch 1",
+        raises=FloatingPointError,
+    ),
+    _arg(
+        "trainer-log-every-zero",
+        "Trainer",
+        "log_every=0",
+        lambda ws: _trainer(log_every=0),
+        "log_every must be an int >= 1, got 0",
+    ),
+    _arg(
+        "trainer-clip-nan",
+        "Trainer",
+        "grad_clip_norm=nan",
+        lambda ws: _trainer(grad_clip_norm=math.nan),
+        "grad_clip_norm must be a finite number > 0 or None, got nan",
+    ),
+    _arg(
+        "trainer-clip-inf",
+        "Trainer",
+        "grad_clip_norm=inf",
+        lambda ws: _trainer(grad_clip_norm=math.inf),
+        "got inf",
+    ),
+    _arg(
+        "trainer-clip-negative",
+        "Trainer",
+        "grad_clip_norm=-1",
+        lambda ws: _trainer(grad_clip_norm=-1.0),
+        "got -1.0",
+    ),
+    _arg(
+        "trainer-precision",
+        "Trainer",
+        "precision='fp64'",
+        lambda ws: _trainer(precision="fp64"),
+        "precision='fp64'",
+    ),
+    _arg(
+        "trainer-scheduler-interval",
+        "Trainer",
+        "scheduler_interval='batch'",
+        lambda ws: _trainer(scheduler_interval="batch"),
+        "scheduler_interval='batch'",
+    ),
+    _arg(
+        "trainer-callback-function",
+        "Trainer",
+        "callbacks=[print] (a plain function)",
+        lambda ws: _trainer(callbacks=[print]),
+        "must be a Callback object .*print",
+    ),
+    _arg(
+        "trainer-callback-bare",
+        "Trainer",
+        "callbacks=EarlyStopping() (not in a list)",
+        lambda ws: _trainer(callbacks=EarlyStopping()),
+        "callbacks must be a list of Callback objects",
+    ),
+    _arg(
+        "trainer-foreign-optimizer",
+        "Trainer",
+        "an optimizer over another model's parameters",
+        lambda ws: Trainer(
+            _net(),
+            torch.optim.SGD(_net(out=3).parameters(), lr=0.1),
+            F.cross_entropy,
+            device="cpu",
+        ),
+        "holds 4 of its 4 parameter",
+    ),
+    _arg(
+        "evaluate-none",
+        "Trainer.evaluate",
+        "evaluate(None)",
+        lambda ws: _trainer().evaluate(None),
+        "loader must be an iterable .* got None",
+    ),
+    _arg(
+        "evaluate-empty",
+        "Trainer.evaluate",
+        "evaluate([])",
+        lambda ws: _trainer().evaluate([]),
+        "no examples",
+    ),
+    _arg(
+        "predict-list-of-numbers",
+        "Trainer.predict",
+        "predict([1.0, 2.0])",
+        lambda ws: _trainer().predict([1.0, 2.0]),
+        "x must be an input tensor .* got list",
+    ),
+    _arg(
+        "early-stopping-patience",
+        "EarlyStopping",
+        "patience=0",
+        lambda ws: EarlyStopping(patience=0),
+        "patience must be an int >= 1, got 0",
+    ),
+    _arg(
+        "early-stopping-monitor",
+        "EarlyStopping",
+        "monitor='accuracy'",
+        lambda ws: EarlyStopping(monitor="accuracy"),
+        "monitor='accuracy'",
+    ),
+    _arg(
+        "early-stopping-min-delta",
+        "EarlyStopping",
+        "min_delta=nan",
+        lambda ws: EarlyStopping(min_delta=math.nan),
+        "min_delta must be a finite number >= 0, got nan",
+    ),
+    _arg(
+        "recorder-not-an-optimizer",
+        "SchedulerStatsRecorder",
+        "SchedulerStatsRecorder('adam')",
+        lambda ws: SchedulerStatsRecorder("adam"),
+        "optim must be a torch.optim.Optimizer or None, got 'adam'",
+    ),
 ]
 
 CASES = CHECKPOINT_CASES + ENVIRONMENT_CASES + ARGUMENT_CASES
