@@ -259,9 +259,9 @@ class HistopathologyRecipe(ProfiledRecipe):
         verbose: bool = True,
         checkpoints: str | os.PathLike[str] | None = None,
     ) -> tuple[Trainer, Trainer]:
-        """Phase 1 trains the head on the frozen backbone, phase 2 everything with rates
-        ten times smaller; returns the two Trainers. ``checkpoints``: a folder for
-        ``frozen.pt`` and ``finetune.pt`` (written every epoch, resumed when present)."""
+        """Phase 1 trains the head on the frozen backbone, phase 2 everything with
+        rates ten times smaller; returns both Trainers. ``checkpoints``: a folder for
+        ``frozen.pt`` and ``finetune.pt``, written every epoch, resumed if present."""
         device = self.checked_device(device)
         train, valid = self.batches(data, device)
         model = self.build_model().model.to(device)
@@ -291,7 +291,7 @@ class HistopathologyRecipe(ProfiledRecipe):
         callbacks: list[Callback] | tuple[Callback, ...],
         verbose: bool,
     ) -> Trainer:
-        """AdamW on the trainable parameters under a one-cycle schedule over the phase."""
+        """AdamW on the trainable parameters, one cycle over the phase's epochs."""
         lr, max_lr, epochs = self.phase_settings(phase)
         params = [p for p in model.parameters() if p.requires_grad]
         optim = torch.optim.AdamW(params, lr=lr)  # OneCycleLR overwrites lr at once

@@ -117,7 +117,7 @@ class MnistRecipe(ProfiledRecipe):
         verbose: bool = True,
         checkpoint: str | None = None,
     ) -> Trainer:
-        """``mnist_cnn`` trained with AdamW under a one-cycle schedule; returns the Trainer."""
+        """``mnist_cnn`` trained by AdamW under a one-cycle schedule; the Trainer."""
         device = self.checked_device(device)
         train, valid = self.batches(data, device)
         seed_everything(self.seed)

@@ -135,7 +135,7 @@ class NamesRecipe(ProfiledRecipe):
         verbose: bool = True,
         checkpoint: str | None = None,
     ) -> Trainer:
-        """A ``CharCNN`` of the recipe's shape trained with Adam; returns the Trainer."""
+        """A ``CharCNN`` of the recipe's shape trained by Adam; the Trainer."""
         train, valid = self.batches(data)
         seed_everything(self.seed)
         model = CharCNN(

@@ -139,9 +139,7 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, trainer: Trainer) -> None:
         value = trainer.valid_log[self.METRICS[self.monitor]][-1]
         if math.isnan(value):
-            raise ValueError(
-                f"EarlyStopping monitors {self.monitor}, but the run has no valid_loader"
-            )
+            raise ValueError(f"EarlyStopping watches {self.monitor}: no valid_loader")
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, trainer.epoch, 0
             if self.restore_best:

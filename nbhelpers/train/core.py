@@ -1,9 +1,9 @@
 """The core of the training engine: training, validation and prediction on one screen.
 
-``nbhelpers.train.Trainer`` is this class plus what long runs on accelerators need: argument
-checks, mixed precision, several processes, CUDA graphs, metrics read in chunks, a progress
-bar, checkpoints and exact resume. Chapter 3 shows this file whole; the appendix shows what
-each addition changes.
+``nbhelpers.train.Trainer`` is this class plus what long runs on accelerators need:
+argument checks, mixed precision, several processes, CUDA graphs, metrics read in chunks,
+a progress bar, checkpoints and exact resume. Chapter 3 shows the class whole; the
+appendix shows what each addition changes.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class TrainerCore:
-    """Trains a classifier on batches (x, y): x (B, ...) inputs, y (B,) class indices.
+    """Trains a classifier on batches (x, y): x (B, ...), y (B,) class indices.
 
-    The model trains in the modes it is in (layers a caller put in eval mode, such as frozen
-    batch normalisation, stay so). ``train_log``: the loss and accuracy of every step.
-    ``valid_log``: the step, loss and accuracy of every validation, one per epoch. Callbacks
-    hear ``on_train_begin``, ``on_step_end``, ``on_epoch_end`` and ``on_train_end``.
+    ``train_log``: each step's loss and accuracy. ``valid_log``: each validation's step,
+    loss and accuracy. The model trains in the modes it is in: layers put in eval mode
+    (a frozen batch normalisation) stay so. Callbacks hear the four ``on_...`` events.
     """
 
     def __init__(
@@ -49,7 +48,7 @@ class TrainerCore:
         self.stop_reason: str | None = None
 
     def train_step(self, x: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimiser step on a batch; returns its loss and accuracy (0-dim tensors)."""
+        """One optimiser step on a batch; its loss and accuracy (0-dim tensors)."""
         preds = self.model(x)
         loss = self.loss_fn(preds, y)
         loss.backward()
@@ -96,7 +95,7 @@ class TrainerCore:
         self.emit("on_epoch_end")
 
     def evaluate(self, loader: Iterable) -> dict[str, float]:
-        """Mean loss and accuracy over every example of ``loader`` (not over batches)."""
+        """Mean loss and accuracy over the examples of ``loader`` (not its batches)."""
         loss_sum, correct, count = 0.0, 0, 0
         with torch.inference_mode(), eval_context(self.model):
             for x, y in self.batches(loader):
@@ -118,7 +117,7 @@ class TrainerCore:
 
     @torch.inference_mode()
     def batch_predict(self, batches: Iterable) -> torch.Tensor:
-        """``predict`` over batches (x or (x, y); labels ignored), concatenated: (N, K)."""
+        """``predict`` over batches (x, or (x, y) with y ignored), joined: (N, K)."""
         with eval_context(self.model):
             inputs = (b[0] if isinstance(b, tuple | list) else b for b in batches)
             return torch.cat([self.model(self.move(x)) for x in inputs])

@@ -209,14 +209,14 @@ class Trainer(TrainerCore):
         self.optim.zero_grad(set_to_none=True)
 
     def log_step(self, loss: torch.Tensor, accuracy: torch.Tensor) -> None:
-        """Queue the step's numbers on the device; copy them to the host every ``log_every``."""
+        """Queue the step's numbers on the device; to the host every ``log_every``."""
         self._metrics.append(step_pair(loss, accuracy))
         if len(self._metrics) >= self.log_every:
             self._flush()
         self._interrupts.release()
 
     def _flush(self, check_finite: bool = True) -> None:
-        """Copy the queued per-step metrics to train_log (one host sync); check NaN/inf."""
+        """Queued metrics to train_log (one host sync); NaN or inf raises."""
         pairs = self._metrics.drain()
         if not pairs:
             return
@@ -231,9 +231,10 @@ class Trainer(TrainerCore):
         if bad is not None:
             step = self.global_step - len(pairs) + bad + 1
             raise FloatingPointError(
-                f"loss is {pairs[bad][0]} at global step {step} (epoch {self.epoch + 1}); "
-                f"training stopped at step {self.global_step} (losses reach the host "
-                f"every log_every={self.log_every} steps)"
+                f"loss is {pairs[bad][0]} at global step {step} "
+                f"(epoch {self.epoch + 1}); training stopped at step "
+                f"{self.global_step} (losses reach the host every "
+                f"log_every={self.log_every} steps)"
             )
 
     # ---- epochs ------------------------------------------------------------------------------
