@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from nbhelpers import storage
+from nbhelpers import checks, storage
 from nbhelpers.data.synthetic_histopathology import (
     LABELS_FILE,
     PATCH_SIZE,
@@ -40,7 +40,6 @@ from nbhelpers.storage import DataSource
 KAGGLE_DIR = "histopathologic-cancer-detection"
 SPLITS = ("train", "test")
 CROP = 49
-PATCH_SHAPE = (PATCH_SIZE, PATCH_SIZE, 3)
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def find_kaggle_patches(min_labelled: int = 0) -> PatchFolder | None:
         ValueError: ``min_labelled`` is not an int >= 0, or a labels file found is not a valid
             labels CSV (see ``load_histopathology_labels``; the message names it).
     """
-    if not _is_int(min_labelled) or min_labelled < 0:
+    if not checks.is_int(min_labelled) or min_labelled < 0:
         raise ValueError(f"min_labelled must be an int >= 0, got {min_labelled!r}")
     for base, kind in storage.data_roots():
         root = base / KAGGLE_DIR
@@ -248,7 +247,7 @@ def read_patch(path: str | os.PathLike[str]) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError(f"OpenCV cannot read or decode the image file {path}")
-    if image.shape != PATCH_SHAPE or image.dtype != np.uint8:
+    if image.shape != (PATCH_SIZE, PATCH_SIZE, 3) or image.dtype != np.uint8:
         height, width = image.shape[:2]
         channels = 1 if image.ndim == 2 else image.shape[2]
         raise ValueError(
@@ -290,12 +289,6 @@ def infer_transform() -> Callable[[np.ndarray], torch.Tensor]:
             v2.CenterCrop(CROP),
             v2.ToPureTensor(),
         ]
-    )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(
-        value, (bool, np.bool_)
     )
 
 

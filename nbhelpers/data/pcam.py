@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from nbhelpers import storage
+from nbhelpers.data.patches import PATCH_SIZE
 
 SPLITS = ("train", "val", "test")
 PCAM_DIR = "pcam"
-IMAGE_SHAPE = (96, 96, 3)
 IMAGE_BYTES = 96 * 96 * 3
 # torchvision calls the validation split "val"; its files say "valid".
 _FILE_SPLIT = {"train": "train", "val": "valid", "test": "test"}
@@ -657,7 +657,7 @@ def _dataset(h5: h5py.File, path: Path, key: str) -> h5py.Dataset:
 
 def _images_dataset(h5: h5py.File, path: Path) -> h5py.Dataset:
     images = _dataset(h5, path, "x")
-    if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE:
+    if images.ndim != 4 or tuple(images.shape[1:]) != (PATCH_SIZE, PATCH_SIZE, 3):
         raise ValueError(
             f"{path}: images 'x' have shape {images.shape}; PCam's are (N, 96, 96, 3)"
         )

@@ -31,11 +31,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from nbhelpers import checks
 from nbhelpers.data.histopathology import CROP, read_patch
+from nbhelpers.data.patches import PATCH_SIZE
 
-PATCH = 96
 MAX_DEGREES = 20.0
 # torchvision's CenterCrop puts the crop's top-left corner at int(round((96 - 49) / 2)) = 24.
-CROP_START = int(round((PATCH - CROP) / 2.0))
+CROP_START = int(round((PATCH_SIZE - CROP) / 2.0))
 
 
 # ---- decoding ------------------------------------------------------------------------------------
@@ -63,9 +63,9 @@ class _PatchFiles(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         image = read_patch(self.paths[index])
-        if image.shape != (PATCH, PATCH, 3):
+        if image.shape != (PATCH_SIZE, PATCH_SIZE, 3):
             raise ValueError(
-                f"{self.paths[index]} is {image.shape[1]}x{image.shape[0]}, expected {PATCH}x{PATCH} RGB"
+                f"{self.paths[index]} is {image.shape[1]}x{image.shape[0]}, expected {PATCH_SIZE}x{PATCH_SIZE} RGB"
             )
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
@@ -96,7 +96,7 @@ def decode_patches(
         num_workers=num_workers,
         worker_init_fn=_setup_opencv_worker if num_workers > 0 else None,
     )
-    out = torch.empty((len(paths), 3, PATCH, PATCH), dtype=torch.uint8)
+    out = torch.empty((len(paths), 3, PATCH_SIZE, PATCH_SIZE), dtype=torch.uint8)
     start = 0
     for batch in loader:
         out[start : start + len(batch)] = batch

@@ -30,9 +30,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from nbhelpers import storage
+from nbhelpers import checks, storage
+from nbhelpers.data.patches import PATCH_SIZE
 
-PATCH_SIZE = 96
 CENTRE = (32, 64)  # the labelled square: rows and columns CENTRE[0] .. CENTRE[1] - 1
 POSITIVE_FRACTION = 0.4
 GENERATOR_VERSION = 1
@@ -70,7 +70,7 @@ def synthetic_patch(seed: int, index: int) -> SyntheticPatch:
         ValueError: ``seed`` or ``index`` is not an int >= 0.
     """
     for label, value in (("seed", seed), ("index", index)):
-        if not _is_int(value) or value < 0:
+        if not checks.is_int(value) or value < 0:
             raise ValueError(f"{label} must be an int >= 0, got {value!r}")
     rng = np.random.default_rng([GENERATOR_VERSION, seed, index])
     wants_positive = bool(rng.random() < POSITIVE_FRACTION)
@@ -89,11 +89,11 @@ def synthetic_folder_name(n: int, seed: int) -> str:
 
 def check_synthetic_arguments(n: object, seed: object, n_test: object = 0) -> None:
     """Raise ValueError naming the value unless 1 <= n <= MAX_PATCHES, seed >= 0 and n_test >= 0 (ints)."""
-    if not _is_int(n) or not 1 <= n <= MAX_PATCHES:
+    if not checks.is_int(n) or not 1 <= n <= MAX_PATCHES:
         raise ValueError(f"n must be an int in 1..{MAX_PATCHES:,}, got {n!r}")
-    if not _is_int(seed) or seed < 0:
+    if not checks.is_int(seed) or seed < 0:
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    if not _is_int(n_test) or not 0 <= n_test <= MAX_PATCHES:
+    if not checks.is_int(n_test) or not 0 <= n_test <= MAX_PATCHES:
         raise ValueError(f"n_test must be an int in 0..{MAX_PATCHES:,}, got {n_test!r}")
 
 
@@ -177,12 +177,6 @@ def check_synthetic_folder(root: Path, n: int, seed: int) -> None:
         raise ValueError(
             f"{root} is not a complete synthetic set: {rows} labels and {patches} patches, expected {n}; {remedy}"
         )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(
-        value, (bool, np.bool_)
-    )
 
 
 def _write_split(

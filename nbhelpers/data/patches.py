@@ -1,0 +1,4 @@
+"""The one size every histopathology patch has: the Kaggle folder's, PCam's and the synthetic set's."""
+
+# Pixels per side of an RGB patch; the label describes its centre 32 x 32 square.
+PATCH_SIZE = 96
