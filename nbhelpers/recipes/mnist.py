@@ -191,7 +191,6 @@ class MnistRecipe(ProfiledRecipe):
         device = torch.device(device) if device is not None else get_device()
         world = world if world is not None else distributed.world_size()
         if world > 1:
-            device = distributed.process_device(device)
             if self.resident:
                 raise ValueError(
                     "resident=True cannot be combined with torchrun: the data of one device "

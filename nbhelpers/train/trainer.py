@@ -179,34 +179,30 @@ class Trainer(TrainerCore):
         """
         require_training_parts(self.optim, self.loss_fn)
         self._interrupts.hold()
-        if self._graph_step is not None:
+        optim, scaler = self.optim, self._scaler
+        if self._graph_step is not None:  # the whole step, captured once, replayed
             loss, accuracy = self._graph_step(x, y).unbind()
         else:
             with autocast(self.precision, self.device):
-                preds = self._net(x)
+                preds = self._net(x)  # DDP's wrapper in a process group
                 loss = self.loss_fn(preds, y)
-            self._backward_and_step(loss)
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            if self.grad_clip_norm is not None:
+                if scaler is not None:
+                    scaler.unscale_(optim)
+                nn.utils.clip_grad_norm_(self._parameters(), self.grad_clip_norm)
+            if scaler is not None:
+                scaler.step(optim)  # skips the step when a gradient overflowed
+                scaler.update()
+            else:
+                optim.step()
+            optim.zero_grad(set_to_none=True)
             accuracy = (preds.detach().argmax(dim=1) == y).float().mean()
         if self.scheduler is not None and self.scheduler_interval == "step":
             self.scheduler.step()
             if self._graph_step is not None:
                 self._graph_step.check_hyperparameters()
         return loss.detach(), accuracy
-
-    def _backward_and_step(self, loss: torch.Tensor) -> None:
-        assert self.optim is not None
-        scaler = self._scaler
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        if self.grad_clip_norm is not None:
-            if scaler is not None:
-                scaler.unscale_(self.optim)
-            nn.utils.clip_grad_norm_(self._parameters(), self.grad_clip_norm)
-        if scaler is not None:
-            scaler.step(self.optim)
-            scaler.update()
-        else:
-            self.optim.step()
-        self.optim.zero_grad(set_to_none=True)
 
     def log_step(self, loss: torch.Tensor, accuracy: torch.Tensor) -> None:
         """Queue the step's numbers on the device; to the host every ``log_every``."""
