@@ -12,8 +12,9 @@ CHAPTERS := $(sort $(wildcard book/[0-9][0-9]_*.md))
 NOTEBOOKS := $(CHAPTERS:.md=.ipynb)
 PYTEST_WORKERS ?= 2
 # What `make test` leaves for the book build: the chapters nbmake executed, the context they
-# were executed in, the hostile suite's report (book/_ext/executions.py).
-TEST_RUN := _build/test-run
+# were executed in, the hostile suite's report (book/_ext/executions.py). Not under _build/:
+# nbmake does not collect notebooks there.
+TEST_RUN := .test-run
 # pytest-xdist hands out tests in the order they are collected: the longest chapters first, so
 # that none of them starts last and runs alone at the end (measured times: README).
 LONGEST_FIRST := 05 06 07 04
@@ -108,4 +109,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.report
 
 clean:
-	rm -rf _build $(NOTEBOOKS)
+	rm -rf _build $(TEST_RUN) $(NOTEBOOKS)

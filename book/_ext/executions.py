@@ -1,12 +1,13 @@
 """The chapters the test run executed, handed to the book build: one execution per chapter.
 
 ``make test`` calls ``python book/_ext/executions.py prepare book/01_*.md ...`` first. That
-writes each chapter as a notebook into ``_build/test-run/book/`` (jupytext, as ``make
+writes each chapter as a notebook into ``.test-run/book/`` (jupytext, as ``make
 notebooks`` does), where nbmake executes it in place (``--overwrite``), and records the run's
-context in ``_build/test-run/context.json``: a digest of the code (the package, the tests,
+context in ``.test-run/context.json``: a digest of the code (the package, the tests,
 the benchmarks) and the settings that change what a chapter prints (profile, device, data
 folder, mirror, offline mode, torch's version). The hostile suite writes its report beside
-it, in ``_build/test-run/reliability/``, for the Reliability page.
+it, in ``.test-run/reliability/``, for the Reliability page. (Not under ``_build/``: nbmake
+skips every notebook whose path has a ``_build`` folder in it.)
 
 As a Sphinx extension (``_config.yml``), at the start of every book build:
 
@@ -30,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_RUN = ROOT / "_build" / "test-run"
+TEST_RUN = ROOT / ".test-run"
 CONTEXT = TEST_RUN / "context.json"
 # What the chapters' outputs depend on besides their own code, which is the cache's key.
 CODE = ("nbhelpers/**/*", "tests/**/*.py", "benchmarks/**/*.py", "pyproject.toml")
@@ -70,7 +71,7 @@ def run_context() -> dict[str, str]:
 
 
 def prepare(chapters: list[Path]) -> None:
-    """A fresh ``_build/test-run``: the chapters as notebooks, and the context of this run."""
+    """A fresh ``.test-run``: the chapters as notebooks, and the context of this run."""
     import jupytext
 
     shutil.rmtree(TEST_RUN, ignore_errors=True)
@@ -86,13 +87,14 @@ def prepare(chapters: list[Path]) -> None:
 
 def executed_problem(notebook) -> str:
     """Why ``notebook`` is not a complete, successful execution; "" when it is."""
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":
-            continue
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    if all(cell.execution_count is None for cell in code):
+        return "the test run did not execute it"
+    for index, cell in enumerate(code):
         if any(output.get("output_type") == "error" for output in cell.outputs):
-            return f"cell {index} raised an error"
+            return f"its code cell {index} raised an error in the test run"
         if cell.source.strip() and cell.execution_count is None:
-            return f"cell {index} was not executed"
+            return f"the test run stopped before its code cell {index}"
     return ""
 
 
@@ -168,7 +170,7 @@ def reuse_test_run(app) -> None:
         reader = create_nb_reader(str(source), env.myst_config, env.mystnb_config, text)
         notebook, problem = merged(reader.read(text), nbformat.read(path, 4))
         if notebook is None:
-            log.info(f"executions: {path.stem} executed again ({problem})")
+            log.info(f"executions: {path.stem} is executed: {problem}")
             continue
         bundle = CacheBundleIn(
             notebook,

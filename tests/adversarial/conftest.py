@@ -1,7 +1,7 @@
 """Fixtures of the hostile suite (see harness.py), and the list of cases a recorded run holds.
 
 With ``NBHELPERS_RELIABILITY_RECORD`` naming a folder (``make test`` points it into
-``_build/test-run/reliability``), ``run_case`` appends what each case observed to a JSON-lines
+``.test-run/reliability``), ``run_case`` appends what each case observed to a JSON-lines
 file there, and this file writes ``collected.json``: the ids of every case the run collected.
 The book's Reliability page uses the records only when every collected case has one, so a run
 that was stopped halfway or selected a few cases is not mistaken for the suite.
