@@ -1,6 +1,8 @@
 # Two commands matter: `make book` (render the book, every chapter executed) and `make test`
 # (unit tests plus every chapter executed with nbmake in the quick profile). Both create the
-# virtual environment on first use.
+# virtual environment on first use. Each chapter is executed once when both run, test first
+# (as in CI): the book build renders the chapters the test run executed for the same code and
+# settings, and executes only the others (book/_ext/executions.py).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,6 +11,16 @@ BIN := $(VENV)/bin
 CHAPTERS := $(sort $(wildcard book/[0-9][0-9]_*.md))
 NOTEBOOKS := $(CHAPTERS:.md=.ipynb)
 PYTEST_WORKERS ?= 2
+# What `make test` leaves for the book build: the chapters nbmake executed, the context they
+# were executed in, the hostile suite's report (book/_ext/executions.py). Not under _build/:
+# nbmake does not collect notebooks there.
+TEST_RUN := .test-run
+# pytest-xdist hands out tests in the order they are collected: the longest chapters first, so
+# that none of them starts last and runs alone at the end (measured times: README).
+LONGEST_FIRST := 05 06 07 04
+ORDERED := $(foreach n,$(LONGEST_FIRST),$(filter book/$(n)_%,$(CHAPTERS)))
+ORDERED += $(filter-out $(ORDERED),$(CHAPTERS))
+EXECUTED := $(patsubst book/%.md,$(TEST_RUN)/book/%.ipynb,$(ORDERED))
 # Data cached by the chapters lands in one place whatever the working directory of a kernel.
 export NBHELPERS_DATA ?= $(CURDIR)/data
 # Progress bars are for people watching a run; the rendered book and the test logs show none.
@@ -25,12 +37,14 @@ export MPLCONFIGDIR := $(CURDIR)/_build/matplotlib
 .PHONY: help setup notebooks test lint format book check-book chromium bench clean
 
 help:
-	@echo "make book       render the book to _build/html (executes every chapter)"
+	@echo "make book       render the book to _build/html (executes every chapter that a"
+	@echo "                make test of the same code has not executed)"
 	@echo "make test       unit tests + every chapter through nbmake (quick profile)"
-	@echo "make check-book build the book, then open every page in headless Chromium"
+	@echo "make check-book build the book, open every page in headless Chromium, run two"
+	@echo "                chapters without network or mirror"
 	@echo "make lint       ruff: formatting and lint checks, zero findings expected"
 	@echo "make format     ruff: format the Python sources and apply safe lint fixes"
-	@echo "make bench      run the benchmarks in benchmarks/"
+	@echo "make bench      run the benchmarks in benchmarks/ (saved for the Performance page)"
 	@echo "make notebooks  generate book/*.ipynb from the MyST sources (jupytext)"
 	@echo "make setup      create $(VENV) and install nbhelpers with its test and book extras"
 	@echo "make clean      remove generated notebooks and build output"
@@ -49,10 +63,17 @@ notebooks: setup
 	$(BIN)/jupytext --sync $(CHAPTERS)
 	@echo "Open book/*.ipynb with the kernel \"Python 3 (convnets book)\" (see book/running.md)."
 
-# Two notebooks run at once on two cores: one torch thread each is fastest (measured).
-test: notebooks
-	NBHELPERS_PROFILE=quick NBHELPERS_THREADS=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) --nbmake --nbmake-timeout=300 \
-		-m "not rendered_book" -n $(PYTEST_WORKERS) --dist loadgroup --durations=12 -p no:cacheprovider
+# Two notebooks run at once on two cores: one torch thread each is fastest (measured). nbmake
+# executes fresh copies of the chapters in $(TEST_RUN)/book and keeps their outputs there
+# (--overwrite); the hostile suite records what each case observed in $(TEST_RUN)/reliability.
+test: export NBHELPERS_PROFILE := quick
+test: export NBHELPERS_THREADS := 1
+test: export NBHELPERS_RELIABILITY_RECORD := $(CURDIR)/$(TEST_RUN)/reliability
+test: setup
+	$(BIN)/python book/_ext/executions.py prepare $(CHAPTERS)
+	$(BIN)/python -m pytest $(EXECUTED) tests --nbmake --overwrite --nbmake-timeout=300 \
+		-m "not rendered_book and not offline_book" -n $(PYTEST_WORKERS) --dist loadgroup \
+		--durations=12 -p no:cacheprovider
 
 # ruff reads its settings (88 columns, the rule set) from pyproject.toml.
 lint: setup
@@ -76,13 +97,16 @@ chromium:
 
 # The rendered pages in headless Chromium: figures and animations per page, no errors, warnings,
 # machine paths or sideways-scrolling code, exercises in every chapter, resolved chapter links.
+# Beside them, two chapters run as a reader without network or mirror runs them: their outputs
+# show no warning, traceback or machine path (tests/test_offline_book.py).
 check-book: book chromium
-	$(BIN)/python -m pytest tests/test_rendered_book.py -m rendered_book -p no:cacheprovider -v
+	$(BIN)/python -m pytest tests/test_rendered_book.py tests/test_offline_book.py \
+		-m "rendered_book or offline_book" -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider -v
 	@echo "screenshots: $(CURDIR)/_build/screenshots"
 
+# Each benchmark's rows go to _build/benchmarks/NAME.json too: the Performance page shows them.
 bench: setup
-	@for script in benchmarks/[a-z]*.py; do name=$$(basename $$script .py); echo "== $$name"; \
-		$(BIN)/python -m benchmarks.$$name || exit 1; done
+	$(BIN)/python -m benchmarks.report
 
 clean:
-	rm -rf _build $(NOTEBOOKS)
+	rm -rf _build $(TEST_RUN) $(NOTEBOOKS)

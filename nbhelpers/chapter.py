@@ -4,15 +4,26 @@ Every chapter's first cell calls ``device = start_chapter(source)``: the CPU thr
 ``NBHELPERS_THREADS``, the seeds, the notebook's plotting setup, progress bars off when
 ``TQDM_DISABLE`` says so (a book build), and one banner line naming the device, the profile and
 the data, so that a reader sees where the numbers below come from.
+
+When a download fails, the loaders fall back (to the digits or names shipped with the
+packages) and say why twice: in the ``note`` of the source they return, which the banner
+shows, and in a ``DataFallbackWarning`` for code that never looks at the source. A chapter
+shows the banner, so from ``start_chapter`` on the warning is not shown again. A chapter that
+loads its data before the preamble (to name it in the banner) passes its source in, and the
+warning already shown stays; calling ``start_chapter()`` first and printing the source after
+loading avoids it.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 
 from nbhelpers import plotting
 from nbhelpers.checks import env_flag
 from nbhelpers.device import cpu_threads, get_device, run_banner, seed_everything
+from nbhelpers.storage import DataFallbackWarning
 from nbhelpers.train.progress import show_bars
 
 
@@ -30,5 +41,7 @@ def start_chapter(data_source: object | None = None, seed: int = 0) -> torch.dev
     seed_everything(seed)
     show_bars(not env_flag("TQDM_DISABLE"))
     plotting.setup_notebook()
+    # the banner and the sources the chapter prints say why a fallback was used
+    warnings.filterwarnings("ignore", category=DataFallbackWarning)
     print(run_banner(data_source, device), flush=True)
     return device

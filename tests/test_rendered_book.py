@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from output_checks import MACHINE_PATH, WARNING_TEXT
 
 ROOT = Path(__file__).resolve().parents[1]
 # BOOK_HTML: check a book rendered elsewhere (default: what `make book` wrote).
@@ -66,9 +67,6 @@ ANIMATED = {"book/01_convolution", "book/02_padding_stride_pooling"}
 # Pages that teach: each ends with a summary and exercises.
 WITH_EXERCISES = {page for page in MIN_FIGURES if re.fullmatch(r"book/\d\d_\w+", page)}
 
-# Absolute paths of the machine that built the book, as they would appear in printed output.
-MACHINE_PATH = re.compile(r"(?<![\w.])(/work|/home|/root|/tmp|/Users)/")
-WARNING_TEXT = re.compile(r"\b\w*Warning:|\bfindfont:|\bWARNING\b")
 # "chapter 5", "Chapter 05", "chapters 5 and 6", "the last chapter": chapter names that must be links.
 # The API reference is exempt: it renders the package's docstrings, which cannot hold links.
 CHAPTER_MENTION = re.compile(

@@ -132,9 +132,10 @@ def load_mnist(
     300 form the test set (``train=False``) and the other 1,497 the training set.
     ``dataset.source`` says which was used.
 
-    The download is skipped silently when ``NBHELPERS_OFFLINE`` is set, and with a warning when
-    the data folder is not writable or the download fails (HTTP error, a page that is not the
-    gzip file, a checksum mismatch); nothing half-written is left behind.
+    The download is skipped silently when ``NBHELPERS_OFFLINE`` is set. When the data folder is
+    not writable or the download fails (HTTP error, a page that is not the gzip file, a
+    checksum mismatch), a ``storage.DataFallbackWarning`` says why and so does
+    ``dataset.source.note``; nothing half-written is left behind.
 
     Args:
         train: the training set (True) or the test set (False).
@@ -154,18 +155,17 @@ def load_mnist(
             images, targets = _read_split(raw, split)
             source = DataSource(kind, storage.relative_detail(raw, root, kind), raw)
             return MNISTDataset(images, targets, source, transform)
-    downloaded = _download_split(split)
-    if downloaded is not None:
-        images, targets = _read_split(downloaded.path, split)
-        return MNISTDataset(images, targets, downloaded, transform)
+    fetched = _download_split(split)
+    if fetched.source is not None:
+        images, targets = _read_split(fetched.source.path, split)
+        return MNISTDataset(images, targets, fetched.source, transform)
     images, targets = embedded_digits(train)
     kind = "training" if train else "test"
     description = (
         f"scikit-learn digits, {len(targets):,} {kind} images resized to 28x28"
     )
-    return MNISTDataset(
-        images, targets, DataSource(storage.EMBEDDED, description), transform
-    )
+    source = DataSource(storage.EMBEDDED, description, note=fetched.failure)
+    return MNISTDataset(images, targets, source, transform)
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -282,8 +282,8 @@ def _read_split(raw: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 # ---- downloading -------------------------------------------------------------------------------------
 
 
-def _download_split(split: str) -> DataSource | None:
-    """Fetch the split's missing files into ``$NBHELPERS_DATA/MNIST/raw``; None when not possible.
+def _download_split(split: str) -> storage.Fetched:
+    """Fetch the split's missing files into ``$NBHELPERS_DATA/MNIST/raw``, or say why not.
 
     Both files are downloaded, checked (md5 of the .gz, sha256 of the unpacked file) and
     unpacked in a temporary folder, and moved into place only when both are good: a failure

@@ -15,7 +15,7 @@ import gzip
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -72,9 +72,10 @@ def load_names() -> NamesTable:
     ones, each in the order of the source files. Unlike the lecture notebook, the female name "NA" is kept
     (pandas would read it as missing): 49,340 rows, 24,756 F and 24,584 M, whichever the source.
 
-    The download is skipped silently when ``NBHELPERS_OFFLINE`` is set, and with a warning when
-    the data folder is not writable or the download fails (HTTP error, checksum mismatch); the
-    names shipped with the package are used then.
+    The download is skipped silently when ``NBHELPERS_OFFLINE`` is set. When the data folder is
+    not writable or the download fails (HTTP error, checksum mismatch), the names shipped with
+    the package are used, and a ``storage.DataFallbackWarning`` and ``table.source.note`` say
+    why.
 
     Raises:
         ValueError: a names file in the data folder or the mirror is empty, not UTF-8 text, not
@@ -89,10 +90,11 @@ def load_names() -> NamesTable:
                 frame,
                 DataSource(kind, storage.relative_detail(folder, root, kind), folder),
             )
-    downloaded = _download()
-    if downloaded is not None:
-        return NamesTable(_read_folder(downloaded.path), downloaded)
-    return embedded_names()
+    fetched = _download()
+    if fetched.source is not None:
+        return NamesTable(_read_folder(fetched.source.path), fetched.source)
+    shipped = embedded_names()
+    return replace(shipped, source=replace(shipped.source, note=fetched.failure))
 
 
 def embedded_names() -> NamesTable:
@@ -180,8 +182,8 @@ def _normalized(raw: pd.DataFrame, label: str) -> pd.DataFrame:
 # ---- downloading ------------------------------------------------------------------------------------
 
 
-def _download() -> DataSource | None:
-    """Fetch the missing names files into ``$NBHELPERS_DATA/spanish-names``; None when not possible.
+def _download() -> storage.Fetched:
+    """Fetch the missing names files into ``$NBHELPERS_DATA/spanish-names``, or say why not.
 
     Each file is checked (sha256, then read as a names CSV) in a temporary folder; both are
     moved into place only when both are good.
