@@ -72,7 +72,9 @@ class Route:
 
     status: the HTTP status; body: the bytes sent; headers: extra headers; announce: a
     Content-Length larger than the body (a truncated transfer); delay: seconds to sleep before
-    answering (a slow server); reset: close the connection without an answer.
+    answering (a slow server); reset: close the connection without an answer; trickle: seconds
+    between bytes (a throttled server sending one byte at a time: the whole answer, status
+    line and headers included, or only the body with ``trickle_body_only``).
     """
 
     status: int = 200
@@ -81,6 +83,8 @@ class Route:
     announce: int | None = None
     delay: float = 0.0
     reset: bool = False
+    trickle: float = 0.0
+    trickle_body_only: bool = False
 
 
 class FaultServer:
@@ -89,6 +93,7 @@ class FaultServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: dict[str, int] = {}
+        self.closed = threading.Event()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -104,6 +109,9 @@ class FaultServer:
                     self.connection.close()
                     return
                 try:
+                    if route.trickle:
+                        self._trickle(route)
+                        return
                     self.send_response(route.status)
                     for key, value in route.headers.items():
                         self.send_header(key, value)
@@ -116,6 +124,25 @@ class FaultServer:
                         self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def _trickle(self, route: Route) -> None:
+                """Send the answer one byte every ``route.trickle`` seconds, until the client goes."""
+                head = (
+                    f"HTTP/1.1 {route.status} OK\r\n"
+                    + "".join(f"{k}: {v}\r\n" for k, v in route.headers.items())
+                    + f"Content-Length: {route.announce or len(route.body)}\r\n\r\n"
+                ).encode()
+                self.close_connection = True
+                if route.trickle_body_only:
+                    self.wfile.write(head)
+                    self.wfile.flush()
+                    head = b""
+                for byte in head + route.body:
+                    time.sleep(route.trickle)
+                    if server.closed.is_set():
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
@@ -132,6 +159,7 @@ class FaultServer:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}{path}"
 
     def close(self) -> None:
+        self.closed.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 

@@ -182,8 +182,14 @@ CASES = [
     bad_flag(
         "threads-zero",
         [*TINY, "--threads", "0"],
-        "--threads must be >= 1, got 0",
+        r"--threads must be >= 1 and at most \d+ .*, got 0",
         "--threads 0",
+    ),
+    bad_flag(
+        "threads-above-machine",
+        [*TINY, "--threads", "99999"],
+        r"--threads must be >= 1 and at most \d+ \(the CPUs this process may use\), got 99999",
+        "--threads 99999 (a MemoryError traceback before)",
     ),
     bad_flag(
         "stop-after-zero",
