@@ -92,7 +92,7 @@ def _acquire(lock: Path, what: str, path: Path) -> int:
     while True:
         if fcntl is None:
             return _create_exclusively(lock, what, path)
-        handle = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        handle = _open(lock, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -105,23 +105,42 @@ def _acquire(lock: Path, what: str, path: Path) -> int:
         except FileNotFoundError:
             same = False
         if same:  # not a file its last holder removed while we opened it
-            _record(handle)
+            _record(handle, lock)
             return handle
         os.close(handle)
 
 
 def _create_exclusively(lock: Path, what: str, path: Path) -> int:
     try:
-        handle = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        handle = _open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL)
     except FileExistsError:
         raise _in_use(lock, what, path, remove_hint=True) from None
-    _record(handle)
+    _record(handle, lock)
     return handle
 
 
-def _record(handle: int) -> None:
-    os.ftruncate(handle, 0)
-    os.write(handle, (json.dumps(holder()) + "\n").encode())
+def _open(lock: Path, flags: int) -> int:
+    try:
+        return os.open(lock, flags, 0o666)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        raise OSError(
+            error.errno, f"cannot create the lock file {lock}: {error.strerror}"
+        ) from None
+
+
+def _record(handle: int, lock: Path) -> None:
+    try:
+        os.ftruncate(handle, 0)
+        os.write(handle, (json.dumps(holder()) + "\n").encode())
+    except OSError as error:  # a full disk
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        os.close(handle)
+        raise OSError(
+            error.errno, f"cannot write the lock file {lock}: {error.strerror}"
+        ) from None
 
 
 def _in_use(

@@ -412,6 +412,7 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     Raises:
         FileNotFoundError: the parent folder does not exist.
         PermissionError: the parent folder is not writable.
+        OSError: writing failed (a full disk); the message names ``target``.
     """
     target = Path(target)
     if not target.parent.is_dir():
@@ -423,7 +424,13 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
             f"folder {target.parent} is not writable (for {target.name})"
         )
     with _temporary(target.parent, f".{target.name}.", folder=True) as temporary:
-        yield temporary
+        try:
+            yield temporary
+        except OSError as error:
+            wrapped = write_error(error, target)
+            if wrapped is error:
+                raise
+            raise wrapped from error
         os.chmod(temporary, default_dir_mode())
         try:
             os.rename(temporary, target)
@@ -815,8 +822,9 @@ def fetch_into_data_folder(
 
     ``fetch(name, staging)`` downloads and checks one file into the folder ``staging`` and
     returns its path there. All of them go to one temporary folder inside the data folder and
-    are moved into place only when every one succeeded, so a failure leaves the data folder as
-    it was. Offline, nothing is tried; with a read-only data folder or a failed download a
+    are moved into place only when every one succeeded, so a failure (SIGTERM included) leaves
+    the data folder as it was; a staging folder a killed run left is removed by the next.
+    Offline, nothing is tried; with a read-only data folder or a failed download a
     warning says so (naming ``what`` and the ``fallback`` used instead).
 
     Returns:
@@ -835,13 +843,11 @@ def fetch_into_data_folder(
         return None
     target = writable / folder
     try:
-        with tempfile.TemporaryDirectory(
-            dir=writable, prefix=f".{Path(folder).name}-download-", suffix=".part"
+        with _temporary(
+            writable, f".{Path(folder).name}-download-", folder=True
         ) as staging:
             fetched = [
-                fetch(name, Path(staging))
-                for name in names
-                if not (target / name).is_file()
+                fetch(name, staging) for name in names if not (target / name).is_file()
             ]
             target.mkdir(parents=True, exist_ok=True)
             for path in fetched:

@@ -23,6 +23,9 @@ import http.server
 import json
 import os
 import re
+import shutil
+import stat
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +43,11 @@ CATEGORIES = (
     "arguments",
     "cli",
     "book",
+    # faults from real disks, networks, signals and other processes (issue 20)
+    "full disk",
+    "throttled servers",
+    "signals",
+    "concurrent writers",
 )
 TEMPORARY_PATTERNS = ("*.part", "*.tmp", ".*.part", ".*.tmp")
 # Variables the workspace clears so that the caller's environment cannot leak into a case.
@@ -186,6 +194,38 @@ class Workspace:
     torch_home: Path
     env: pytest.MonkeyPatch
     server: FaultServer
+    mounts: list[Path] = field(default_factory=list)
+
+    def small_disk(self, relative: str, kib: int) -> Path:
+        """A real tmpfs of ``kib`` KiB mounted at ``root/relative`` (created) for this case.
+
+        Unmounted when the case ends. Skips the case, with the reason, where mounting is not
+        allowed (not root, no CAP_SYS_ADMIN, no ``mount`` program, not Linux).
+        """
+        folder = self.root / relative
+        folder.mkdir(parents=True, exist_ok=True)
+        if shutil.which("mount") is None:
+            pytest.skip("a full-disk case needs the mount program to mount a tmpfs")
+        done = subprocess.run(
+            [
+                "mount",
+                "-t",
+                "tmpfs",
+                "-o",
+                f"size={kib}k,mode=0777",
+                "tmpfs",
+                str(folder),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(
+                "a full-disk case mounts a small tmpfs, which needs root (CAP_SYS_ADMIN): "
+                f"mount said {done.stderr.strip() or done.returncode}"
+            )
+        self.mounts.append(folder)
+        return folder
 
     def snapshot(self) -> dict[str, str]:
         """Relative path -> sha256 (or "<dir>") of everything under ``root``."""
@@ -196,6 +236,8 @@ class Workspace:
                 state[key] = "<dangling link>"
             elif path.is_dir():
                 state[key] = "<dir>"
+            elif not path.is_file():  # a FIFO would block a read
+                state[key] = f"<special {stat.S_IFMT(path.stat().st_mode):o}>"
             else:
                 try:
                     state[key] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -219,10 +261,13 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Works
     monkeypatch.setenv("NBHELPERS_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     server = FaultServer()
+    workspace = Workspace(tmp_path, data, mirror, torch_home, monkeypatch, server)
     try:
-        yield Workspace(tmp_path, data, mirror, torch_home, monkeypatch, server)
+        yield workspace
     finally:
         server.close()
+        for folder in reversed(workspace.mounts):
+            subprocess.run(["umount", "-l", str(folder)], check=False)
         for path in tmp_path.rglob(
             "*"
         ):  # let pytest clean up what a case made read-only
