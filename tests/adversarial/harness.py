@@ -172,6 +172,20 @@ class FaultServer:
         self._httpd.server_close()
 
 
+def within(seconds: float, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``; AssertionError if it took longer than ``seconds`` (a hang).
+
+    For throttled servers: what must happen must also happen in time.
+    """
+    started = time.monotonic()
+    try:
+        return call(*args, **kwargs)
+    finally:
+        took = time.monotonic() - started
+        if took > seconds:
+            raise AssertionError(f"took {took:.1f} s, more than {seconds:g} s")
+
+
 # ---- the workspace ---------------------------------------------------------------------------
 
 
