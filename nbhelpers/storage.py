@@ -338,8 +338,11 @@ def write_error(error: BaseException, target: Path) -> BaseException:
     if isinstance(error, RuntimeError):
         if not any(mark in text for mark in _TORCH_WRITE_FAILURES):
             return error
-        code = errno.ENOSPC if _disk_full(target.parent) else errno.EIO
-        reason = os.strerror(code)
+        # torch keeps no errno: a short write is a full disk when the disk is (nearly) full
+        if _disk_full(target.parent):
+            code, reason = errno.ENOSPC, os.strerror(errno.ENOSPC)
+        else:
+            code, reason = errno.EIO, f"torch's writer failed ({text.splitlines()[0]})"
     elif isinstance(error, OSError) and not isinstance(error, DownloadError):
         if str(target) in text or error.errno not in _WRITE_ERRNOS:
             return error
@@ -351,14 +354,20 @@ def write_error(error: BaseException, target: Path) -> BaseException:
 
 
 _TORCH_WRITE_FAILURES = ("inline_container", "PytorchStreamWriter", "file write failed")
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+_WRITE_ERRNOS = _DISK_ERRNOS | {errno.EIO}
 
 
 def _disk_full(folder: Path) -> bool:
+    """Less than 1 MiB left for this user on the disk of ``folder``."""
     try:
-        return os.statvfs(folder).f_bavail == 0
+        found = os.statvfs(folder)
     except (OSError, AttributeError):  # no statvfs on Windows
         return False
+    return found.f_bavail * found.f_frsize < _FULL_BELOW_BYTES
+
+
+_FULL_BELOW_BYTES = 1 << 20
 
 
 @contextlib.contextmanager
@@ -780,8 +789,8 @@ def _stream(
             f"bad HTTP response from {url}: {type(error).__name__}: {error}"
         ) from None
     except OSError as error:
-        if isinstance(error, DownloadError):
-            raise
+        if isinstance(error, DownloadError) or error.errno in _DISK_ERRNOS:
+            raise  # the disk's, not the network's: atomic_path names the file
         raise _classify_network_error(url, error) from None
     return digest.hexdigest(), md5_digest.hexdigest()
 
