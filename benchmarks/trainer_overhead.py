@@ -69,9 +69,9 @@ def seed_loop(device: torch.device, batches: Batches) -> Callable[[], None]:
     optim = torch.optim.AdamW(model.parameters(), lr=1e-3)
     log: dict[str, list[float]] = {
         "loss": [],
-        "accu": [],
+        "accuracy": [],
         "loss_avg": [],
-        "accu_avg": [],
+        "accuracy_avg": [],
     }
     window = max(1, int(0.05 * len(batches)))
 
@@ -79,15 +79,15 @@ def seed_loop(device: torch.device, batches: Batches) -> Callable[[], None]:
         for x, y in batches:
             x, y = x.to(device), y.to(device)
             preds = model(x)
-            accu = (preds.argmax(dim=1) == y).float().mean()
+            accuracy = (preds.argmax(dim=1) == y).float().mean()
             loss = F.cross_entropy(preds, y)
             loss.backward()
             optim.step()
             optim.zero_grad()
             log["loss"].append(loss.item())
-            log["accu"].append(accu.item())
+            log["accuracy"].append(accuracy.item())
             log["loss_avg"].append(np.mean(log["loss"][-window:]))
-            log["accu_avg"].append(np.mean(log["accu"][-window:]))
+            log["accuracy_avg"].append(np.mean(log["accuracy"][-window:]))
 
     return epoch
 
@@ -111,8 +111,8 @@ def hand_loop(device: torch.device, batches: Batches) -> Callable[[], None]:
             loss.backward()
             optim.step()
             optim.zero_grad(set_to_none=True)
-            accu = (preds.detach().argmax(dim=1) == y).float().mean()
-            pairs.append(torch.stack((loss.detach(), accu)))
+            accuracy = (preds.detach().argmax(dim=1) == y).float().mean()
+            pairs.append(torch.stack((loss.detach(), accuracy)))
         log.extend(torch.stack(pairs).tolist())
 
     return epoch
@@ -150,7 +150,7 @@ def lightning_loop(device: torch.device, batches: Batches) -> Callable[[], float
             preds = self.model(x)
             loss = F.cross_entropy(preds, y)
             self.log("loss", loss)
-            self.log("accu", (preds.argmax(dim=1) == y).float().mean())
+            self.log("accuracy", (preds.argmax(dim=1) == y).float().mean())
             return loss
 
         def configure_optimizers(self):

@@ -13,79 +13,13 @@ and its value. Sizes accept Python and NumPy integers, never bools or floats (no
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nbhelpers import checks
+
 IntPair = int | tuple[int, int]
-
-
-# ---- argument checks -----------------------------------------------------------------------------
-
-
-def _int(value: object, name: str, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``: TypeError for a bool, float or other non-integer, else ValueError."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r} (a bool)")
-    try:
-        # Python and NumPy integers; not floats, not even 2.0
-        number = operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be an int >= {minimum}, got {value!r} ({type(value).__name__})"
-        ) from None
-    if number < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return number
-
-
-def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a (vertical, horizontal) pair of them, each >= ``minimum``, as a pair."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(
-                f"{name} must be an int or a pair of ints, got {value!r} ({len(value)} values)"
-            )
-        return _int(value[0], f"{name}[0]", minimum), _int(
-            value[1], f"{name}[1]", minimum
-        )
-    number = _int(value, name, minimum)
-    return number, number
-
-
-def _tensor(value: object, name: str, rank: int, layout: str) -> torch.Tensor:
-    """``value`` when it is a real-valued tensor of ``rank`` dimensions (``layout`` names them)."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a {layout} tensor, got {type(value).__name__}")
-    if value.dtype == torch.bool or value.is_complex():
-        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
-    if value.dim() != rank:
-        raise ValueError(f"{name} must be {layout}, got shape {tuple(value.shape)}")
-    return value
-
-
-def _floating(value: torch.Tensor, name: str) -> None:
-    if not value.is_floating_point():
-        raise TypeError(
-            f"{name} must be a floating point tensor, got dtype {value.dtype} (convert it with .float())"
-        )
-
-
-def _non_empty(value: torch.Tensor, name: str, dims: slice = slice(None)) -> None:
-    if any(size == 0 for size in value.shape[dims]):
-        raise ValueError(
-            f"{name} has a zero-size dimension: shape {tuple(value.shape)}"
-        )
-
-
-def _same_device(**tensors: torch.Tensor | None) -> None:
-    present = {name: t for name, t in tensors.items() if t is not None}
-    devices = {t.device for t in present.values()}
-    if len(devices) > 1:
-        where = ", ".join(f"{name} on {t.device}" for name, t in present.items())
-        raise ValueError(f"tensors must be on one device, got {where}")
 
 
 # ---- the operations -----------------------------------------------------------------------------
@@ -101,8 +35,8 @@ def conv_output_size(w: int, k: int, p: int = 0, s: int = 1) -> int:
         TypeError: an argument is not an int (a float, even 2.0 or NaN, or a bool).
         ValueError: w, k or s below 1, p negative, or the kernel larger than the padded input.
     """
-    w, k, s = _int(w, "w", 1), _int(k, "k", 1), _int(s, "s", 1)
-    p = _int(p, "p", 0)
+    w, k, s = checks.index(w, "w", 1), checks.index(k, "k", 1), checks.index(s, "s", 1)
+    p = checks.index(p, "p", 0)
     if k > w + 2 * p:
         raise ValueError(
             f"kernel size k={k} exceeds the padded input width w + 2p = {w + 2 * p}"
@@ -124,16 +58,9 @@ def convolve(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     Returns:
         (H - h + 1, W - w + 1) float32 tensor on X's device.
     """
-    _tensor(X, "X", 2, "2D (H, W)")
-    _tensor(K, "K", 2, "2D (h, w)")
-    _non_empty(K, "kernel K")
-    _same_device(X=X, K=K)
+    checks.convolve_arguments(X, K)
     h, w = K.shape
     H, W = X.shape
-    if h > H or w > W:
-        raise ValueError(
-            f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}"
-        )
     # The loop runs on NumPy copies: on a GPU, thousands of one-element kernel launches
     # would be far slower still. Only the result goes back to X's device.
     x = X.detach().cpu().to(torch.float32).numpy()
@@ -157,20 +84,20 @@ def conv_components(
         ``components[(c, k)]``: X[0, c] convolved with K[k, c], each (H - h + 1, W - w + 1);
         ``out_maps[k]``: sum over c of ``components[(c, k)]`` plus ``bias[k]``.
     """
-    _tensor(X, "X", 4, "(1, C_in, H, W)")
-    _tensor(K, "K", 4, "(C_out, C_in, h, w)")
-    _tensor(bias, "bias", 1, "(C_out,)")
+    checks.tensor(X, "X", 4, "(1, C_in, H, W)")
+    checks.tensor(K, "K", 4, "(C_out, C_in, h, w)")
+    checks.tensor(bias, "bias", 1, "(C_out,)")
     if X.shape[0] != 1:
         raise ValueError(f"X must be (1, C_in, H, W), got shape {tuple(X.shape)}")
-    _non_empty(X, "X")
-    _non_empty(K, "kernels K")
+    checks.non_empty(X, "X")
+    checks.non_empty(K, "kernels K")
     if K.shape[1] != X.shape[1]:
         raise ValueError(
             f"K must be (C_out, {X.shape[1]}, h, w) for X {tuple(X.shape)}, got {tuple(K.shape)}"
         )
     if bias.shape != (K.shape[0],):
         raise ValueError(f"bias must be ({K.shape[0]},), got {tuple(bias.shape)}")
-    _same_device(X=X, K=K, bias=bias)
+    checks.same_device(X=X, K=K, bias=bias)
     c_out, c_in = K.shape[:2]
     components = {
         (c, k): convolve(X[0, c], K[k, c]) for k in range(c_out) for c in range(c_in)
@@ -200,13 +127,6 @@ def _windows(
     )
 
 
-def _check_images(X: object, name: str = "X") -> torch.Tensor:
-    """A (B, C, H, W) real tensor with C, H, W >= 1 (an empty batch, B = 0, is allowed)."""
-    X = _tensor(X, name, 4, "(B, C, H, W)")
-    _non_empty(X, name, slice(1, None))
-    return X
-
-
 def conv2d(
     X: torch.Tensor,
     K: torch.Tensor,
@@ -227,31 +147,8 @@ def conv2d(
         (B, C_out, H_out, W_out) with H_out = conv_output_size(H, kh, padding, stride),
         float32 unless the inputs are float64; differentiable in X, K and bias.
     """
-    _check_images(X)
-    _tensor(K, "K", 4, "(C_out, C_in, kh, kw)")
-    _non_empty(K, "kernels K")
-    if K.shape[1] != X.shape[1]:
-        raise ValueError(
-            f"K must be (C_out, {X.shape[1]}, kh, kw) for X {tuple(X.shape)}, "
-            f"got {tuple(K.shape)}"
-        )
-    if bias is not None:
-        _tensor(bias, "bias", 1, "(C_out,)")
-        if bias.shape != (K.shape[0],):
-            raise ValueError(f"bias must be ({K.shape[0]},), got {tuple(bias.shape)}")
-    for name, tensor in (("X", X), ("K", K), ("bias", bias)):
-        if tensor is not None:
-            _floating(tensor, name)
-    _same_device(X=X, K=K, bias=bias)
-    sh, sw = _pair(stride, "stride", 1)
-    ph, pw = _pair(padding, "padding", 0)
+    (sh, sw), (ph, pw) = checks.conv2d_arguments(X, K, bias, stride, padding)
     C_out, C_in, kh, kw = K.shape
-    H, W = X.shape[2] + 2 * ph, X.shape[3] + 2 * pw
-    if kh > H or kw > W:
-        raise ValueError(
-            f"kernel {(kh, kw)} is larger than the padded input {(H, W)} "
-            f"(padding {(ph, pw)})"
-        )
     dtype = torch.float64 if torch.float64 in (X.dtype, K.dtype) else torch.float32
     X, K = X.to(dtype), K.to(dtype)
     if ph or pw:
@@ -272,9 +169,9 @@ def conv2d(
 def _pool_arguments(
     X: object, k: object, s: object
 ) -> tuple[tuple[int, int], tuple[int, int]]:
-    _check_images(X)
-    kernel = _pair(k, "k", 1)
-    stride = kernel if s is None else _pair(s, "s", 1)
+    checks.images(X)
+    kernel = checks.index_pair(k, "k", 1)
+    stride = kernel if s is None else checks.index_pair(s, "s", 1)
     return kernel, stride
 
 
@@ -303,7 +200,7 @@ def avg_pool2d(X: torch.Tensor, k: IntPair, s: IntPair | None = None) -> torch.T
         (B, C, H_out, W_out).
     """
     kernel, stride = _pool_arguments(X, k, s)
-    _floating(X, "X")
+    checks.floating(X, "X")
     return _windows(X, kernel, stride).mean(dim=(-2, -1))
 
 
@@ -319,9 +216,9 @@ def conv_as_matrix(K: torch.Tensor, H: int, W: int) -> torch.Tensor:
         under the window of output r and zeros elsewhere: a sparse, banded matrix whose bands all
         repeat the same k * k numbers.
     """
-    _tensor(K, "K", 2, "2D (h, w)")
-    _non_empty(K, "kernel K")
-    H, W = _int(H, "H", 1), _int(W, "W", 1)
+    checks.tensor(K, "K", 2, "2D (h, w)")
+    checks.non_empty(K, "kernel K")
+    H, W = checks.index(H, "H", 1), checks.index(W, "W", 1)
     h, w = K.shape
     if h > H or w > W:
         raise ValueError(

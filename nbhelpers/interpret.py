@@ -15,18 +15,33 @@ cases that break module backward hooks harmless:
 - one ReLU module called several times in a forward (torchvision's ``BasicBlock.relu``): the hook
   runs at every call and each call gets its own gate in the autograd graph.
 
-Only ``nn.ReLU`` modules are guided (as in Captum): a ``torch.nn.functional.relu`` call inside a
-``forward`` is invisible to hooks and keeps its plain gradient.
+Only modules are guided (as in Captum): a ``torch.nn.functional.relu`` call inside a
+``forward`` is invisible to hooks and would keep its plain gradient, so ``guided_gates`` counts
+the gates that fired and raises ValueError when none did (a model that declares ``nn.ReLU``
+modules but calls ``F.relu`` would otherwise return the plain gradient without a word).
+
+``activations``: the gate reads "active" as "output > 0", exact for ReLU. For an activation that
+is positive exactly where its input is (SELU, ELU, LeakyReLU) the result is the guided rule
+times the activation's slope above zero (for SELU a constant, its scale, about 1.05), and its
+negative part counts as inactive, as ReLU's flat part does.
+
+``guided_backprop`` and ``plain_gradient`` run the model in eval mode (each submodule's own mode
+restored afterwards, so BatchNorm statistics do not change), remove their hooks even when the
+forward raises, take the gradient with ``torch.autograd.grad`` with respect to the input only
+(no parameter's ``.grad`` changes) and refuse to run under ``torch.inference_mode``, where no
+autograd graph exists, rather than silently leaving it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nbhelpers import checks
 from nbhelpers.train.modes import eval_context
 
 
@@ -45,12 +60,6 @@ class _GuidedGate(torch.autograd.Function):
         return grad_output.clamp(min=0) * positive
 
 
-def _guide_relu_output(
-    module: nn.Module, inputs: tuple, output: torch.Tensor
-) -> torch.Tensor:
-    return _GuidedGate.apply(output)
-
-
 def guided_backprop(
     model: nn.Module,
     x: torch.Tensor,
@@ -60,72 +69,44 @@ def guided_backprop(
     """The guided-backpropagation gradient d logit[target] / dx, one map per sample.
 
     Args:
-        model: a classifier ``(B, ...) -> (B, num_classes)`` logits with ``nn.ReLU``
-            modules.
-        x: (B, C, H, W) (any ``(B, ...)``) floating inputs, on the model's device. Not
-            modified; it need not require grad.
-        target: the class per sample: an int for all, a (B,) integer tensor or sequence,
-            or None for each sample's argmax.
-        activations: the module classes whose outputs are gated. The gate reads
-            "active" as "output > 0", exact for ReLU; for an activation that is positive
-            exactly where its input is (SELU, ELU, LeakyReLU) the result is the guided
-            rule times the activation's slope above zero (for SELU a constant, its
-            scale, about 1.05), and the negative part of its slope counts as inactive,
-            as ReLU's flat part does.
+        model: a classifier (B, ...) -> (B, K) logits with modules of ``activations``.
+        x: (B, C, H, W) floating inputs on the model's device (any (B, ...) works).
+        target: the class per sample (an int, a (B,) tensor) or None for each argmax.
+        activations: the module classes whose outputs are gated (see the API page).
 
     Returns:
-        (B, C, H, W), shaped like ``x``: the raw (unscaled) guided gradient, detached.
-
-    The model runs in eval mode (each submodule's own mode is restored afterwards, so
-    BatchNorm statistics do not change); the hooks are removed even when the forward
-    raises; the gradient is taken with ``torch.autograd.grad`` w.r.t. the input only, so
-    no parameter's ``.grad`` changes. It refuses to run under ``torch.inference_mode``
-    (no autograd graph exists there) rather than silently leaving it.
-
-    Raises:
-        RuntimeError: called under ``torch.inference_mode``.
-        ValueError: ``x`` not a floating (B, ...) tensor, a model without any module of
-            ``activations``, logits not (B, num_classes), or a target out of range / of
-            the wrong shape.
+        (B, C, H, W), shaped like ``x``: the raw guided gradient, detached.
     """
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            "guided_backprop needs autograd and cannot run under "
-            "torch.inference_mode(); call it outside that block (torch.no_grad is "
-            "fine: it re-enables gradients itself)"
-        )
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a floating (B, ...) tensor, got {shape}")
-    if (
-        not isinstance(activations, tuple)
-        or not activations
-        or not all(
-            isinstance(kind, type) and issubclass(kind, nn.Module)
-            for kind in activations
-        )
-    ):
-        raise ValueError(
-            "activations must be a non-empty tuple of nn.Module classes, "
-            f"got {activations!r}"
-        )
-    gated = [module for module in model.modules() if isinstance(module, activations)]
-    if not gated:
-        torch_module = ("torch.nn.modules",)
-        names = ", ".join(
-            ("nn." if kind.__module__.startswith(torch_module) else "") + kind.__name__
-            for kind in activations
-        )
-        raise ValueError(
-            f"{type(model).__name__} has no {names} module: guided backpropagation "
-            "would equal the plain gradient"
-        )
-    handles = [module.register_forward_hook(_guide_relu_output) for module in gated]
+    checks.guided_backprop_arguments(model, x, activations)
+    with guided_gates(model, activations):
+        return plain_gradient(model, x, target)  # one backward pass through the gates
+
+
+@contextmanager
+def guided_gates(
+    model: nn.Module, activations: tuple[type[nn.Module], ...]
+) -> Iterator[None]:
+    """For the body of a ``with``, every ``activations`` module's output passes through
+    ``_GuidedGate``; ValueError if none of them ran (an ``F.relu`` call has no hook)."""
+    modules = [module for module in model.modules() if isinstance(module, activations)]
+    fired = []
+
+    def gate(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        fired.append(module)
+        return _GuidedGate.apply(output)
+
+    handles = [module.register_forward_hook(gate) for module in modules]
     try:
-        return plain_gradient(model, x, target)
+        yield
     finally:
         for handle in handles:
             handle.remove()
+    if not fired:
+        raise ValueError(
+            f"none of the {len(modules)} gated modules of {type(model).__name__} "
+            "ran in the forward pass (F.relu calls cannot be hooked): the result "
+            "would be the plain gradient"
+        )
 
 
 def plain_gradient(

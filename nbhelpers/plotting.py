@@ -336,8 +336,8 @@ def plot_training_history(
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     panels = (
-        ("loss", "loss_avg", "val_loss", "loss"),
-        ("accu", "accu_avg", "val_accu", "accuracy"),
+        ("loss", "loss_avg", "valid_loss", "loss"),
+        ("accuracy", "accuracy_avg", "valid_accuracy", "accuracy"),
     )
     for ax, (raw, smooth, valid, label) in zip(axes, panels):
         ax.plot(history["step"], history[raw], alpha=0.3, color="C0", linewidth=0.8)

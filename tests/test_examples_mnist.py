@@ -48,8 +48,8 @@ def test_a_tiny_run_prints_its_accuracy_and_learns(data_env, capsys):
     match = RESULT.search(out)
     assert match, out
     accuracy, processes = float(match.group(1)), int(match.group(4))
-    assert accuracy == pytest.approx(result.valid_accuracy, abs=1e-4)
-    assert processes == 1 and result.trainer.global_step == 16  # 512 / 32
+    assert accuracy == pytest.approx(result.valid_log["accuracy"][-1], abs=1e-4)
+    assert processes == 1 and result.global_step == 16  # 512 / 32
     assert accuracy > 0.3  # chance is 0.1
     assert out.startswith("device: cpu | processes: 1")
 
@@ -81,13 +81,11 @@ def test_a_run_stopped_after_one_epoch_resumes_from_its_checkpoint(
         "--quiet",
     ]
     first = example.run([*two, "--checkpoint", str(checkpoint), "--stop-after", "1"])
-    assert not first.completed and first.trainer.epoch == 1
+    assert first.stop_reason == "stop_after=1" and first.epoch == 1
     resumed = example.run([*two, "--checkpoint", str(checkpoint)])
     straight = example.run(two)
-    assert (
-        resumed.completed
-        and resumed.trainer.global_step == straight.trainer.global_step == 16
-    )
+    assert resumed.stop_reason is None
+    assert resumed.global_step == straight.global_step == 16
     for a, b in zip(resumed.model.parameters(), straight.model.parameters()):
         assert (a - b).abs().max() <= 1e-6
 
@@ -111,7 +109,7 @@ def test_a_checkpoint_in_a_missing_folder_stops_the_program_before_any_work(
             ["--precision", "16", "--device", "cpu"],
             "precision='16' needs a CUDA device",
         ),
-        (["--cuda-graph", "--device", "cpu"], "--cuda-graph needs a CUDA device"),
+        (["--cuda-graph", "--device", "cpu"], "cuda_graph=True needs a CUDA device"),
         (["--device", "tpu"], "--device tpu is not a device name"),
         (["--device", "cuda:99"], "--device cuda:99"),
         (["--epochs", "0", "--device", "cpu"], "epochs must be an int >= 1"),
@@ -132,7 +130,7 @@ def test_resident_data_is_refused_under_torchrun(monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(SystemExit):
         example.main(["--resident", "--device", "cpu"])
-    assert "--resident cannot be combined with torchrun" in capsys.readouterr().err
+    assert "resident=True cannot be combined with torchrun" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -327,3 +327,23 @@ def test_matches_captum_on_the_accelerator(name, device):
     assert ours.device == x.device
     # Same device and kernels on both sides; a little slack for non-deterministic GPU reductions.
     torch.testing.assert_close(ours, _captum(model, x, 1), rtol=1e-3, atol=1e-5)
+
+
+class _FunctionalReLU(torch.nn.Module):
+    """Declares an nn.ReLU it never calls: the forward uses F.relu."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+        self.relu = torch.nn.ReLU()  # declared, unused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.relu(self.linear(x))
+
+
+def test_a_model_that_calls_f_relu_is_refused_not_silently_unguided():
+    model = _FunctionalReLU()
+    with pytest.raises(ValueError, match="none of the 1 gated modules .* ran"):
+        guided_backprop(model, torch.randn(2, 4))
+    # the hooks were removed: the module behaves as before
+    assert not model.relu._forward_hooks

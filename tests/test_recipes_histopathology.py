@@ -21,6 +21,7 @@ from nbhelpers.recipes.histopathology import (
     trained_histopathology_model,
 )
 from nbhelpers.storage import DataSource
+from nbhelpers.train import Callback
 
 TINY = {
     "train_size": 16,
@@ -175,41 +176,57 @@ def test_a_pcam_folder_too_small_for_the_recipe_is_passed_over(isolated_data):
 # ---- training ----------------------------------------------------------------------------------
 
 
-def test_phase_one_trains_only_the_head_and_phase_two_everything(tiny_data):
+class StopTrainingAfter(Callback):
+    """Ends the whole run, as a crash or Ctrl-C would, after ``epochs`` epochs in all
+    (counted across the phases: the same callback object hears both Trainers)."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs, self.seen = epochs, 0
+
+    def on_epoch_end(self, trainer) -> None:
+        self.seen += 1
+        if self.seen == self.epochs:
+            raise KeyboardInterrupt(f"stopped after {self.epochs} epoch(s)")
+
+
+def test_phase_one_trains_only_the_head_and_phase_two_everything(tiny_data, tmp_path):
     recipe = HistopathologyRecipe(**TINY)
-    model, _ = recipe.build_model()
-    backbone = [p.detach().clone() for p in model[0].parameters()]
-    run_frozen = recipe.train(tiny_data, "cpu", verbose=False, stop_after=1)
-    assert (
-        not run_frozen.completed
-        and list(run_frozen.trainers)
-        == ["frozen", "finetune"][: len(run_frozen.trainers)]
-    )
-    frozen = run_frozen.trainers["frozen"]
+    backbone = [p.detach().clone() for p in recipe.build_model().model[0].parameters()]
+    with pytest.raises(KeyboardInterrupt):
+        recipe.train(
+            tiny_data,
+            "cpu",
+            verbose=False,
+            checkpoints=tmp_path,
+            callbacks=[StopTrainingAfter(1)],
+        )
+    after_phase_one = torch.load(tmp_path / "frozen.pt", weights_only=True)["model"]
     assert all(
-        torch.equal(a, b.cpu())
-        for a, b in zip(backbone, run_frozen.model[0].parameters())
+        torch.equal(a, after_phase_one[f"0.{name}"])
+        for a, (name, _) in zip(
+            backbone, recipe.build_model().model[0].named_parameters()
+        )
     )
+    frozen, finetune = recipe.train(tiny_data, "cpu", verbose=False)
     # OneCycleLR's start
     assert frozen.optim.param_groups[0]["initial_lr"] == recipe.max_lr_frozen / 25
-    run = recipe.train(tiny_data, "cpu", verbose=False)
-    assert run.completed and list(run.trainers) == ["frozen", "finetune"]
-    assert all(p.requires_grad for p in run.model.parameters())
+    head = sum(p.numel() for p in frozen.optim.param_groups[0]["params"])
+    assert head == sum(p.numel() for p in frozen.model[1].parameters())
+    assert all(p.requires_grad for p in finetune.model.parameters())
     assert any(
-        not torch.equal(a, b) for a, b in zip(backbone, run.model[0].parameters())
+        not torch.equal(a, b) for a, b in zip(backbone, finetune.model[0].parameters())
     )
-    assert set(run.seconds) == {"frozen", "finetune", "total"}
-    assert run.init.startswith("random initialisation")
+    assert frozen.model is finetune.model and finetune.epoch == recipe.epochs_finetune
 
 
 def test_the_two_phases_draw_different_orders(tiny_data):
     recipe = HistopathologyRecipe(**TINY)
-    plan = recipe.plan(tiny_data, torch.device("cpu"))
-    frozen_epoch_0 = torch.cat([x for x, _ in plan.train_batches])
-    # phase 2 starts: its own base seed, epoch 0
-    plan.phases[1].build(plan.model, [], False)
-    assert plan.train_batches.state_dict() == {"seed": recipe.seed + 1, "epoch": 0}
-    finetune_epoch_0 = torch.cat([x for x, _ in plan.train_batches])
+    train, _ = recipe.batches(tiny_data, "cpu")
+    finetune = train.reseeded(recipe.seed + 1)
+    assert finetune.state_dict() == {"seed": recipe.seed + 1, "epoch": 0}
+    assert finetune.inputs is train.inputs  # the same stored patches, not a copy
+    frozen_epoch_0 = torch.cat([x for x, _ in train])
+    finetune_epoch_0 = torch.cat([x for x, _ in finetune])
     assert not torch.equal(frozen_epoch_0, finetune_epoch_0)
 
 
@@ -219,29 +236,46 @@ def test_resume_is_exact_at_the_phase_boundary_and_inside_a_phase(
 ):
     recipe = HistopathologyRecipe(**{**TINY, "epochs_finetune": 2})
     straight = recipe.train(tiny_data, "cpu", verbose=False)
-    checkpoint = tmp_path / "histo.pt"
-    first = recipe.train(
-        tiny_data, "cpu", verbose=False, checkpoint=checkpoint, stop_after=stop_after
-    )
-    assert not first.completed
+    with pytest.raises(KeyboardInterrupt):
+        recipe.train(
+            tiny_data,
+            "cpu",
+            verbose=False,
+            checkpoints=tmp_path,
+            callbacks=[StopTrainingAfter(stop_after)],
+        )
     torch.manual_seed(4321)
     torch.rand(50)
-    resumed = recipe.train(tiny_data, "cpu", verbose=False, checkpoint=checkpoint)
-    assert resumed.completed
+    resumed = recipe.train(tiny_data, "cpu", verbose=False, checkpoints=tmp_path)
+    assert [trainer.epoch for trainer in resumed] == [1, 2]
     difference = max(
         (a - b).abs().max().item()
         for a, b in zip(
-            straight.model.state_dict().values(), resumed.model.state_dict().values()
+            straight[1].model.state_dict().values(),
+            resumed[1].model.state_dict().values(),
         )
         if a.is_floating_point()
     )
     assert difference <= 1e-6
-    for phase in ("frozen", "finetune"):
-        for key, values in straight.trainers[phase].valid_log.items():
-            assert resumed.trainers[phase].valid_log[key] == pytest.approx(values), (
-                phase,
-                key,
-            )
+    for before, after in zip(straight, resumed):
+        assert after.train_log == before.train_log
+        for key, values in before.valid_log.items():
+            assert after.valid_log[key] == pytest.approx(values), key
+
+
+def test_a_checkpoint_of_another_phase_or_recipe_is_refused(tiny_data, tmp_path):
+    recipe = HistopathologyRecipe(**TINY)
+    recipe.train(tiny_data, "cpu", verbose=False, checkpoints=tmp_path)
+    (tmp_path / "frozen.pt").replace(tmp_path / "keep.pt")
+    (tmp_path / "finetune.pt").replace(tmp_path / "frozen.pt")
+    with pytest.raises(
+        ValueError, match=r"frozen.pt was written by a different recipe"
+    ):
+        recipe.train(tiny_data, "cpu", verbose=False, checkpoints=tmp_path)
+    other = replace(recipe, lr_frozen=0.5)
+    (tmp_path / "keep.pt").replace(tmp_path / "frozen.pt")
+    with pytest.raises(ValueError, match=r"lr_frozen: 0.001 -> 0.5"):
+        other.train(tiny_data, "cpu", verbose=False, checkpoints=tmp_path)
 
 
 @pytest.mark.slow
@@ -257,11 +291,12 @@ def test_a_small_run_learns_well_above_chance(isolated_data):
     }
     recipe = HistopathologyRecipe(**sizes)
     data = recipe.prepare()
-    run = recipe.train(data, "cpu", verbose=False)
+    _, finetune = recipe.train(data, "cpu", verbose=False)
+    accuracy = finetune.valid_log["accuracy"][-1]
     share = data.valid_targets.float().mean().item()
     majority = max(share, 1 - share)
-    assert run.valid_accuracy >= majority + 0.1, (
-        f"validation accuracy {run.valid_accuracy:.3f}, majority {majority:.3f}"
+    assert accuracy >= majority + 0.1, (
+        f"validation accuracy {accuracy:.3f}, majority {majority:.3f}"
     )
 
 
@@ -394,3 +429,18 @@ def test_a_read_only_data_folder_trains_without_caching(isolated_data, tiny_data
         os.chmod(isolated_data, 0o755)
     assert result.cache_path is None and not result.loaded_from_cache
     assert not (isolated_data / "models").exists()
+
+
+def test_a_failed_cache_write_returns_the_trained_model_and_says_why(
+    isolated_data, tiny_data, monkeypatch
+):
+    def full_disk(model, path, meta):
+        raise OSError(f"could not write {path}: No space left on device")
+
+    monkeypatch.setattr(histo, "save_model", full_disk)
+    result = trained_histopathology_model(
+        HistopathologyRecipe(**TINY), tiny_data, "cpu"
+    )
+    assert not result.loaded_from_cache and not result.cache_path.exists()
+    assert "No space left on device" in result.not_cached
+    assert not result.model.training and 0 <= result.meta["valid_accuracy"] <= 1

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
+from torch.optim.lr_scheduler import OneCycleLR
 from torch.utils.data import random_split
 
 from nbhelpers import plotting
@@ -25,15 +26,13 @@ from nbhelpers.interpret import layer_outputs
 from nbhelpers.models import mnist_cnn
 from nbhelpers.recipes.mnist import (
     MnistRecipe,
-    make_batches,
     make_optimizer,
-    make_scheduler,
     scaled_max_lr,
     split_mnist,
     split_sizes,
-    steps_per_epoch,
 )
 from nbhelpers.storage import DataSource
+from nbhelpers.train import StopAfter
 
 
 @pytest.fixture(scope="module")
@@ -138,46 +137,35 @@ def test_split_matches_random_split_and_is_disjoint(n, train, valid, seed):
     )
 
 
+def _batches(digits, resident: bool, seed: int = 0, batch_size: int = 32):
+    recipe = MnistRecipe(
+        train_size=300,
+        valid_size=100,
+        batch_size=batch_size,
+        eval_batch_size=30,
+        resident=resident,
+        seed=seed,
+    )
+    return recipe.batches(recipe.prepare(digits), "cpu")
+
+
 def test_split_and_batches_are_deterministic(digits):
     a_train, _ = split_mnist(digits, 300, 100, seed=3)
     b_train, _ = split_mnist(digits, 300, 100, seed=3)
     assert a_train.indices == b_train.indices
     for resident in (False, True):
-        first = [
-            y
-            for _, y in make_batches(
-                a_train, 32, train=True, resident=resident, device="cpu", seed=1
-            )
-        ]
-        second = [
-            y
-            for _, y in make_batches(
-                b_train, 32, train=True, resident=resident, device="cpu", seed=1
-            )
-        ]
+        first = [y for _, y in _batches(digits, resident, seed=1)[0]]
+        second = [y for _, y in _batches(digits, resident, seed=1)[0]]
         assert all(torch.equal(p, q) for p, q in zip(first, second))
-        x, y = next(
-            iter(make_batches(a_train, 32, train=True, resident=resident, device="cpu"))
-        )
-        assert (
-            x.shape == (32, 1, 28, 28)
-            and x.dtype == torch.float32
-            and y.shape == (32,)
-            and y.dtype == torch.int64
-        )
+        x, y = next(iter(_batches(digits, resident)[0]))
+        assert x.shape == (32, 1, 28, 28) and x.dtype == torch.float32
+        assert y.shape == (32,) and y.dtype == torch.int64
 
 
 def test_validation_batches_keep_the_split_order(digits):
-    _, valid = split_mnist(digits, 200, 100)
+    _, valid = split_mnist(digits, 300, 100)
     for resident in (False, True):
-        labels = torch.cat(
-            [
-                y
-                for _, y in make_batches(
-                    valid, 30, train=False, resident=resident, device="cpu"
-                )
-            ]
-        )
+        labels = torch.cat([y for _, y in _batches(digits, resident)[1]])
         assert labels.tolist() == digits.targets[valid.indices].tolist()
 
 
@@ -185,19 +173,9 @@ def test_resident_batches_refuse_a_dataset_with_a_transform(digits):
     transformed = MNISTDataset(
         digits.images, digits.targets, "t", transform=lambda x: x
     )
-    train, _ = split_mnist(transformed, 100, 10)
+    recipe = MnistRecipe(train_size=100, valid_size=10, resident=True)
     with pytest.raises(ValueError, match="without a transform"):
-        make_batches(train, 10, train=True, resident=True, device="cpu")
-
-
-def test_steps_per_epoch_counts_the_steps_of_one_process():
-    assert steps_per_epoch(55_000, 32) == 1719
-    assert steps_per_epoch(55_000, 32, drop_last=True) == 1718
-    assert steps_per_epoch(55_000, 32, world_size=2) == 860  # ceil(27,500 / 32)
-    # DistributedSampler: ceil(513 / 2) = 257 each
-    assert steps_per_epoch(513, 32, world_size=2) == 9
-    with pytest.raises(ValueError):
-        steps_per_epoch(10, 32, drop_last=True)
+        recipe.batches(recipe.prepare(transformed), "cpu")
 
 
 def test_cuda_graph_optimizer_holds_a_tensor_lr_that_the_schedule_updates_in_place():
@@ -207,7 +185,9 @@ def test_cuda_graph_optimizer_holds_a_tensor_lr_that_the_schedule_updates_in_pla
     group = optim.param_groups[0]
     assert group["capturable"] and isinstance(group["lr"], torch.Tensor)
     lr_tensor = group["lr"]
-    scheduler = make_scheduler(optim, recipe, steps=10)
+    scheduler = OneCycleLR(
+        optim, recipe.max_lr, epochs=1, steps_per_epoch=10, cycle_momentum=False
+    )
     betas = group["betas"]
     with warnings.catch_warnings():
         # stepping the schedule without optimizer steps
@@ -220,13 +200,11 @@ def test_cuda_graph_optimizer_holds_a_tensor_lr_that_the_schedule_updates_in_pla
     assert group["betas"] == betas  # no momentum cycling under a graph
 
 
-def test_default_optimizer_cycles_momentum_with_the_schedule():
+def test_default_optimizer_holds_a_float_lr():
     recipe = MnistRecipe(epochs=1)
     optim = make_optimizer(mnist_cnn(), recipe, torch.device("cpu"))
     assert isinstance(optim.param_groups[0]["lr"], float)
-    scheduler = make_scheduler(optim, recipe, steps=10)
-    assert scheduler.total_steps == 10
-    assert optim.param_groups[0]["betas"][0] == pytest.approx(0.95)
+    assert not optim.param_groups[0]["capturable"]
 
 
 def test_cuda_graph_is_refused_on_the_cpu_before_any_work(digits):
@@ -239,9 +217,7 @@ def test_the_initial_weights_are_seeded(digits):
     def first_weights(seed: int) -> torch.Tensor:
         recipe = MnistRecipe(seed=seed, epochs=1, train_size=32, valid_size=32)
         return (
-            recipe.train(recipe.prepare(digits), "cpu", verbose=False, stop_after=1)
-            .model[0]
-            .weight
+            recipe.train(recipe.prepare(digits), "cpu", verbose=False).model[0].weight
         )
 
     assert torch.equal(first_weights(5), first_weights(5))
@@ -259,7 +235,7 @@ def test_precision_auto_is_resolved_for_the_device_passed_not_the_default_one(
 
     monkeypatch.setattr("nbhelpers.recipes.common.fast_precision", fake_fast_precision)
     monkeypatch.setattr(
-        "nbhelpers.recipes.common.get_device",
+        "nbhelpers.device.get_device",
         lambda: pytest.fail("the default device was asked"),
     )
     assert MnistRecipe(precision="auto").resolved("cpu").precision == "bf16"
@@ -272,15 +248,15 @@ def test_precision_auto_is_resolved_for_the_device_passed_not_the_default_one(
 def test_a_tiny_run_learns_and_is_reproducible(digits, resident):
     recipe = MnistRecipe(epochs=2, train_size=600, valid_size=200, resident=resident)
     data = recipe.prepare(digits)
-    run = recipe.train(data, "cpu", verbose=False)
-    assert run.trainer.global_step == 2 * math.ceil(600 / 32)
-    assert run.valid_accuracy > 0.5  # chance is 0.1
-    assert run.seconds["total"] > 0 and run.source == DataSource(
-        "embedded", "test digits"
-    )
-    assert run.completed and set(run.trainers) == {"train"}
+    trainer = recipe.train(data, "cpu", verbose=False)
+    assert trainer.global_step == 2 * math.ceil(600 / 32)
+    assert trainer.valid_log["accuracy"][-1] > 0.5  # chance is 0.1
+    assert data.source == DataSource("embedded", "test digits")
+    assert trainer.stop_reason is None and trainer.epoch == 2
+    # the one-cycle schedule ran to its end: steps_per_epoch was len(train batches)
+    assert trainer.scheduler.last_epoch == trainer.scheduler.total_steps
     again = recipe.train(data, "cpu", verbose=False)
-    assert again.trainer.train_log == run.trainer.train_log
+    assert again.train_log == trainer.train_log
 
 
 @pytest.mark.parametrize("resident", [False, True])
@@ -290,20 +266,21 @@ def test_resume_from_an_epoch_checkpoint_is_exact(digits, resident, tmp_path):
     straight = recipe.train(data, "cpu", verbose=False)
     checkpoint = tmp_path / "mnist.pt"
     first = recipe.train(
-        data, "cpu", verbose=False, checkpoint=checkpoint, stop_after=1
+        data, "cpu", verbose=False, checkpoint=checkpoint, callbacks=[StopAfter(1)]
     )
-    assert not first.completed and first.trainer.epoch == 1 and checkpoint.is_file()
+    assert first.stop_reason and first.epoch == 1 and checkpoint.is_file()
     torch.manual_seed(1234)  # disturb every generator the second half could draw from
     torch.rand(100)
     resumed = recipe.train(data, "cpu", verbose=False, checkpoint=checkpoint)
-    assert resumed.completed and resumed.trainer.epoch == 2
+    assert resumed.stop_reason is None and resumed.epoch == 2
     difference = max(
         (a - b).abs().max().item()
         for a, b in zip(straight.model.parameters(), resumed.model.parameters())
     )
     assert difference <= 1e-6
-    for key, values in straight.trainer.valid_log.items():
-        assert resumed.trainer.valid_log[key] == pytest.approx(values), key
+    for key, values in straight.valid_log.items():
+        assert resumed.valid_log[key] == pytest.approx(values), key
+    assert resumed.train_log == straight.train_log
 
 
 def test_a_checkpoint_of_another_recipe_is_refused_before_training(digits, tmp_path):

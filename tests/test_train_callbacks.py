@@ -16,7 +16,10 @@ from nbhelpers.train import EarlyStopping, SchedulerStatsRecorder, Trainer
 
 def stub_trainer() -> SimpleNamespace:
     stub = SimpleNamespace(
-        valid_log={"loss": [], "accu": []}, epoch=0, stopped=None, model=nn.Linear(1, 1)
+        valid_log={"loss": [], "accuracy": []},
+        epoch=0,
+        stopped=None,
+        model=nn.Linear(1, 1),
     )
     stub.request_stop = lambda reason: setattr(stub, "stopped", reason)
     return stub
@@ -48,9 +51,12 @@ def test_early_stopping_min_delta_and_max_mode():
         EarlyStopping(patience=1, min_delta=0.1), [1.0, 0.95]
     ).stopped  # 0.05 is too small a gain
     assert not feed(EarlyStopping(patience=1), [1.0, 0.95]).stopped
-    stopper = EarlyStopping(monitor="val_accu", patience=1)
+    stopper = EarlyStopping(monitor="valid_accuracy", patience=1)
     assert stopper.mode == "max"
-    assert feed(stopper, [0.5, 0.7, 0.6], key="accu").epoch == 3 and stopper.best == 0.7
+    assert (
+        feed(stopper, [0.5, 0.7, 0.6], key="accuracy").epoch == 3
+        and stopper.best == 0.7
+    )
 
 
 @pytest.mark.parametrize(

@@ -69,13 +69,15 @@ def test_two_processes_shard_train_and_agree_with_one_process_on_the_whole_valid
         assert torch.equal(a, b)
     assert states[0]["train_log"] == states[1]["train_log"]
     assert states[0]["valid_log"] == states[1]["valid_log"]
-    assert stdout.count("[Epoch:") == script.EPOCHS  # only rank 0 prints
+    assert stdout.count("valid_accuracy ") == script.EPOCHS  # only rank 0 prints
 
     _, valid = script.make_datasets()
     expected = single_process_evaluate(states[0]["model"], valid)
     for state in states:
         assert state["evaluate"]["loss"] == pytest.approx(expected["loss"], rel=1e-6)
-        assert state["evaluate"]["accu"] == pytest.approx(expected["accu"], abs=1e-12)
+        assert state["evaluate"]["accuracy"] == pytest.approx(
+            expected["accuracy"], abs=1e-12
+        )
         assert state["valid_log"]["loss"][-1] == pytest.approx(
             expected["loss"], rel=1e-6
         )

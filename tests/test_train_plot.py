@@ -39,15 +39,15 @@ def test_single_trainer_figure_has_raw_smoothed_and_validation_curves():
     trainer = trained(nn.Linear(3, 2), epochs=3, batch_size=8)  # 6 steps per epoch
     fig = plot_training_history(trainer)
     assert isinstance(fig, Figure)
-    loss_ax, accu_ax = fig.axes
+    loss_ax, accuracy_ax = fig.axes
     raw, smooth, valid = loss_ax.lines
     assert list(raw.get_ydata()) == trainer.train_log["loss"]
-    assert list(smooth.get_ydata()) == trainer.train_log["loss_avg"]
+    assert list(smooth.get_ydata()) == trainer.history["loss_avg"].tolist()
     assert (
         list(valid.get_xdata()) == [6, 12, 18]
         and list(valid.get_ydata()) == trainer.valid_log["loss"]
     )
-    assert list(accu_ax.lines[2].get_ydata()) == trainer.valid_log["accu"]
+    assert list(accuracy_ax.lines[2].get_ydata()) == trainer.valid_log["accuracy"]
     plt.close(fig)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
+from nbhelpers import checks
+
 ORIENTATIONS = ("horizontal", "vertical", "diagonal")
 
 
@@ -17,20 +19,8 @@ def bar_images(
         A TensorDataset of X (n, 1, size, size) float32 (the bar's pixels 1, plus
         Gaussian noise of standard deviation ``noise``) and y (n,) int64: 0 horizontal,
         1 vertical, 2 diagonal (``ORIENTATIONS``). The same ``seed``, the same images.
-
-    Raises:
-        ValueError: ``n`` < 1, ``size`` < 5, ``noise`` negative or not finite, or
-            ``seed`` < 0.
     """
-    for name, value, low in (("n", n, 1), ("size", size, 5), ("seed", seed, 0)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    if (
-        isinstance(noise, bool)
-        or not isinstance(noise, (int, float))
-        or not 0 <= noise < float("inf")
-    ):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    checks.bar_images_arguments(n, size, noise, seed)
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, 3, (n,), generator=g)
     position = torch.randint(2, size - 2, (n, 1, 1), generator=g)

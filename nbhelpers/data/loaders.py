@@ -15,12 +15,13 @@ Trainer calls), and nothing depends on torch's global random state after constru
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import torch
 
+from nbhelpers import checks
 from nbhelpers.device import checked_device
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -34,18 +35,6 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """
     digest = hashlib.blake2b(f"{seed}:{epoch}".encode(), digest_size=8).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") % 2**63)
-
-
-def _check_flag(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-
-
-def _check_count(name: str, value: Any) -> int:
-    """A non-negative int (bools refused): a seed or an epoch."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return value
 
 
 class DeviceBatches:
@@ -110,17 +99,12 @@ class DeviceBatches:
             raise ValueError(
                 f"DeviceBatches needs at least one example, got empty inputs of shape {tuple(inputs.shape)}"
             )
-        if (
-            not isinstance(batch_size, int)
-            or isinstance(batch_size, bool)
-            or batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        _check_flag("shuffle", shuffle)
-        _check_flag("drop_last", drop_last)
-        _check_flag("channels_last", channels_last)
+        checks.integer(batch_size, "batch_size")
+        checks.flag(shuffle, "shuffle")
+        checks.flag(drop_last, "drop_last")
+        checks.flag(channels_last, "channels_last")
         if seed is not None:
-            _check_count("seed", seed)
+            checks.integer(seed, "seed", 0)
         if drop_last and count < batch_size:
             raise ValueError(
                 f"drop_last=True with {count} examples and batch_size={batch_size} leaves no batch"
@@ -172,11 +156,18 @@ class DeviceBatches:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass epoch ``epoch`` (an int >= 0): its order and transform draws."""
-        self._epoch = _check_count("epoch", epoch)
+        self._epoch = checks.integer(epoch, "epoch", 0)
 
     def state_dict(self) -> dict[str, int]:
         """``{"seed": base seed, "epoch": next epoch}``: all a resumed run needs to continue exactly."""
         return {"seed": self._seed, "epoch": self._epoch}
+
+    def reseeded(self, seed: int) -> DeviceBatches:
+        """These batches (the same stored tensors, not copied) from base seed ``seed``,
+        epoch 0: another run's orders and transform draws over the same data."""
+        other = copy.copy(self)
+        other._seed, other._epoch = checks.integer(seed, "seed", 0), 0
+        return other
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Restore what ``state_dict`` returned (checked before anything changes)."""
@@ -185,8 +176,8 @@ class DeviceBatches:
                 f"a DeviceBatches state is a dict with the keys 'seed' and 'epoch', got {state!r}"
             )
         seed, epoch = (
-            _check_count("state['seed']", state["seed"]),
-            _check_count("state['epoch']", state["epoch"]),
+            checks.integer(state["seed"], "state['seed']", 0),
+            checks.integer(state["epoch"], "state['epoch']", 0),
         )
         self._seed, self._epoch = seed, epoch
 

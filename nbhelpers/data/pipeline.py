@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from nbhelpers import checks
 from nbhelpers.data.histopathology import CROP, read_patch
 
 PATCH = 96
@@ -143,37 +144,8 @@ def patch_loader(
 # ---- batched augmentation ------------------------------------------------------------------------
 
 
-def _check_images(images: torch.Tensor, size: int) -> None:
-    if not isinstance(images, torch.Tensor):
-        raise ValueError(
-            f"images must be a (B, 3, H, W) tensor, got {type(images).__name__}"
-        )
-    if (
-        images.dim() != 4
-        or images.shape[1] != 3
-        or images.shape[2] < size
-        or images.shape[3] < size
-    ):
-        raise ValueError(
-            f"expected (B, 3, H >= {size}, W >= {size}) images, got {tuple(images.shape)}"
-        )
-
-
-def _check_generator(generator: torch.Generator | None) -> None:
-    if generator is None:
-        return
-    if not isinstance(generator, torch.Generator):
-        raise ValueError(
-            f"generator must be a torch.Generator or None, got {generator!r}"
-        )
-    if generator.device.type != "cpu":
-        raise ValueError(
-            f"generator must be a CPU torch.Generator (draws are made on the CPU), got one on {generator.device}"
-        )
-
-
 def _as_float(images: torch.Tensor) -> torch.Tensor:
-    _check_images(images, CROP)
+    checks.patch_batch(images, CROP)
     if images.dtype == torch.uint8:
         # multiply by 1/255 rather than divide by 255: bit for bit what torchvision's ToDtype gives
         return images.to(torch.float32).mul_(1.0 / 255.0)
@@ -197,7 +169,7 @@ def centre_crop(
     Returns:
         (B, 3, 49, 49) float32 in [0, 1], on the input's device.
     """
-    _check_generator(generator)
+    checks.generator(generator)
     x = _as_float(images)
     top, left = (
         int(round((x.shape[2] - CROP) / 2.0)),
@@ -229,7 +201,7 @@ def random_flip_rotation(
         raise ValueError(
             f"max_degrees must be a finite number >= 0, got {max_degrees!r}"
         )
-    _check_generator(generator)
+    checks.generator(generator)
     hflip = torch.rand(batch, generator=generator) < 0.5
     vflip = torch.rand(batch, generator=generator) < 0.5
     degrees = (torch.rand(batch, generator=generator) * 2.0 - 1.0) * max_degrees
@@ -242,34 +214,22 @@ def flip_rotate_crop(
     size: int = CROP,
     mode: str = "nearest",
 ) -> torch.Tensor:
-    """Flip, rotate and centre-crop each image of a batch with its own parameters, in
-    one resampling.
-
-    Same geometry as torchvision's RandomHorizontalFlip, RandomVerticalFlip,
-    RandomRotation (about the image centre ((W - 1) / 2, (H - 1) / 2), anticlockwise for
-    positive angles, as ``v2.functional.rotate``) and CenterCrop(size), in that order.
-    Output pixel q of the crop samples the input at ``c + F R^-1 (q - c)``, with c the
-    centre, R the rotation and F the flips; only the ``size x size`` output window is
+    """Flip, rotate and centre-crop each image of a batch with its own parameters,
+    in one resampling: torchvision's RandomHorizontalFlip, RandomVerticalFlip,
+    RandomRotation and CenterCrop(size), in that order. Output pixel q samples the input
+    at c + F R^-1 (q - c) (c the centre, R the rotation, F the flips); only the crop is
     computed.
 
     Args:
         images: (B, 3, H, W) uint8 in [0, 255] or float in [0, 1], any device.
-        params: as from ``random_flip_rotation(B)`` (moved to the images' device here).
-        size: side of the centre crop.
-        mode: "nearest" (torchvision's default for rotations) or "bilinear".
+        params: as from ``random_flip_rotation(B)``.
+        size: side of the centre crop; mode: "nearest" (torchvision's) or "bilinear".
 
     Returns:
-        (B, 3, size, size) float32 in [0, 1]. Points falling outside the image read 0,
-        as torchvision's fill; for 96x96 inputs, 49x49 crops and angles within 20
-        degrees none do.
+        (B, 3, size, size) float32 in [0, 1]; points outside the image read 0.
     """
-    if mode not in ("nearest", "bilinear"):
-        raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
-    _check_images(images, size)
+    checks.flip_rotate_crop_arguments(images, params, size, mode)
     batch, _, height, width = images.shape
-    for key in ("hflip", "vflip", "degrees"):
-        if key not in params or params[key].shape != (batch,):
-            raise ValueError(f"params[{key!r}] must have shape ({batch},)")
     src_x, src_y = _source_coordinates(params, height, width, size, images.device)
     if mode == "bilinear":
         # Pixel coordinates -> grid_sample's [-1, 1] with align_corners=True (pixel
@@ -286,21 +246,12 @@ def flip_rotate_crop(
         )
     # Nearest neighbour as a gather of size*size pixels per image: no resampling of
     # whole images, and uint8 input stays uint8 until the crop is cut out.
-    # round half to even, as grid_sample
-    col, row = (
-        torch.round(src_x).long(),
-        torch.round(src_y).long(),
-    )
+    col, row = torch.round(src_x).long(), torch.round(src_y).long()  # half to even
     inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
-    flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).view(
-        batch, 1, size * size
-    )
-    picked = images.reshape(batch, 3, height * width).gather(
-        2, flat.expand(batch, 3, size * size)
-    )
-    picked = picked.view(batch, 3, size, size) * inside.view(batch, 1, size, size).to(
-        picked.dtype
-    )
+    flat = row.clamp(0, height - 1) * width + col.clamp(0, width - 1)
+    pixels = images.reshape(batch, 3, height * width)
+    picked = pixels.gather(2, flat.view(batch, 1, -1).expand(batch, 3, size * size))
+    picked = picked.view(batch, 3, size, size) * inside.view(batch, 1, size, size)
     return _as_float(picked)
 
 
@@ -362,7 +313,7 @@ class BatchAugment:
     def __call__(
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        _check_images(images, CROP)
+        checks.patch_batch(images, CROP)
         params = random_flip_rotation(images.shape[0], self.max_degrees, generator)
         return flip_rotate_crop(images, params, CROP, self.mode)
 

@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,12 +30,11 @@ import torch.distributed as dist
 
 from nbhelpers import locks
 from nbhelpers.device import checked_device, get_device, max_cpu_threads
-from nbhelpers.recipes.common import Run
 from nbhelpers.recipes.mnist import BASE_MAX_LR, MnistRecipe
 from nbhelpers.signals import sigterm_as_interrupt
-from nbhelpers.train import distributed
+from nbhelpers.train import StopAfter, Trainer, distributed
 from nbhelpers.train.checkpoint import check_checkpoint_path
-from nbhelpers.train.precision import PRECISIONS, check_precision
+from nbhelpers.train.precision import PRECISIONS
 
 PROG = "python -m nbhelpers.examples.mnist"
 
@@ -157,17 +157,6 @@ def checked_setup(args: argparse.Namespace) -> tuple[MnistRecipe, torch.device]:
         if args.device == "auto"
         else checked_device(args.device, label=f"--device {args.device}")
     )
-    if args.precision != "auto":
-        check_precision(args.precision, device)
-    if args.cuda_graph and device.type != "cuda":
-        raise ValueError(f"--cuda-graph needs a CUDA device, got {device}")
-    world = distributed.world_size_from_env()
-    if args.resident and world > 1:
-        raise ValueError(
-            "--resident cannot be combined with torchrun: the data of one device is not sharded"
-        )
-    if args.cuda_graph and world > 1:
-        raise ValueError("--cuda-graph is not supported under torchrun (DDP)")
     if args.checkpoint is not None:
         try:
             check_checkpoint_path(Path(args.checkpoint))
@@ -184,14 +173,17 @@ def checked_setup(args: argparse.Namespace) -> tuple[MnistRecipe, torch.device]:
         precision=args.precision,
         cuda_graph=args.cuda_graph,
     )
+    world = distributed.world_size_from_env()
+    recipe.checked_device(device, world=world)  # before any data is loaded
     return recipe, device
 
 
-def run(argv: Sequence[str] | None = None) -> Run:
-    """Parse ``argv``, check it, join the process group under torchrun, train; returns the run.
+def run(argv: Sequence[str] | None = None) -> Trainer:
+    """Parse ``argv``, check it, join the process group under torchrun, train; returns the
+    Trainer.
 
-    Bad arguments end the program through ``argparse`` (exit status 2, message on stderr) before
-    any data is loaded or any step is taken.
+    Bad arguments end the program through ``argparse`` (exit status 2, message on stderr)
+    before any data is loaded or any step is taken.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -207,29 +199,31 @@ def run(argv: Sequence[str] | None = None) -> Run:
         )
     leader = distributed.rank() == 0
     if leader:
+        processes = distributed.world_size()
         print(
-            f"device: {device} | processes: {distributed.world_size()} | torch {torch.__version__}",
+            f"device: {device} | processes: {processes} | torch {torch.__version__}",
             flush=True,
         )
         print(recipe, flush=True)
     data = recipe.prepare()
-    result = recipe.train(
-        data,
-        device,
-        verbose=not args.quiet,
-        checkpoint=args.checkpoint,
-        stop_after=args.stop_after,
+    stop = [StopAfter(args.stop_after)] if args.stop_after is not None else []
+    started = time.perf_counter()
+    trainer = recipe.train(
+        data, device, callbacks=stop, verbose=not args.quiet, checkpoint=args.checkpoint
     )
+    seconds = time.perf_counter() - started
     if leader:
-        print(f"data: {result.source}", flush=True)
+        print(f"data: {data.source}", flush=True)
         if args.checkpoint:
             print(f"checkpoint: {args.checkpoint}", flush=True)
+        valid = trainer.valid_log
         print(
-            f"valid_accuracy={result.valid_accuracy:.4f} valid_loss={result.valid_loss:.4f} "
-            f"seconds={result.seconds['total']:.1f} processes={result.trainer.world_size}",
+            f"valid_accuracy={valid['accuracy'][-1]:.4f} "
+            f"valid_loss={valid['loss'][-1]:.4f} seconds={seconds:.1f} "
+            f"processes={trainer.world_size}",
             flush=True,
         )
-    return result
+    return trainer
 
 
 def main(argv: Sequence[str] | None = None) -> int:

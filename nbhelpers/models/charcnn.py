@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from nbhelpers import checks
 from nbhelpers.data.tokens import CHARS, MAX_LEN
 
 
@@ -44,20 +45,14 @@ class CharCNN(nn.Module):
         fc_width: int = 256,
     ) -> None:
         super().__init__()
-        for name, value in [
-            ("vocab_size", vocab_size),
-            ("max_len", max_len),
-            ("context", context),
-            ("embedding_dim", embedding_dim),
-            ("conv_width", conv_width),
-            ("fc_width", fc_width),
-        ]:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(
-                    f"{name} must be a positive int, got {value!r} ({type(value).__name__})"
-                )
-            if value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        checks.positive_ints(
+            vocab_size=vocab_size,
+            max_len=max_len,
+            context=context,
+            embedding_dim=embedding_dim,
+            conv_width=conv_width,
+            fc_width=fc_width,
+        )
         self.vocab_size = vocab_size
         self.seq_len = max_len + 1
         if context > self.seq_len:
@@ -86,7 +81,7 @@ class CharCNN(nn.Module):
         """Pooled n-gram features. x: (B, max_len + 1) int64 -> (B, conv_width)."""
         self._check_tokens(x)
         batch = x.shape[0]
-        # Sizes spelled out rather than -1: an empty batch (B = 0) must keep its shape too.
+        # Sizes spelled out, not -1: an empty batch (B = 0) keeps its shape too.
         embedded = self.embedding(x).reshape(
             batch, 1, self.seq_len * self.embedding_dim
         )

@@ -6,12 +6,8 @@ import torch.nn as nn
 
 
 def mnist_cnn() -> nn.Sequential:
-    """The lecture notebook's LeNet-style classifier for 28x28 grey digits: two
-    convolution blocks, then an MLP.
-
-    Shapes: ``(B, 1, 28, 28) -> (B, 10)`` logits; 233,578 parameters. It stays a flat
-    ``nn.Sequential`` so that the feature-map figure can walk it layer by layer
-    (``model[k]``):
+    """Two convolution blocks and an MLP: (B, 1, 28, 28) -> (B, 10) logits, 233,578
+    parameters; a flat ``nn.Sequential`` so that figures can walk ``model[k]``:
 
     ===  =======================================  ===============
     k    layer                                    output

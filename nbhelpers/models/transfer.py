@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
+from nbhelpers import checks
+
 from .pretrained import (
     DOWNLOAD_DEADLINE_S,
     BuiltModel,
@@ -58,25 +60,13 @@ def resnet18_backbone(
 def histopathology_head(
     in_features: int = 512, num_hidden: int = 256, num_classes: int = 2
 ) -> nn.Sequential:
-    """The lecture notebook's classification head on a feature map:
-    ``(B, in_features, h, w) -> (B, num_classes)``.
-
-    Adaptive average pool, then two BatchNorm1d + Dropout(0.5) blocks around a hidden
-    layer.
-    In train mode the batch needs at least two samples (BatchNorm1d).
-
-    Raises:
-        TypeError, ValueError: a size that is not a positive int, naming it.
+    """The lecture notebook's head on a feature map: (B, in_features, h, w) -> (B,
+    num_classes). Average pool, then BatchNorm1d and Dropout(0.5) before each of two
+    dense layers; in train mode a batch needs two samples or more (BatchNorm1d).
     """
-    for name, value in (
-        ("in_features", in_features),
-        ("num_hidden", num_hidden),
-        ("num_classes", num_classes),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be a positive int, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    checks.positive_ints(
+        in_features=in_features, num_hidden=num_hidden, num_classes=num_classes
+    )
     return nn.Sequential(
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),

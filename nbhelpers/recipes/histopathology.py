@@ -5,8 +5,8 @@ phase 2 ("finetune") unfreezes everything and fine-tunes with rates ten times sm
 1e-4, one-cycle up to 1e-3).
 
     recipe = HistopathologyRecipe.for_profile()
-    data = recipe.prepare()              # PatchData: decoded uint8 patches, with data.source
-    run = recipe.train(data, device)     # Run: run.trainers["frozen"], run.trainers["finetune"]
+    data = recipe.prepare()                         # PatchData: decoded uint8 patches
+    frozen, finetune = recipe.train(data, device)   # one Trainer per phase
 
 Where the patches come from, in order (``prepare``): a Kaggle-layout folder with enough labelled
 patches in the data folder or the mirror (the source's data); PatchCamelyon (PCam), the public
@@ -25,8 +25,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import time
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,6 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import OneCycleLR
 
+from nbhelpers import checks
 from nbhelpers.data.histopathology import (
     HistopathologicDataset,
     PatchFolder,
@@ -48,19 +50,24 @@ from nbhelpers.data.loaders import DeviceBatches
 from nbhelpers.data.pcam import PcamFolder, pcam_patches, resolve_pcam
 from nbhelpers.data.pipeline import BatchAugment, centre_crop, decode_patches
 from nbhelpers.device import get_device, seed_everything
-from nbhelpers.models import histopathology_resnet18, resolve_weights, set_trainable
-from nbhelpers.recipes.common import Phase, Plan, ProfiledRecipe
+from nbhelpers.models import (
+    WEIGHT_MODES,
+    BuiltModel,
+    histopathology_resnet18,
+    resolve_weights,
+    set_trainable,
+)
+from nbhelpers.recipes.common import PRECISION_CHOICES, ProfiledRecipe
 from nbhelpers.storage import DataSource, atomic_path, writable_data_dir
 from nbhelpers.train import Callback, Trainer
 from nbhelpers.train.checkpoint import load_safely
-from nbhelpers.train.precision import check_precision
+from nbhelpers.train.precision import resolve_precision
 
 # Bump when a change to the recipe changes the weights it produces: cached models then retrain.
 RECIPE_VERSION = 3
 # the source's split of the shuffled Kaggle labels: 80% train, 20% validation
 TRAIN_SHARE = 0.8
 CACHE_FOLDER = "models"
-WEIGHT_MODES = ("auto", "imagenet", "none")
 # PCam's own splits stand in for the source's split of the Kaggle labels: training patches come
 # from PCam's "train" split, validation patches from its "val" split (the first ones of each).
 PCAM_SPLITS = {"train": "train", "valid": "val"}
@@ -133,24 +140,23 @@ class HistopathologyRecipe(ProfiledRecipe):
     download: bool = False
 
     def __post_init__(self) -> None:
-        self.check_positive_ints(
-            "train_size", "valid_size", "epochs_frozen", "epochs_finetune"
+        checks.fields(
+            self,
+            integers=("train_size", "valid_size", "epochs_frozen", "epochs_finetune"),
+            counts=("seed",),
+            flags=("channels_last", "augment", "download"),
+            choices={"precision": PRECISION_CHOICES, "weights": WEIGHT_MODES},
         )
-        self.check_positive_ints("batch_size", "eval_batch_size", "synthetic_size")
+        checks.fields(
+            self, integers=("batch_size", "eval_batch_size", "synthetic_size")
+        )
         if self.batch_size < 2:
             raise ValueError(
-                f"HistopathologyRecipe.batch_size must be >= 2 (the head's BatchNorm1d), got {self.batch_size}"
+                "HistopathologyRecipe.batch_size must be >= 2 (the head's BatchNorm1d), "
+                f"got {self.batch_size}"
             )
-        self.check_positive_numbers(
-            "lr_frozen", "max_lr_frozen", "lr_finetune", "max_lr_finetune"
-        )
-        self.check_seed()
-        self.check_precision_choice()
-        if self.weights not in WEIGHT_MODES:
-            raise ValueError(
-                f"HistopathologyRecipe.weights={self.weights!r}: use one of {WEIGHT_MODES}"
-            )
-        self.check_flags("channels_last", "augment", "download")
+        rates = ("lr_frozen", "max_lr_frozen", "lr_finetune", "max_lr_finetune")
+        checks.fields(self, positive_numbers=rates)
 
     # ---- data -----------------------------------------------------------------------------------
 
@@ -242,48 +248,99 @@ class HistopathologyRecipe(ProfiledRecipe):
         )
         return train, valid
 
-    # ---- model and training ---------------------------------------------------------------------
+    # ---- model and training ---------------------------------------------------------------
 
-    def build_model(self) -> tuple[nn.Sequential, str]:
-        """``histopathology_resnet18(weights)``, seeded, channels-last if asked; and where its weights came from."""
+    def train(
+        self,
+        data: PatchData,
+        device: torch.device | str | None = None,
+        *,
+        callbacks: list[Callback] | tuple[Callback, ...] = (),
+        verbose: bool = True,
+        checkpoints: str | os.PathLike[str] | None = None,
+    ) -> tuple[Trainer, Trainer]:
+        """Phase 1 trains the head on the frozen backbone, phase 2 everything with
+        rates ten times smaller; returns both Trainers. ``checkpoints``: a folder for
+        ``frozen.pt`` and ``finetune.pt``, written every epoch, resumed if present."""
+        device = self.checked_device(device)
+        train, valid = self.batches(data, device)
+        model = self.build_model().model.to(device)
+        set_trainable(model[0], False)  # phase 1: only the head learns
+        frozen = self.phase_trainer(
+            model, "frozen", len(train), device, callbacks, verbose
+        )
+        frozen.run(
+            self.epochs_frozen, train, valid, **self.saving(checkpoints, "frozen")
+        )
+        set_trainable(model[0], True)  # phase 2: everything, rates ten times smaller,
+        train = train.reseeded(self.seed + 1)  # and batch orders of its own
+        finetune = self.phase_trainer(
+            model, "finetune", len(train), device, callbacks, verbose
+        )
+        finetune.run(
+            self.epochs_finetune, train, valid, **self.saving(checkpoints, "finetune")
+        )
+        return frozen, finetune
+
+    def phase_trainer(
+        self,
+        model: nn.Module,
+        phase: str,
+        steps: int,
+        device: torch.device,
+        callbacks: list[Callback] | tuple[Callback, ...],
+        verbose: bool,
+    ) -> Trainer:
+        """AdamW on the trainable parameters, one cycle over the phase's epochs."""
+        lr, max_lr, epochs = self.phase_settings(phase)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optim = torch.optim.AdamW(params, lr=lr)  # OneCycleLR overwrites lr at once
+        scheduler = OneCycleLR(
+            optim, max_lr=max_lr, steps_per_epoch=steps, epochs=epochs
+        )
+        return Trainer(
+            model,
+            optim,
+            F.cross_entropy,
+            scheduler,
+            callbacks,
+            device,
+            verbose,
+            precision=self.precision,
+        )
+
+    def phase_settings(self, phase: str) -> tuple[float, float, int]:
+        """AdamW's rate, the one-cycle peak and the epochs of ``phase`` ("frozen" or
+        "finetune")."""
+        if phase == "frozen":
+            return self.lr_frozen, self.max_lr_frozen, self.epochs_frozen
+        return self.lr_finetune, self.max_lr_finetune, self.epochs_finetune
+
+    def saving(
+        self, folder: str | os.PathLike[str] | None, phase: str
+    ) -> dict[str, Any]:
+        """``Trainer.run``'s checkpoint arguments for ``phase``: ``folder/phase.pt`` and the
+        recipe's identity (none without a folder)."""
+        if folder is None:
+            return {}
+        return {
+            "checkpoint": Path(folder) / f"{phase}.pt",
+            "meta": self.identity(phase=phase),
+        }
+
+    def build_model(self) -> BuiltModel:
+        """``histopathology_resnet18(weights)``, seeded, channels-last if asked."""
         seed_everything(self.seed)
         built = histopathology_resnet18(self.weights)
-        model = (
+        if self.channels_last:
             built.model.to(memory_format=torch.channels_last)
-            if self.channels_last
-            else built.model
-        )
-        return model, built.weights_source
+        return built
 
-    def plan(self, data: PatchData, device: torch.device) -> Plan:
-        """The ResNet18 and the two phases: "frozen" (``epochs_frozen``), then "finetune".
-
-        Epochs count across the phases: ``train(..., stop_after=epochs_frozen)`` stops after
-        phase 1. Checked first: a precision the device lacks (ValueError).
-        """
-        check_precision(self.precision, device)
-        train, valid = self.batches(data, device)
-        model, weights_source = self.build_model()
-        steps = len(train)
-
-        def frozen(
-            model: nn.Module, callbacks: list[Callback], verbose: bool
-        ) -> Trainer:
-            return frozen_phase(model, self, steps, device, callbacks, verbose)
-
-        def finetune(
-            model: nn.Module, callbacks: list[Callback], verbose: bool
-        ) -> Trainer:
-            # Each phase counts its epochs from 0: a base seed of its own keeps phase 2 from
-            # repeating phase 1's orders and augmentations epoch for epoch.
-            train.load_state_dict({"seed": self.seed + 1, "epoch": 0})
-            return finetune_phase(model, self, steps, device, callbacks, verbose)
-
-        phases = [
-            Phase("frozen", self.epochs_frozen, frozen),
-            Phase("finetune", self.epochs_finetune, finetune),
-        ]
-        return Plan(model.to(device), phases, train, valid, weights_source)
+    def checked_device(self, device: torch.device | str | None) -> torch.device:
+        """``device`` (None: ``get_device()``) after checking the recipe's precision runs there."""
+        device = torch.device(device) if device is not None else get_device()
+        resolve_precision(self.precision, device)
+        return device
 
 
 @dataclass(frozen=True)
@@ -329,73 +386,6 @@ def split_labels(
     ].reset_index(drop=True)
 
 
-def frozen_phase(
-    model: nn.Sequential,
-    recipe: HistopathologyRecipe,
-    steps: int,
-    device: torch.device,
-    callbacks: Sequence[Callback] = (),
-    verbose: bool = True,
-) -> Trainer:
-    """Phase 1: freeze the backbone ``model[0]``; AdamW on the head, one cycle."""
-    set_trainable(model[0], False)
-    head = [p for p in model.parameters() if p.requires_grad]
-    lr, max_lr, epochs = recipe.lr_frozen, recipe.max_lr_frozen, recipe.epochs_frozen
-    return phase_trainer(
-        model, head, lr, max_lr, epochs, steps, recipe, device, callbacks, verbose
-    )
-
-
-def finetune_phase(
-    model: nn.Sequential,
-    recipe: HistopathologyRecipe,
-    steps: int,
-    device: torch.device,
-    callbacks: Sequence[Callback] = (),
-    verbose: bool = True,
-) -> Trainer:
-    """Phase 2: unfreeze the backbone; train everything with ten times smaller rates."""
-    set_trainable(model[0], True)
-    params = list(model.parameters())
-    lr, max_lr, epochs = (
-        recipe.lr_finetune,
-        recipe.max_lr_finetune,
-        recipe.epochs_finetune,
-    )
-    return phase_trainer(
-        model, params, lr, max_lr, epochs, steps, recipe, device, callbacks, verbose
-    )
-
-
-def phase_trainer(
-    model: nn.Module,
-    parameters: list[nn.Parameter],
-    lr: float,
-    max_lr: float,
-    epochs: int,
-    steps: int,
-    recipe: HistopathologyRecipe,
-    device: torch.device,
-    callbacks: Sequence[Callback],
-    verbose: bool,
-) -> Trainer:
-    """AdamW on ``parameters`` under a one-cycle schedule peaking at ``max_lr``,
-    stepped after each of the ``steps`` batches of ``epochs`` epochs: the Trainer of one
-    phase."""
-    optim = torch.optim.AdamW(parameters, lr=lr)
-    scheduler = OneCycleLR(optim, max_lr=max_lr, steps_per_epoch=steps, epochs=epochs)
-    return Trainer(
-        model,
-        optim,
-        F.cross_entropy,
-        scheduler,
-        callbacks=callbacks,
-        device=device,
-        verbose=verbose,
-        precision=recipe.precision,
-    )
-
-
 # ---- the cached model of chapter 06 --------------------------------------------------------------
 
 
@@ -409,12 +399,15 @@ class CachedModel:
             accuracy, seconds of training.
         cache_path: the file the weights are cached in; None when the data folder is read-only.
         loaded_from_cache: False when this call trained the model.
+        not_cached: why a model trained by this call was not cached (a full disk, say); None
+            when it was, or when it came from the cache.
     """
 
     model: nn.Sequential
     meta: dict[str, Any]
     cache_path: Path | None
     loaded_from_cache: bool
+    not_cached: str | None = None
 
 
 def model_cache_path(
@@ -500,27 +493,32 @@ def trained_histopathology_model(
     """
     device = torch.device(device) if device is not None else get_device()
     recipe = recipe.resolved(device)
-    init = (
-        "imagenet"
-        if resolve_weights(recipe.weights, "resnet18").pretrained
-        else "random"
+    weights = resolve_weights(recipe.weights, "resnet18")
+    path = model_cache_path(
+        recipe, data, "imagenet" if weights.pretrained else "random"
     )
-    path = model_cache_path(recipe, data, init)
     if path is not None and path.is_file():
         model, meta = load_model(path)
         return CachedModel(model.to(device), meta, path, loaded_from_cache=True)
-    run = recipe.train(data, device, verbose=verbose)
+    started = time.perf_counter()
+    _, finetune = recipe.train(data, device, verbose=verbose)
     meta = {
         "recipe_version": RECIPE_VERSION,
         "source": str(data.source),
-        "weights_source": run.init,
+        "weights_source": weights.source,
         "train_size": recipe.train_size,
         "valid_size": recipe.valid_size,
         "epochs_frozen": recipe.epochs_frozen,
         "epochs_finetune": recipe.epochs_finetune,
-        "valid_accuracy": float(run.valid_accuracy),
-        "seconds": float(run.seconds["total"]),
+        "valid_accuracy": float(finetune.valid_log["accuracy"][-1]),
+        "seconds": time.perf_counter() - started,
     }
+    model, not_cached = finetune.model.eval(), None
     if path is not None:
-        save_model(run.model, path, meta)
-    return CachedModel(run.model.eval(), meta, path, loaded_from_cache=False)
+        try:
+            save_model(model, path, meta)
+        except OSError as error:  # the trained model is worth more than its cache entry
+            not_cached = f"the cache could not be written ({error})"
+    return CachedModel(
+        model, meta, path, loaded_from_cache=False, not_cached=not_cached
+    )

@@ -1,15 +1,16 @@
 """Chapter 04's recipe: the LeNet-style network on MNIST, AdamW under a one-cycle schedule.
 
-The source's recipe (``MnistRecipe.for_profile("full")``): a seeded 55,000 / 5,000 split of the
-60,000 training images, batches of 32 drawn in a new random order every epoch, AdamW stepped
-under a one-cycle schedule after every batch, 3 epochs. One change: the schedule peaks at 0.003,
-not at the source's 0.01 (see ``BASE_MAX_LR``). The same recipe serves chapter 04,
-``python -m nbhelpers.examples.mnist`` and ``benchmarks/mnist_recipe.py``; the fast data path
-(batches resident on the device, larger batches, bf16, a CUDA-graph step) is a matter of fields.
+The lecture notebook's recipe (``MnistRecipe.for_profile("full")``): a seeded 55,000 / 5,000
+split of the 60,000 training images, batches of 32 drawn in a new random order every epoch,
+AdamW stepped under a one-cycle schedule after every batch, 3 epochs. One change: the schedule
+peaks at 0.003, not at the lecture notebook's 0.01 (see ``BASE_MAX_LR``). The same recipe
+serves chapter 04, ``python -m nbhelpers.examples.mnist`` and ``benchmarks/mnist_recipe.py``;
+the fast data path (batches resident on the device, larger batches, bf16, a CUDA-graph step)
+is a matter of fields.
 
     recipe = MnistRecipe.for_profile()
-    data = recipe.prepare()              # MnistData: the split, with data.source
-    run = recipe.train(data, device)     # Run: model, trainers, validation, seconds
+    data = recipe.prepare()               # MnistData: the split, with data.source
+    trainer = recipe.train(data, device)  # the Trainer: model, logs
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ import torch.nn.functional as F
 from torch.optim.lr_scheduler import OneCycleLR
 from torch.utils.data import DataLoader, Subset
 
+from nbhelpers import checks
 from nbhelpers.data.loaders import DeviceBatches
 from nbhelpers.data.mnist import MNISTDataset, load_mnist
-from nbhelpers.device import seed_everything
+from nbhelpers.device import get_device, seed_everything
 from nbhelpers.models import mnist_cnn
-from nbhelpers.recipes.common import Phase, Plan, ProfiledRecipe
+from nbhelpers.recipes.common import PRECISION_CHOICES, ProfiledRecipe
 from nbhelpers.storage import DataSource
 from nbhelpers.train import Callback, Trainer, distributed
-from nbhelpers.train.precision import check_precision
+from nbhelpers.train.precision import resolve_precision
 
 BASE_LR = 1e-3  # AdamW's initial lr in the source; OneCycleLR replaces it from the first step on
 # The one-cycle peak for batches of 32. The source used 0.01, but its inputs were 255 times too
@@ -45,22 +47,22 @@ BASE_BATCH_SIZE = 32
 
 @dataclass(frozen=True)
 class MnistRecipe(ProfiledRecipe):
-    """What to train and how; the defaults are the source's recipe (the "full" profile), peak 0.003.
+    """What to train and how; the defaults are the lecture notebook's recipe, peak 0.003.
 
     Attributes:
-        train_size, valid_size: sizes of the seeded split of the 60,000 training images; shrunk
-            in proportion when the data set is smaller (the offline digits, see ``split_sizes``).
+        train_size, valid_size: sizes of the seeded split of the 60,000 training images.
         epochs: passes over the training split.
         batch_size: training examples per optimizer step (per process under torchrun).
-        eval_batch_size: validation batch size (any size gives the same means; larger is faster).
+        eval_batch_size: validation batch size (any size gives the same means).
         max_lr: the peak of the one-cycle schedule (``BASE_MAX_LR``; the source's was 0.01).
         seed: seeds the split, the data order and the initial weights.
         resident: serve batches from tensors on the device (``DeviceBatches``) instead of a
             ``DataLoader``; one process only.
-        precision: "auto" (bf16 where it is fast on the training device, else 32; resolved by
-            ``train``), "32", "bf16" or "16".
-        cuda_graph: capture the training step in a CUDA graph (CUDA only; implies a capturable
-            AdamW with a tensor learning rate, ``drop_last`` and no momentum cycling).
+        precision: "auto" (bf16 where it is fast on the training device, else 32), "32",
+            "bf16" or "16".
+        cuda_graph: capture the training step in a CUDA graph (CUDA only; implies a
+            capturable AdamW with a tensor learning rate, ``drop_last`` and no momentum
+            cycling).
     """
 
     SIZES: ClassVar[dict[str, dict[str, Any]]] = {
@@ -90,85 +92,119 @@ class MnistRecipe(ProfiledRecipe):
     cuda_graph: bool = False
 
     def __post_init__(self) -> None:
-        self.check_positive_ints(
-            "train_size", "valid_size", "epochs", "batch_size", "eval_batch_size"
+        checks.fields(
+            self,
+            integers=("train_size", "valid_size", "epochs", "batch_size"),
+            counts=("seed",),
+            positive_numbers=("max_lr",),
+            flags=("resident", "cuda_graph"),
+            choices={"precision": PRECISION_CHOICES},
         )
-        self.check_positive_numbers("max_lr")
-        self.check_seed()
-        self.check_precision_choice()
-        self.check_flags("resident", "cuda_graph")
+        checks.integer(self.eval_batch_size, "MnistRecipe.eval_batch_size")
 
     def prepare(self, dataset: MNISTDataset | None = None) -> MnistData:
         """The seeded split of ``dataset`` (default: ``load_mnist()``), with its source."""
         dataset = dataset if dataset is not None else load_mnist()
         train, valid = split_mnist(dataset, self.train_size, self.valid_size, self.seed)
-        return MnistData(
-            dataset=dataset, train=train, valid=valid, source=dataset.source
+        return MnistData(dataset, train, valid, dataset.source)
+
+    def train(
+        self,
+        data: MnistData,
+        device: torch.device | str | None = None,
+        *,
+        callbacks: list[Callback] | tuple[Callback, ...] = (),
+        verbose: bool = True,
+        checkpoint: str | None = None,
+    ) -> Trainer:
+        """``mnist_cnn`` trained by AdamW under a one-cycle schedule; the Trainer."""
+        device = self.checked_device(device)
+        train, valid = self.batches(data, device)
+        seed_everything(self.seed)
+        model = mnist_cnn()
+        optim = make_optimizer(model, self, device)
+        scheduler = OneCycleLR(
+            optim,
+            max_lr=self.max_lr,
+            epochs=self.epochs,
+            steps_per_epoch=len(train),
+            cycle_momentum=not self.cuda_graph,  # a CUDA graph cannot follow beta1
         )
+        trainer = Trainer(
+            model,
+            optim,
+            F.cross_entropy,
+            scheduler,
+            callbacks,
+            device,
+            verbose,
+            precision=self.precision,
+            cuda_graph=self.cuda_graph,
+        )
+        trainer.run(
+            self.epochs, train, valid, checkpoint=checkpoint, meta=self.identity()
+        )
+        return trainer
 
-    def batches(
-        self, data: MnistData, device: torch.device | str
-    ) -> tuple[DataLoader | DeviceBatches, Any]:
-        """(train, valid) batches for ``device``: DataLoaders, or DeviceBatches with ``resident``.
+    def batches(self, data: MnistData, device: torch.device | str) -> tuple[Any, Any]:
+        """(train, valid) batches for ``device``: x (B, 1, 28, 28) in [0, 1], y (B,).
 
-        Training batches are reshuffled every epoch from the recipe's seed; validation keeps the
-        split's order. x: (B, 1, 28, 28) float32 in [0, 1], y: (B,) int64.
+        Training batches come in a new order every epoch, drawn from the recipe's seed;
+        validation keeps the split's order. DataLoaders (sharded under torchrun), or
+        ``DeviceBatches`` cut on the device with ``resident``.
         """
         device = torch.device(device)
-        common = {"resident": self.resident, "device": device}
-        train = make_batches(
+        drop_last = self.cuda_graph  # a captured step needs batches of one shape
+        if self.resident:
+            train = DeviceBatches(
+                *data.tensors("train"),
+                self.batch_size,
+                shuffle=True,
+                seed=self.seed,
+                drop_last=drop_last,
+                device=device,
+            )
+            valid = DeviceBatches(
+                *data.tensors("valid"), self.eval_batch_size, device=device
+            )
+            return train, valid
+        pin = device.type == "cuda"
+        generator = torch.Generator().manual_seed(self.seed)
+        train = DataLoader(
             data.train,
             self.batch_size,
-            train=True,
-            seed=self.seed,
-            drop_last=self.cuda_graph,
-            **common,
+            shuffle=True,
+            generator=generator,
+            drop_last=drop_last,
+            pin_memory=pin,
         )
-        valid = make_batches(data.valid, self.eval_batch_size, train=False, **common)
-        return train, valid
+        valid = DataLoader(data.valid, self.eval_batch_size, pin_memory=pin)
+        return distributed.own_shard(train, True), distributed.own_shard(valid, False)
 
-    def plan(self, data: MnistData, device: torch.device) -> Plan:
-        """A seeded ``mnist_cnn()``, AdamW under the one-cycle schedule, for ``epochs``.
-
-        Under torchrun the schedule counts the steps of one process (the Trainer shards the
-        DataLoaders). Checked first: ``resident`` under torchrun, ``cuda_graph`` off CUDA, a
-        precision the device lacks (ValueError).
-        """
-        world = distributed.world_size()
-        if self.resident and world > 1:
-            raise ValueError(
-                f"resident=True keeps the whole split on one device and cannot be "
-                f"sharded across {world} processes; use DataLoader batches "
-                "(resident=False) under torchrun"
-            )
+    def checked_device(
+        self, device: torch.device | str | None, world: int | None = None
+    ) -> torch.device:
+        """This process's device (None: ``get_device()``) once the recipe's settings are
+        checked against it and the number of processes (default: the process group's):
+        ``resident`` and ``cuda_graph`` in one process only, ``cuda_graph`` on CUDA, the
+        precision on the device."""
+        device = torch.device(device) if device is not None else get_device()
+        world = world if world is not None else distributed.world_size()
+        if world > 1:
+            device = distributed.process_device(device)
+            if self.resident:
+                raise ValueError(
+                    "resident=True cannot be combined with torchrun: the data of one device "
+                    f"is not sharded across {world} processes"
+                )
+            if self.cuda_graph:
+                raise ValueError(
+                    "cuda_graph=True is not supported under torchrun (DDP)"
+                )
         if self.cuda_graph and device.type != "cuda":
             raise ValueError(f"cuda_graph=True needs a CUDA device, got {device}")
-        check_precision(self.precision, device)
-        train, valid = self.batches(data, device)
-        steps = steps_per_epoch(
-            len(data.train), self.batch_size, world, drop_last=self.cuda_graph
-        )
-        seed_everything(self.seed)
-        model = mnist_cnn().to(device)
-
-        def build(
-            model: nn.Module, callbacks: list[Callback], verbose: bool
-        ) -> Trainer:
-            optim = make_optimizer(model, self, device)
-            return Trainer(
-                model,
-                optim,
-                F.cross_entropy,
-                make_scheduler(optim, self, steps),
-                callbacks=callbacks,
-                device=device,
-                verbose=verbose,
-                precision=self.precision,
-                cuda_graph=self.cuda_graph,
-            )
-
-        init = f"random initialisation (seed {self.seed})"
-        return Plan(model, [Phase("train", self.epochs, build)], train, valid, init)
+        resolve_precision(self.precision, device)
+        return device
 
 
 @dataclass(frozen=True)
@@ -187,6 +223,16 @@ class MnistData:
     valid: Subset
     source: DataSource
 
+    def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images (N, 1, 28, 28) and labels (N,) of ``split`` ("train" or "valid")."""
+        if self.dataset.transform is not None:
+            raise ValueError(
+                "resident batches need an MNISTDataset without a transform"
+            )
+        subset = {"train": self.train, "valid": self.valid}[split]
+        indices = torch.as_tensor(subset.indices, dtype=torch.long)
+        return self.dataset.images[indices], self.dataset.targets[indices]
+
 
 def scaled_max_lr(
     batch_size: int,
@@ -203,12 +249,7 @@ def scaled_max_lr(
     reached 98.90% in the full recipe (CPU, seed 0), while 0.01 x sqrt(8) = 0.028, scaled from
     the source's peak, made the loss explode near the top of the cycle and ended at 97.90%.
     """
-    if (
-        not isinstance(batch_size, int)
-        or isinstance(batch_size, bool)
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    checks.integer(batch_size, "batch_size")
     return base_max_lr * math.sqrt(batch_size / base_batch_size)
 
 
@@ -251,75 +292,6 @@ def split_mnist(
     )
 
 
-def make_batches(
-    subset: Subset,
-    batch_size: int,
-    *,
-    train: bool,
-    resident: bool = False,
-    device: torch.device | str = "cpu",
-    seed: int = 0,
-    drop_last: bool = False,
-) -> DataLoader | DeviceBatches:
-    """The batches of one split: a ``DataLoader``, or ``DeviceBatches`` if ``resident``.
-
-    Training batches are reshuffled every epoch from ``seed`` (``shuffle=True``; see
-    chapter 04 for why it matters); validation batches keep the order.
-
-    Args:
-        subset: a ``Subset`` of an ``MNISTDataset`` (from ``split_mnist``).
-        batch_size: examples per batch; x: (batch_size, 1, 28, 28) float32,
-            y: (batch_size,) int64.
-        train: shuffle (training) or not (validation).
-        resident: copy the subset's images to ``device`` once and cut batches there.
-        device: the device the batches are for; a DataLoader pins its batches in memory
-            for CUDA.
-        drop_last: drop a smaller final batch (for a CUDA-graph step).
-    """
-    device = torch.device(device)
-    if resident:
-        dataset = subset.dataset
-        if not isinstance(dataset, MNISTDataset) or dataset.transform is not None:
-            raise ValueError(
-                "resident batches need a Subset of an MNISTDataset without a transform"
-            )
-        indices = torch.as_tensor(subset.indices, dtype=torch.long)
-        images, targets = dataset.images[indices], dataset.targets[indices]
-        return DeviceBatches(
-            images,
-            targets,
-            batch_size,
-            shuffle=train,
-            seed=seed,
-            drop_last=drop_last,
-            device=device,
-        )
-    generator = torch.Generator().manual_seed(seed) if train else None
-    return DataLoader(
-        subset,
-        batch_size=batch_size,
-        shuffle=train,
-        generator=generator,
-        drop_last=drop_last,
-        pin_memory=device.type == "cuda",
-    )
-
-
-def steps_per_epoch(
-    train_examples: int, batch_size: int, world_size: int = 1, drop_last: bool = False
-) -> int:
-    """Optimizer steps per epoch of each process (DistributedSampler gives each ceil(N / W))."""
-    per_process = math.ceil(train_examples / world_size)
-    steps = (
-        per_process // batch_size if drop_last else math.ceil(per_process / batch_size)
-    )
-    if steps < 1:
-        raise ValueError(
-            f"{train_examples} examples over {world_size} process(es) give no batch of {batch_size}"
-        )
-    return steps
-
-
 def make_optimizer(
     model: nn.Module, recipe: MnistRecipe, device: torch.device
 ) -> torch.optim.AdamW:
@@ -339,20 +311,3 @@ def make_optimizer(
     if device.type == "cuda":
         return torch.optim.AdamW(params, lr=BASE_LR, fused=True)
     return torch.optim.AdamW(params, lr=BASE_LR)
-
-
-def make_scheduler(
-    optim: torch.optim.Optimizer, recipe: MnistRecipe, steps: int
-) -> OneCycleLR:
-    """OneCycleLR up to ``recipe.max_lr`` over ``recipe.epochs`` epochs of ``steps``.
-
-    Momentum (AdamW's beta1) cycles opposite to the rate, as in the source, except with
-    ``cuda_graph``: beta1 is a float the graph cannot follow, so it stays fixed there.
-    """
-    return OneCycleLR(
-        optim,
-        max_lr=recipe.max_lr,
-        epochs=recipe.epochs,
-        steps_per_epoch=steps,
-        cycle_momentum=not recipe.cuda_graph,
-    )

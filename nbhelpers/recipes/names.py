@@ -5,9 +5,9 @@ The source's recipe: every (name, gender) row encoded as ``MAX_LEN + 1`` token i
 trained with Adam at 1e-3 for 5 epochs.
 
     recipe = NamesRecipe.for_profile()
-    data = recipe.prepare()              # NamesData: the split, with data.source
-    run = recipe.train(data, device)     # Run
-    female_probability(run.model, ["María José", "Tuco"])
+    data = recipe.prepare()               # NamesData: the split, with data.source
+    trainer = recipe.train(data, device)  # the Trainer: model, logs
+    female_probability(trainer.model, ["María José", "Tuco"])
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from typing import Any, ClassVar
 
 import pandas as pd
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset, random_split
 
+from nbhelpers import checks
 from nbhelpers.data.names import GENDERS, NamesDataset, NamesTable, load_names
 from nbhelpers.data.tokens import encode, normalize_name
 from nbhelpers.device import seed_everything
 from nbhelpers.models import CharCNN
-from nbhelpers.recipes.common import Phase, Plan, ProfiledRecipe
+from nbhelpers.recipes.common import ProfiledRecipe
 from nbhelpers.storage import DataSource
 from nbhelpers.train import Callback, Trainer, eval_context
 
@@ -65,28 +65,26 @@ class NamesRecipe(ProfiledRecipe):
     fc_width: int = 256
 
     def __post_init__(self) -> None:
-        self.check_positive_ints(
-            "epochs", "batch_size", "eval_batch_size", "context", "conv_width"
+        checks.fields(
+            self,
+            integers=("epochs", "batch_size", "eval_batch_size", "context"),
+            counts=("seed",),
+            positive_numbers=("lr",),
         )
-        self.check_positive_ints("embedding_dim", "fc_width")
+        checks.fields(self, integers=("conv_width", "embedding_dim", "fc_width"))
         if (self.train_size is None) != (self.valid_size is None):
             raise ValueError(
-                f"NamesRecipe: give both train_size and valid_size or neither, got {self.train_size!r} "
-                f"and {self.valid_size!r}"
+                "NamesRecipe: give both train_size and valid_size or neither, got "
+                f"{self.train_size!r} and {self.valid_size!r}"
             )
         if self.train_size is not None:
-            self.check_positive_ints("train_size", "valid_size")
+            checks.fields(self, integers=("train_size", "valid_size"))
         fraction = self.valid_fraction
-        if (
-            isinstance(fraction, bool)
-            or not isinstance(fraction, (int, float))
-            or not 0 < fraction < 1
-        ):
+        if not checks.is_number(fraction) or not 0 < fraction < 1:
             raise ValueError(
-                f"NamesRecipe.valid_fraction must lie strictly between 0 and 1, got {fraction!r}"
+                "NamesRecipe.valid_fraction must lie strictly between 0 and 1, got "
+                f"{fraction!r}"
             )
-        self.check_positive_numbers("lr")
-        self.check_seed()
 
     def prepare(self, table: NamesTable | None = None) -> NamesData:
         """Encode ``table`` (default: ``load_names()``) and split it, seeded.
@@ -128,36 +126,37 @@ class NamesRecipe(ProfiledRecipe):
         valid = DataLoader(data.valid, batch_size=self.eval_batch_size, shuffle=False)
         return train, valid
 
-    def build_model(self) -> CharCNN:
-        """A ``CharCNN`` of the recipe's shape, its initial weights seeded by ``seed``."""
+    def train(
+        self,
+        data: NamesData,
+        device: torch.device | str | None = None,
+        *,
+        callbacks: list[Callback] | tuple[Callback, ...] = (),
+        verbose: bool = True,
+        checkpoint: str | None = None,
+    ) -> Trainer:
+        """A ``CharCNN`` of the recipe's shape trained by Adam; the Trainer."""
+        train, valid = self.batches(data)
         seed_everything(self.seed)
-        return CharCNN(
+        model = CharCNN(
             context=self.context,
             embedding_dim=self.embedding_dim,
             conv_width=self.conv_width,
             fc_width=self.fc_width,
         )
-
-    def plan(self, data: NamesData, device: torch.device) -> Plan:
-        """A seeded ``CharCNN`` of the recipe's shape, Adam at ``lr``, one phase of ``epochs``."""
-        train, valid = self.batches(data)
-        model = self.build_model()
-
-        def build(
-            model: nn.Module, callbacks: list[Callback], verbose: bool
-        ) -> Trainer:
-            optim = torch.optim.Adam(model.parameters(), lr=self.lr)
-            return Trainer(
-                model,
-                optim,
-                F.cross_entropy,
-                callbacks=callbacks,
-                device=device,
-                verbose=verbose,
-            )
-
-        init = f"random initialisation (seed {self.seed})"
-        return Plan(model, [Phase("train", self.epochs, build)], train, valid, init)
+        optim = torch.optim.Adam(model.parameters(), lr=self.lr)
+        trainer = Trainer(
+            model,
+            optim,
+            F.cross_entropy,
+            callbacks=callbacks,
+            device=device,
+            verbose=verbose,
+        )
+        trainer.run(
+            self.epochs, train, valid, checkpoint=checkpoint, meta=self.identity()
+        )
+        return trainer
 
 
 @dataclass(frozen=True)

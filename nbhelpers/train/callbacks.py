@@ -1,4 +1,4 @@
-"""Callbacks: code the Trainer calls at fixed points of training, and two ready-made ones.
+"""Callbacks: code the Trainer calls at fixed points of training, and three ready-made ones.
 
 Events (fastai's idea of named hook points, without the magic): ``on_train_begin`` and
 ``on_train_end`` once per ``run``, ``on_step_end`` after every optimizer (and scheduler) step,
@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from nbhelpers import checks
+
 if TYPE_CHECKING:
     from nbhelpers.train.trainer import Trainer
 
@@ -28,8 +30,9 @@ class Callback:
     def on_step_end(self, trainer: Trainer) -> None:
         """After each optimizer step and scheduler step.
 
-        ``trainer.train_log`` may lag up to ``trainer.log_every`` steps behind here: per-step
-        metrics reach the host in chunks. ``trainer.global_step`` is always current.
+        ``trainer.train_log`` may lag up to ``trainer.log_every`` steps behind here (the full
+        ``Trainer`` copies per-step metrics to the host in chunks); ``trainer.global_step``
+        is always current.
         """
 
     def on_epoch_end(self, trainer: Trainer) -> None:
@@ -86,7 +89,8 @@ class EarlyStopping(Callback):
     """Stops training when a validation metric has not improved for ``patience`` epochs.
 
     Args:
-        monitor: "val_loss" or "val_accu" (``valid_log["loss"]`` or ``valid_log["accu"]``).
+        monitor: "valid_loss" or "valid_accuracy" (``valid_log["loss"]`` or
+            ``valid_log["accuracy"]``).
         patience: epochs without improvement tolerated before stopping (>= 1).
         min_delta: an improvement must beat the best value by more than this (>= 0).
         mode: "min" or "max"; None picks "min" for the loss and "max" for the accuracy.
@@ -96,37 +100,24 @@ class EarlyStopping(Callback):
     count), ``stopped_epoch`` (epoch after which it stopped, or None).
     """
 
-    METRICS = {"val_loss": "loss", "val_accu": "accu"}
+    METRICS = {"valid_loss": "loss", "valid_accuracy": "accuracy"}
 
     def __init__(
         self,
-        monitor: str = "val_loss",
+        monitor: str = "valid_loss",
         patience: int = 3,
         min_delta: float = 0.0,
         mode: str | None = None,
         restore_best: bool = False,
     ) -> None:
-        if not isinstance(monitor, str) or monitor not in self.METRICS:
-            raise ValueError(
-                f"monitor={monitor!r}: use one of {', '.join(self.METRICS)}"
-            )
-        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
-            raise ValueError(f"patience must be an int >= 1, got {patience!r}")
-        if (
-            isinstance(min_delta, bool)
-            or not isinstance(min_delta, (int, float))
-            or not 0 <= min_delta < math.inf
-        ):
-            raise ValueError(
-                f"min_delta must be a finite number >= 0, got {min_delta!r}"
-            )
-        if not isinstance(restore_best, bool):
-            raise ValueError(
-                f"restore_best must be True or False, got {restore_best!r}"
-            )
-        mode = mode if mode is not None else ("min" if monitor == "val_loss" else "max")
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode={mode!r}: use 'min' or 'max'")
+        checks.choice(monitor, "monitor", self.METRICS)
+        checks.integer(patience, "patience")
+        checks.non_negative_number(min_delta, "min_delta")
+        checks.flag(restore_best, "restore_best")
+        default = "min" if monitor == "valid_loss" else "max"
+        mode = checks.choice(
+            mode if mode is not None else default, "mode", ("min", "max")
+        )
         self.monitor, self.patience, self.min_delta, self.mode = (
             monitor,
             patience,
@@ -148,9 +139,7 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, trainer: Trainer) -> None:
         value = trainer.valid_log[self.METRICS[self.monitor]][-1]
         if math.isnan(value):
-            raise ValueError(
-                f"EarlyStopping monitors {self.monitor}, but the run has no valid_loader"
-            )
+            raise ValueError(f"EarlyStopping watches {self.monitor}: no valid_loader")
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, trainer.epoch, 0
             if self.restore_best:
@@ -167,3 +156,18 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer: Trainer) -> None:
         if self.restore_best and self._best_state is not None:
             trainer.model.load_state_dict(self._best_state)
+
+
+class StopAfter(Callback):
+    """Stops training once the Trainer has completed ``epochs`` epochs in all.
+
+    Epochs resumed from a checkpoint count: a run of 3 epochs stopped with ``StopAfter(1)``
+    and resumed later continues with epochs 2 and 3.
+    """
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = checks.integer(epochs, "stop_after")
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        if trainer.epoch >= self.epochs:
+            trainer.request_stop(f"stop_after={self.epochs}")

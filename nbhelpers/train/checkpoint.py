@@ -30,10 +30,10 @@ import torch
 
 from nbhelpers.storage import atomic_path, check_writable_file
 
-FORMAT = 2
-TRAIN_LOG_KEYS = ("loss", "accu", "loss_avg", "accu_avg")
-VALID_LOG_KEYS = ("loss", "accu")
-# The keys of a format-2 Trainer checkpoint.
+FORMAT = 3
+TRAIN_LOG_KEYS = ("loss", "accuracy")
+VALID_LOG_KEYS = ("step", "loss", "accuracy")
+# The keys of a format-3 Trainer checkpoint.
 
 KEYS = frozenset(
     {
@@ -45,7 +45,6 @@ KEYS = frozenset(
         "train_batches",
         "train_log",
         "valid_log",
-        "epoch_end_steps",
         "epoch",
         "global_step",
         "rng",
@@ -375,6 +374,42 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     return state["meta"]
 
 
+def check_meta(
+    saved: dict[str, Any], wanted: dict[str, Any] | None, path: Path
+) -> None:
+    """ValueError naming ``path`` unless a checkpoint's meta equals the run's.
+
+    ``meta["recipe"]`` (what kind of run wrote the file) is compared first, then every other
+    value, nested dicts (a recipe's ``fields``) key by key: a run resumes only from a
+    checkpoint written by the same recipe with the same settings.
+    """
+    wanted = wanted or {}
+    if saved.get("recipe") != wanted.get("recipe"):
+        raise ValueError(
+            f"{path} is a checkpoint of {saved.get('recipe')!r}, not of "
+            f"{wanted.get('recipe')!r}; choose another checkpoint path"
+        )
+    old, new = _flat(saved), _flat(wanted)
+    differing = sorted(
+        key for key in set(old) | set(new) if old.get(key) != new.get(key)
+    )
+    if differing:
+        shown = ", ".join(
+            f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in differing[:5]
+        )
+        raise ValueError(
+            f"{path} was written by a different recipe ({shown}); resume with the same recipe"
+        )
+
+
+def _flat(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with the keys of nested dicts lifted to the top (one level)."""
+    flat: dict[str, Any] = {}
+    for key, value in meta.items():
+        flat.update(value if isinstance(value, dict) else {key: value})
+    return flat
+
+
 def _shape(value: torch.Tensor) -> tuple[int, ...]:
     return tuple(value.shape)
 
@@ -540,8 +575,8 @@ def _check_logs(state: dict[str, Any], path: Path) -> None:
                 else f"at most {step} (the step count)"
             )
             raise ValueError(f"{path}: {name} holds {length} entries, expected {limit}")
-    ends = state["epoch_end_steps"]
-    if not numbers(ends, int) or len(ends) != epoch or any(end > step for end in ends):
+    ends = state["valid_log"]["step"]
+    if not numbers(ends, int) or any(end > step for end in ends):
         raise ValueError(
-            f"{path}: epoch_end_steps must be a list of {epoch} step counts <= {step}"
+            f"{path}: valid_log['step'] must hold {epoch} step counts <= {step}"
         )

@@ -216,6 +216,11 @@ def shard_loader(loader: DataLoader, train: bool) -> DataLoader:
     )
 
 
+def own_shard(loader: DataLoader, train: bool) -> DataLoader:
+    """``loader`` in one process; this process's share of it (``shard_loader``) under torchrun."""
+    return shard_loader(loader, train) if world_size() > 1 else loader
+
+
 def unpadded_count(sampler: DistributedSampler) -> int:
     """How many of this process's samples are real, not padding.
 

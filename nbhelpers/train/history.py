@@ -14,52 +14,52 @@ COLUMNS = (
     "step",
     "epoch",
     "loss",
-    "accu",
+    "accuracy",
     "loss_avg",
-    "accu_avg",
-    "val_loss",
-    "val_accu",
+    "accuracy_avg",
+    "valid_loss",
+    "valid_accuracy",
 )
 
 
 def history_frame(
     train_log: Mapping[str, Sequence[float]],
     valid_log: Mapping[str, Sequence[float]],
-    epoch_end_steps: Sequence[int],
+    window: int = 1,
 ) -> pd.DataFrame:
     """A DataFrame with one row per training step.
 
-    Columns: ``step`` (1-based global step), ``epoch`` (1-based), ``loss``, ``accu``,
-    ``loss_avg``, ``accu_avg`` (the train log), ``val_loss`` and ``val_accu`` (filled on the last
-    step of each epoch, NaN elsewhere).
+    Columns: ``step`` (1-based global step), ``epoch`` (1-based), ``loss`` and ``accuracy``
+    (the train log), ``loss_avg`` and ``accuracy_avg`` (their trailing means over the last
+    ``window`` steps, the lecture notebook's smoothed curves), ``valid_loss`` and
+    ``valid_accuracy`` (filled on the last step of each epoch, NaN elsewhere).
 
     Args:
-        epoch_end_steps: the global step count at the end of each epoch, one per ``valid_log`` entry.
+        train_log: {"loss", "accuracy"} -> one value per step.
+        valid_log: {"step", "loss", "accuracy"} -> one value per epoch; "step" is the
+            global step at the epoch's end.
+        window: steps in each trailing mean (an int >= 1).
     """
     import pandas as pd  # pandas is only needed here; keep `import nbhelpers.train` light
 
-    if len(epoch_end_steps) != len(valid_log["loss"]):
-        raise ValueError(
-            f"{len(epoch_end_steps)} epoch ends but {len(valid_log['loss'])} validation entries"
-        )
     steps = range(1, len(train_log["loss"]) + 1)
-    val_loss = [math.nan] * len(steps)
-    val_accu = [math.nan] * len(steps)
-    for end, loss, accu in zip(epoch_end_steps, valid_log["loss"], valid_log["accu"]):
+    ends = list(valid_log["step"])
+    valid_loss = [math.nan] * len(steps)
+    valid_accuracy = [math.nan] * len(steps)
+    for end, loss, accuracy in zip(ends, valid_log["loss"], valid_log["accuracy"]):
         if 1 <= end <= len(steps):
-            val_loss[end - 1], val_accu[end - 1] = loss, accu
+            valid_loss[end - 1], valid_accuracy[end - 1] = loss, accuracy
     frame = pd.DataFrame(
         {
             "step": list(steps),
-            # steps up to and including epoch_end_steps[k] belong to epoch k + 1
-            "epoch": [bisect.bisect_left(epoch_end_steps, step) + 1 for step in steps],
+            # steps up to and including ends[k] belong to epoch k + 1
+            "epoch": [bisect.bisect_left(ends, step) + 1 for step in steps],
             "loss": list(train_log["loss"]),
-            "accu": list(train_log["accu"]),
-            "loss_avg": list(train_log["loss_avg"]),
-            "accu_avg": list(train_log["accu_avg"]),
-            "val_loss": val_loss,
-            "val_accu": val_accu,
-        },
-        columns=list(COLUMNS),
+            "accuracy": list(train_log["accuracy"]),
+        }
     )
-    return frame
+    for column in ("loss", "accuracy"):
+        trailing = frame[column].rolling(window, min_periods=1).mean()
+        frame[f"{column}_avg"] = trailing
+    frame["valid_loss"], frame["valid_accuracy"] = valid_loss, valid_accuracy
+    return frame[list(COLUMNS)]

@@ -8,20 +8,10 @@ at once.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 
 import torch
-
-
-def correct_count(preds: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Number of rows whose arg-max class equals the label, as a 0-dim tensor on the device.
-
-    Args:
-        preds: (B, K) scores; y: (B,) class indices.
-    """
-    return (preds.argmax(dim=1) == y).sum()
 
 
 class StepMetrics:
@@ -59,25 +49,6 @@ class StepMetrics:
 def step_pair(loss: torch.Tensor, accu: torch.Tensor) -> torch.Tensor:
     """The (2,) float32 tensor [loss, accuracy] of one step, detached, on the loss's device."""
     return torch.stack((loss.detach().float(), accu.detach().float()))
-
-
-def trailing_means(values: Sequence[float], count: int, window: int) -> list[float]:
-    """Means over the last ``window`` values ending at each of the last ``count`` positions.
-
-    Entry j of the result is ``mean(values[max(0, i - window + 1) : i + 1])`` with
-    ``i = len(values) - count + j``: the lecture notebook's smoothed curve, computed for a new chunk only.
-    """
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
-    start = len(values) - count
-    offset = max(0, start - window + 1)
-    # prefix sums over the tail that the new means need: O(count + window) per chunk
-    prefix = [0.0, *itertools.accumulate(values[offset:])]
-    means = []
-    for i in range(start, len(values)):
-        lo = max(0, i - window + 1)
-        means.append((prefix[i + 1 - offset] - prefix[lo - offset]) / (i + 1 - lo))
-    return means
 
 
 def first_non_finite(values: Sequence[float]) -> int | None:

@@ -10,18 +10,25 @@ import torch
 PRECISIONS = ("32", "bf16", "16")
 
 
-def check_precision(precision: str, device: torch.device) -> None:
-    """Raise ValueError unless ``precision`` is usable on ``device``.
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The precision ``precision`` means on ``device``: "auto" becomes ``fast_precision``.
 
     "32": everywhere. "bf16": autocast to bfloat16 on CUDA and on the CPU. "16": autocast to
     float16 with a GradScaler, CUDA only (float16 gradients underflow without loss scaling).
+
+    Raises:
+        ValueError: an unknown precision, or one ``device`` cannot run.
     """
+    if precision == "auto":
+        return fast_precision(device)
     if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
+        choices = ", ".join(("auto", *PRECISIONS))
+        raise ValueError(f"precision={precision!r}: use one of {choices}")
     if precision == "bf16" and device.type not in ("cuda", "cpu"):
         raise ValueError(f"precision='bf16' runs on cuda or cpu, not on {device.type}")
     if precision == "16" and device.type != "cuda":
         raise ValueError(f"precision='16' needs a CUDA device, got {device.type}")
+    return precision
 
 
 def fast_precision(device: torch.device | str) -> str:

@@ -303,7 +303,7 @@ CASES = [
     bad_flag(
         "cuda-graph-on-cpu",
         [*TINY, "--cuda-graph"],
-        "--cuda-graph needs a CUDA device",
+        "cuda_graph=True needs a CUDA device",
         "--cuda-graph on the CPU",
     ),
     bad_flag(
@@ -370,7 +370,7 @@ CASES = [
         setup=lambda ws: _stale_launch(ws),
         act=lambda ws: _cli(ws, *TINY, "--resident"),
         raises=CommandFailed,
-        names="exit 2: .*--resident cannot be combined with torchrun",
+        names="exit 2: .*resident=True cannot be combined with torchrun",
     ),
     Case(
         "cli-stale-launch-variables",

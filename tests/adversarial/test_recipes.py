@@ -17,6 +17,7 @@ from nbhelpers.recipes.histopathology import HistopathologyRecipe
 from nbhelpers.recipes.mnist import MnistRecipe
 from nbhelpers.recipes.names import NamesRecipe, female_probability
 from nbhelpers.storage import DataSource
+from nbhelpers.train import StopAfter
 
 TINY_MNIST = {"epochs": 2, "train_size": 64, "valid_size": 32}
 
@@ -39,7 +40,11 @@ def _checkpoint_by(
     ws: Workspace, recipe: object, data: object, stop_after: int = 1
 ) -> None:
     recipe.train(
-        data, "cpu", verbose=False, checkpoint=ws.root / "ck.pt", stop_after=stop_after
+        data,
+        "cpu",
+        verbose=False,
+        checkpoint=ws.root / "ck.pt",
+        callbacks=[StopAfter(stop_after)],
     )
 
 
@@ -274,12 +279,12 @@ CASES = [
     Case(
         "stop-after-zero",
         "arguments",
-        "MnistRecipe.train",
-        "stop_after=0",
+        "StopAfter",
+        "StopAfter(0), the callback behind stop_after",
         "ValueError naming stop_after, before any step",
-        act=lambda ws: _train_mnist(ws, stop_after=0),
+        act=lambda ws: _train_mnist(ws, callbacks=[StopAfter(0)]),
         raises=ValueError,
-        names="stop_after must be None or an int >= 1, got 0",
+        names="stop_after must be an int >= 1, got 0",
     ),
     Case(
         "checkpoint-of-another-recipe",
@@ -336,8 +341,10 @@ CASES = [
             or _train_mnist(ws, checkpoint=ws.root / "ck.pt")
         ),
         act=lambda ws: _train_mnist(ws, checkpoint=ws.root / "ck.pt"),
-        expect=lambda run, ws: (
-            None if run.completed and run.trainer.epoch == 2 else pytest.fail(str(run))
+        expect=lambda trainer, ws: (
+            None
+            if trainer.stop_reason is None and trainer.epoch == 2
+            else pytest.fail(f"epoch {trainer.epoch}, stopped: {trainer.stop_reason}")
         ),
     ),
     Case(
