@@ -189,13 +189,18 @@ def remove_stale(folder: Path, pattern: str) -> list[Path]:
     removed = []
     for entry in folder.glob(pattern):
         if _is_stale(entry):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    entry.unlink()
+            remove_path(entry)
             removed.append(entry)
     return removed
+
+
+def remove_path(path: Path) -> None:
+    """Remove the file or folder ``path`` if it is there (a link itself, not its target)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _is_stale(entry: Path) -> bool:

@@ -13,7 +13,10 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
+
+from nbhelpers.locks import remove_path
 
 
 class Terminated(KeyboardInterrupt):
@@ -25,26 +28,32 @@ def _in_main_thread() -> bool:
 
 
 @contextlib.contextmanager
-def cleanup_on_sigterm() -> Iterator[None]:
+def cleanup_on_sigterm() -> Iterator[list[Path]]:
     """Within the block, SIGTERM raises ``Terminated``; once the block has unwound, the process ends.
+
+    Yields a list: paths appended to it are removed before the process ends, even when the
+    signal lands inside a ``finally`` clause that was about to remove them.
 
     Only where SIGTERM still has its default action and only in the main thread (Python runs
     signal handlers there): a program with its own SIGTERM handler keeps it, and nested blocks
     leave the outermost one in charge. The process ends by SIGTERM itself, so its parent sees
     the usual status (-15, or 143 in a shell).
     """
+    leftovers: list[Path] = []
     if not _in_main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
+        yield leftovers
         return
 
     def raise_terminated(signum: int, frame: FrameType | None) -> None:
         raise Terminated(f"terminated by signal {signum} (SIGTERM)")
 
-    signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        yield
+        signal.signal(signal.SIGTERM, raise_terminated)
+        yield leftovers
     except Terminated:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for path in leftovers:
+            remove_path(path)
         signal.raise_signal(signal.SIGTERM)
         raise  # only where the signal could not end the process
     finally:

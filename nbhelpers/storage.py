@@ -29,10 +29,9 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
+import secrets
 import socket
 import stat
-import tempfile
 import threading
 import time
 import urllib.error
@@ -377,24 +376,27 @@ def _temporary(parent: Path, prefix: str, folder: bool) -> Iterator[Path]:
     Stale ones of the same prefix (their writer was killed) are removed first. SIGTERM unwinds
     the block like Ctrl-C, so the temporary file does not outlive a terminated process.
     """
-    with cleanup_on_sigterm():
+    with cleanup_on_sigterm() as leftovers:
         locks.remove_stale(parent, f"{glob.escape(prefix)}*.part")
-        if folder:
-            temporary = Path(
-                tempfile.mkdtemp(prefix=prefix, suffix=".part", dir=parent)
-            )
-        else:
-            handle, name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=parent)
-            os.close(handle)
-            temporary = Path(name)
+        while True:
+            # named before it exists, so that a SIGTERM at any moment finds it in leftovers
+            temporary = parent / f"{prefix}{secrets.token_hex(6)}.part"
+            leftovers.append(temporary)
+            try:
+                if folder:
+                    temporary.mkdir(mode=0o700)
+                else:
+                    os.close(
+                        os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    )
+                break
+            except FileExistsError:
+                leftovers.pop()
         try:
             with locks.held(temporary):
                 yield temporary
         finally:
-            if temporary.is_dir() and not temporary.is_symlink():
-                shutil.rmtree(temporary, ignore_errors=True)
-            else:
-                temporary.unlink(missing_ok=True)
+            locks.remove_path(temporary)
 
 
 @contextlib.contextmanager

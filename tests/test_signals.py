@@ -87,3 +87,21 @@ def test_sigterm_as_interrupt_raises_keyboard_interrupt_by_default():
         with signals.sigterm_as_interrupt() as received:
             signal.raise_signal(signal.SIGTERM)
     assert received == [signal.SIGTERM]
+
+
+def test_paths_handed_to_the_guard_are_removed_when_sigterm_ends_the_process(tmp_path):
+    left = tmp_path / ".f.bin.abc.part"
+    code = """
+import os, signal, sys
+from pathlib import Path
+from nbhelpers.signals import cleanup_on_sigterm
+with cleanup_on_sigterm() as leftovers:
+    path = Path(sys.argv[1])
+    leftovers.append(path)
+    path.write_bytes(b"half")
+    os.kill(os.getpid(), signal.SIGTERM)  # no finally of its own removes it
+    signal.pause()
+"""
+    done = _run(code, str(left))
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert not left.exists()
