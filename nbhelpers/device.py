@@ -105,16 +105,36 @@ def cpu_threads() -> int | None:
     torch's default (every core).
 
     Raises:
-        ValueError: the variable is set to something other than a positive integer.
+        ValueError: the variable is set to something other than a number of threads in
+            1..``max_cpu_threads()`` (99999 threads would crash the kernel).
     """
     value = os.environ.get("NBHELPERS_THREADS", "").strip()
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
+    return check_threads(value, "NBHELPERS_THREADS")
+
+
+def max_cpu_threads() -> int:
+    """The most CPU threads worth asking for here: the CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def check_threads(value: object, name: str) -> int:
+    """``value`` (an int, or its decimal digits) as a number of threads in 1..``max_cpu_threads()``.
+
+    Raises:
+        ValueError: anything else, naming ``name`` (the variable or the flag) and the bound.
+    """
+    limit = max_cpu_threads()
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= limit:
         raise ValueError(
-            f"NBHELPERS_THREADS={value!r}: use a positive number of threads"
+            f"{name}={value!r}: use a number of threads from 1 to {limit} "
+            f"(the CPUs this process may use)"
         )
-    return int(value)
+    return int(text)
 
 
 def run_banner(

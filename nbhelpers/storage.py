@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import http.client
 import os
 import re
-import shutil
+import secrets
 import socket
 import stat
-import tempfile
 import threading
 import time
 import urllib.error
@@ -41,6 +41,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal, NamedTuple
+
+from nbhelpers import locks
+from nbhelpers.signals import cleanup_on_sigterm
 
 DATA_ENV = "NBHELPERS_DATA"
 MIRROR_ENV = "NBHELPERS_DATA_MIRROR"
@@ -241,6 +244,8 @@ def check_writable_file(target: str | os.PathLike[str], kind: str = "") -> Path:
     Raises:
         FileNotFoundError: the folder does not exist.
         IsADirectoryError: ``target`` is a folder.
+        ValueError: ``target`` exists and is no regular file (a character or block device
+            such as ``/dev/null``, a FIFO, a socket).
         PermissionError: ``target`` is a read-only file, or its folder is not writable.
     """
     target = Path(target)
@@ -253,6 +258,14 @@ def check_writable_file(target: str | os.PathLike[str], kind: str = "") -> Path:
         raise IsADirectoryError(
             f"{target} is a folder; a {noun or 'file '}path must name a file"
         )
+    kind_found = _special_kind(target)
+    if kind_found:
+        # replacing it would put a regular file where a device or a pipe was (as root,
+        # os.replace onto /dev/null would replace the system's /dev/null)
+        raise ValueError(
+            f"{target} is a {kind_found}, not a regular file; a {noun or 'file '}path "
+            "must name a regular file or a new one"
+        )
     if target.exists() and not _writable(target):
         raise PermissionError(
             f"{target} is read-only; not replacing it (change its mode or choose another path)"
@@ -262,6 +275,26 @@ def check_writable_file(target: str | os.PathLike[str], kind: str = "") -> Path:
             f"{noun}folder {target.parent} is not writable (for {target.name})"
         )
     return target
+
+
+_SPECIAL_KINDS = (
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISFIFO, "FIFO (named pipe)"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def _special_kind(path: Path) -> str:
+    """What ``path`` is when it exists and is neither a regular file nor a folder; else ""."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return ""
 
 
 def _writable(path: Path) -> bool:
@@ -282,26 +315,104 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside ``target`` to write to; renamed onto ``target`` when the block succeeds.
 
     The file gets the permissions ``open()`` would give it (``0o666`` less the umask), not the
-    ``0o600`` of ``tempfile``. On an exception (a full disk, Ctrl-C) the temporary file is removed
-    and ``target`` is untouched: a reader never sees half a file.
+    ``0o600`` of ``tempfile``. On an exception (a full disk, Ctrl-C, SIGTERM) the temporary file
+    is removed and ``target`` is untouched: a reader never sees half a file. Temporary files of
+    earlier writers of ``target`` that were killed (SIGKILL) are removed first; those of a live
+    writer are kept (``locks.remove_stale``).
 
     Raises:
         FileNotFoundError: the folder of ``target`` does not exist.
         PermissionError: ``target`` exists and is read-only, or its folder is not writable.
         IsADirectoryError: ``target`` is a folder.
+        ValueError: ``target`` is not a regular file (a device, a FIFO, a socket).
+        OSError: the write failed (a full disk, also when torch reports it as a RuntimeError);
+            the message names ``target``.
     """
     target = check_writable_file(target)
-    handle, name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".part", dir=target.parent
-    )
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
+    with _temporary(target.parent, f".{target.name}.", folder=False) as temporary:
+        try:
+            yield temporary
+        except (OSError, RuntimeError) as error:
+            wrapped = write_error(error, target)
+            if wrapped is error:
+                raise
+            raise wrapped from error
         os.chmod(temporary, default_file_mode())
         os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+
+
+def write_error(error: BaseException, target: Path) -> BaseException:
+    """``error`` from writing ``target`` as the ``OSError`` naming ``target`` that callers expect.
+
+    torch reports a full disk as ``RuntimeError: [enforce fail at inline_container.cc] ...
+    unexpected pos`` or ``PytorchStreamWriter failed writing file``; Python's own write errors
+    often name no file. Errors that already name ``target`` (or are no write error) are returned
+    as they are.
+    """
+    text = str(error)
+    if isinstance(error, RuntimeError):
+        if not any(mark in text for mark in _TORCH_WRITE_FAILURES):
+            return error
+        # torch keeps no errno: a short write is a full disk when the disk is (nearly) full
+        if _disk_full(target.parent):
+            code, reason = errno.ENOSPC, os.strerror(errno.ENOSPC)
+        else:
+            code, reason = errno.EIO, f"torch's writer failed ({text.splitlines()[0]})"
+    elif isinstance(error, OSError) and not isinstance(error, DownloadError):
+        if str(target) in text or error.errno not in _WRITE_ERRNOS:
+            return error
+        code, reason = error.errno, error.strerror or text
+    else:
+        return error
+    # OSError(errno, text) gives the matching subclass (PermissionError for EACCES, ...).
+    return OSError(code, f"could not write {target}: {reason}")
+
+
+_TORCH_WRITE_FAILURES = ("inline_container", "PytorchStreamWriter", "file write failed")
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+_WRITE_ERRNOS = _DISK_ERRNOS | {errno.EIO}
+
+
+def _disk_full(folder: Path) -> bool:
+    """Less than 1 MiB left for this user on the disk of ``folder``."""
+    try:
+        found = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
+    return found.f_bavail * found.f_frsize < _FULL_BELOW_BYTES
+
+
+_FULL_BELOW_BYTES = 1 << 20
+
+
+@contextlib.contextmanager
+def _temporary(parent: Path, prefix: str, folder: bool) -> Iterator[Path]:
+    """A new file or folder ``<prefix>*.part`` in ``parent``, held while in use and removed after.
+
+    Stale ones of the same prefix (their writer was killed) are removed first. SIGTERM unwinds
+    the block like Ctrl-C, so the temporary file does not outlive a terminated process.
+    """
+    with cleanup_on_sigterm() as leftovers:
+        locks.remove_stale(parent, f"{glob.escape(prefix)}*.part")
+        while True:
+            # named before it exists, so that a SIGTERM at any moment finds it in leftovers
+            temporary = parent / f"{prefix}{secrets.token_hex(6)}.part"
+            leftovers.append(temporary)
+            try:
+                if folder:
+                    temporary.mkdir(mode=0o700)
+                else:
+                    os.close(
+                        os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    )
+                break
+            except FileExistsError:
+                leftovers.pop()
+        try:
+            with locks.held(temporary):
+                yield temporary
+        finally:
+            locks.remove_path(temporary)
 
 
 @contextlib.contextmanager
@@ -321,12 +432,14 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary folder beside ``target`` to fill; renamed onto ``target`` when the block succeeds.
 
     The folder gets ``0o777`` less the umask. If ``target`` appeared meanwhile (another process
-    finished first), the temporary folder is discarded and ``target`` kept. On an exception the
-    temporary folder is removed.
+    finished first), the temporary folder is discarded and ``target`` kept. On an exception
+    (SIGTERM included) the temporary folder is removed; those of killed earlier writers of
+    ``target`` are removed first, as in ``atomic_path``.
 
     Raises:
         FileNotFoundError: the parent folder does not exist.
         PermissionError: the parent folder is not writable.
+        OSError: writing failed (a full disk); the message names ``target``.
     """
     target = Path(target)
     if not target.parent.is_dir():
@@ -337,11 +450,14 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise PermissionError(
             f"folder {target.parent} is not writable (for {target.name})"
         )
-    temporary = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    )
-    try:
-        yield temporary
+    with _temporary(target.parent, f".{target.name}.", folder=True) as temporary:
+        try:
+            yield temporary
+        except OSError as error:
+            wrapped = write_error(error, target)
+            if wrapped is error:
+                raise
+            raise wrapped from error
         os.chmod(temporary, default_dir_mode())
         try:
             os.rename(temporary, target)
@@ -351,14 +467,13 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
                 or not target.is_dir()
             ):
                 raise
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary, ignore_errors=True)
 
 
 # ---- checked downloads ---------------------------------------------------------------------------
 
 CHUNK_BYTES = 1 << 16
+# seconds a download may take in all, unless its caller says otherwise
+DOWNLOAD_DEADLINE_S = 600.0
 USER_AGENT = "nbhelpers (python urllib)"
 _HEX = re.compile(r"[0-9a-f]+")
 # errno values that mean "there is no route to the server": retrying will not help.
@@ -396,7 +511,7 @@ def download(
     md5: str | None = None,
     retries: int = 3,
     timeout: float = 30.0,
-    deadline: float | None = None,
+    deadline: float | None = DOWNLOAD_DEADLINE_S,
     backoff: float = 0.5,
     check: Callable[[Path], None] | None = None,
     progress: bool = True,
@@ -417,8 +532,10 @@ def download(
 
     Args:
         timeout: seconds per socket operation (connect, each read).
-        deadline: seconds for the whole download, None for no limit: a crawling connection
-            gives up rather than stall a notebook.
+        deadline: seconds for the whole download, retries included (None: no limit). A
+            crawling connection gives up when it passes, rather than stall a notebook: the
+            connection is shut at that moment, whatever the server sends.
+        progress: show a tqdm bar (unless ``TQDM_DISABLE`` is set).
 
     Raises:
         ValueError: ``url`` is not http(s), a checksum is not hexadecimal, or ``retries < 0``.
@@ -454,26 +571,17 @@ def download(
     created = _make_folders(dest.parent)
     expected = sha256.lower() if sha256 else None
     prefix = sha256_prefix.lower() if sha256_prefix else None
-    started = time.monotonic()
+    clock = _Deadline(deadline)
+    opener = _opener(clock)
     try:
         for attempt in range(retries + 1):
-            if deadline is not None and time.monotonic() - started > deadline:
-                raise DownloadError(
-                    f"downloading {url} took more than {deadline:g} s; gave up"
-                )
-            # each socket operation also ends by the deadline: a server that stalls before
-            # sending anything cannot hold the download past it
-            left = (
-                timeout
-                if deadline is None
-                else max(0.01, min(timeout, deadline - (time.monotonic() - started)))
-            )
             try:
                 with atomic_path(dest) as temporary:
                     with temporary.open("wb") as out:
                         digest, md5_digest = _stream(
-                            url, out, left, deadline, started, progress, label=dest.name
+                            opener, url, out, timeout, progress, label=dest.name
                         )
+                    clock.check(url)  # a body the deadline cut short is no body
                     _verify(url, digest, md5_digest, expected, prefix, md5)
                     if check is not None:
                         try:
@@ -483,12 +591,15 @@ def download(
                                 f"unexpected content from {url}: {error}"
                             ) from None
                 return dest
-            except _TransientError as error:
+            except (_TransientError, OSError) as error:
+                clock.check(url)  # the deadline, not what it made the connection do
+                if not isinstance(error, _TransientError):
+                    raise
                 if attempt == retries:
                     raise DownloadError(
                         f"{error} (gave up after {retries + 1} attempts)"
                     ) from None
-                time.sleep(backoff * 2**attempt)
+                time.sleep(min(backoff * 2**attempt, clock.left()))
     except BaseException:
         for folder in reversed(created):  # leave no empty folders behind
             try:
@@ -496,7 +607,112 @@ def download(
             except OSError:
                 break
         raise
+    finally:
+        clock.cancel()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Deadline:
+    """The end of a download: when it comes, its connections are shut.
+
+    A socket timeout bounds each read, not the whole download: a server sending one byte every
+    two seconds never meets it. A timer shutting the sockets at the deadline does; the read
+    blocked then returns at once.
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._end = None if seconds is None else time.monotonic() + seconds
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = None
+        if seconds is not None:
+            self._timer = threading.Timer(seconds, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def left(self) -> float:
+        """Seconds until the deadline (infinity without one)."""
+        return (
+            float("inf")
+            if self._end is None
+            else max(0.0, self._end - time.monotonic())
+        )
+
+    def check(self, url: str) -> None:
+        """DownloadError when the deadline has passed."""
+        if self.expired or self.left() == 0.0:
+            raise DownloadError(
+                f"downloading {url} took more than {self.seconds:g} s; gave up"
+            )
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watched(
+    connection_class: type[http.client.HTTPConnection], clock: _Deadline
+) -> Callable[..., http.client.HTTPConnection]:
+    """``connection_class`` whose sockets ``clock`` shuts at the deadline."""
+
+    def connection(*args: object, **kwargs: object) -> http.client.HTTPConnection:
+        made = connection_class(*args, **kwargs)
+        connect = made._create_connection  # http.client's hook for opening the socket
+
+        def watched_connect(*args: object, **kwargs: object) -> socket.socket:
+            sock = connect(*args, **kwargs)
+            clock.watch(sock)
+            return sock
+
+        made._create_connection = watched_connect
+        return made
+
+    return connection
+
+
+class _WatchedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, clock: _Deadline) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_watched(http.client.HTTPConnection, self.clock), req)
+
+
+class _WatchedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, clock: _Deadline) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        connection = _watched(http.client.HTTPSConnection, self.clock)
+        return self.do_open(connection, req, context=self._context)
+
+
+def _opener(clock: _Deadline) -> urllib.request.OpenerDirector:
+    """urllib's opener (proxies, redirects) with connections that end by the deadline."""
+    return urllib.request.build_opener(
+        _WatchedHTTPHandler(clock), _WatchedHTTPSHandler(clock)
+    )
 
 
 def _make_folders(folder: Path) -> list[Path]:
@@ -533,11 +749,10 @@ def _verify(
 
 
 def _stream(
+    opener: urllib.request.OpenerDirector,
     url: str,
     out: BinaryIO,
     timeout: float,
-    deadline: float | None,
-    started: float,
     progress: bool,
     label: str,
 ) -> tuple[str, str]:
@@ -548,7 +763,7 @@ def _stream(
     digest = hashlib.sha256()
     md5_digest = hashlib.md5(usedforsecurity=False)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             if response.status != 200:
                 raise DownloadError(
                     f"HTTP {response.status} {response.reason} for {url}"
@@ -561,20 +776,17 @@ def _stream(
                 unit="B",
                 unit_scale=True,
                 desc=label,
-                disable=not progress,
+                disable=not progress or progress_disabled_by_environment(),
                 leave=False,
             )
             with bar:
-                while chunk := response.read(CHUNK_BYTES):
+                # read1: what has arrived, not a full chunk, so that a trickle shows progress
+                while chunk := response.read1(CHUNK_BYTES):
                     out.write(chunk)
                     digest.update(chunk)
                     md5_digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
-                    if deadline is not None and time.monotonic() - started > deadline:
-                        raise DownloadError(
-                            f"downloading {url} took more than {deadline:g} s; gave up"
-                        )
             if expected is not None and received != expected:
                 raise _TransientError(
                     f"truncated body from {url}: got {received} of {expected} bytes"
@@ -595,10 +807,19 @@ def _stream(
             f"bad HTTP response from {url}: {type(error).__name__}: {error}"
         ) from None
     except OSError as error:
-        if isinstance(error, DownloadError):
-            raise
+        if isinstance(error, DownloadError) or error.errno in _DISK_ERRNOS:
+            raise  # the disk's, not the network's: atomic_path names the file
         raise _classify_network_error(url, error) from None
     return digest.hexdigest(), md5_digest.hexdigest()
+
+
+def progress_disabled_by_environment() -> bool:
+    """True when ``TQDM_DISABLE`` is set to a true value (1, true, yes), as in CI or a book build.
+
+    Checked here rather than left to tqdm, which reads it once, when it is imported, and not
+    at all where a caller passes ``disable`` (``tqdm.auto`` in a notebook).
+    """
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
 
 
 def _classify_network_error(url: str, reason: object) -> Exception:
@@ -639,8 +860,9 @@ def fetch_into_data_folder(
 
     ``fetch(name, staging)`` downloads and checks one file into the folder ``staging`` and
     returns its path there. All of them go to one temporary folder inside the data folder and
-    are moved into place only when every one succeeded, so a failure leaves the data folder as
-    it was. Offline, nothing is tried; with a read-only data folder or a failed download a
+    are moved into place only when every one succeeded, so a failure (SIGTERM included) leaves
+    the data folder as it was; a staging folder a killed run left is removed by the next.
+    Offline, nothing is tried; with a read-only data folder or a failed download a
     ``DataFallbackWarning`` gives the full reason (naming ``what`` and the ``fallback`` used
     instead) and the result's ``failure`` a short one.
 
@@ -661,13 +883,11 @@ def fetch_into_data_folder(
         return Fetched(None, f"{what} not downloaded: the data folder is not writable")
     target = writable / folder
     try:
-        with tempfile.TemporaryDirectory(
-            dir=writable, prefix=f".{Path(folder).name}-download-", suffix=".part"
+        with _temporary(
+            writable, f".{Path(folder).name}-download-", folder=True
         ) as staging:
             fetched = [
-                fetch(name, Path(staging))
-                for name in names
-                if not (target / name).is_file()
+                fetch(name, staging) for name in names if not (target / name).is_file()
             ]
             target.mkdir(parents=True, exist_ok=True)
             for path in fetched:

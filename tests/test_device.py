@@ -54,9 +54,12 @@ def test_profile_default_follows_accelerator(monkeypatch):
 def test_cpu_threads_reads_a_positive_number_or_nothing(monkeypatch):
     monkeypatch.delenv("NBHELPERS_THREADS", raising=False)
     assert dev.cpu_threads() is None
-    monkeypatch.setenv("NBHELPERS_THREADS", "2")
-    assert dev.cpu_threads() == 2
-    for bad in ("0", "-1", "two", "1.5"):
+    monkeypatch.setenv("NBHELPERS_THREADS", "1")
+    assert dev.cpu_threads() == 1
+    most = dev.max_cpu_threads()
+    monkeypatch.setenv("NBHELPERS_THREADS", str(most))
+    assert dev.cpu_threads() == most
+    for bad in ("0", "-1", "two", "1.5", str(most + 1), "99999"):
         monkeypatch.setenv("NBHELPERS_THREADS", bad)
         with pytest.raises(ValueError, match=f"NBHELPERS_THREADS={bad!r}"):
             dev.cpu_threads()

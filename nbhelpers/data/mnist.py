@@ -1,15 +1,22 @@
 """MNIST as a tensor-backed Dataset, scaled to [0, 1] once (the lecture notebook divided by 255 twice).
 
 Sources, in order: the data folder or the mirror in torchvision's layout
-(``<root>/MNIST/raw/*-ubyte``); a download of torchvision's files into the data folder; the
-embedded default, scikit-learn's bundled 8x8 digits resized to 28x28. The dataset returned
-says which in its ``source``.
+(``<root>/MNIST/raw/*-ubyte``, or the published ``.gz`` files there, which torchvision unpacks);
+a download of torchvision's files into the data folder; the embedded default, scikit-learn's
+bundled 8x8 digits resized to 28x28. The dataset returned says which in its ``source``.
+
+Every file is compared with the published one (sha256). Copies kept as other distributions
+ship them (Kaggle's ``train-images.idx3-ubyte``, the files straight in ``MNIST/``, each in a
+folder of its own name) are used when they are the published files; a file that differs is
+used only in torchvision's place, with a warning, and a published copy beside it is preferred.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +30,8 @@ from torch.utils.data import Dataset
 from nbhelpers import storage
 from nbhelpers.storage import DataSource, DownloadError
 
-MNIST_RAW = Path("MNIST") / "raw"
+MNIST_DIR = Path("MNIST")
+MNIST_RAW = MNIST_DIR / "raw"
 SPLITS = {True: "train", False: "t10k"}
 
 
@@ -63,6 +71,9 @@ RAW_FILES = {
 # The same mirror torchvision.datasets.MNIST downloads from; tests point it at a local server.
 DOWNLOAD_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/{name}.gz"
 DOWNLOAD_TIMEOUT_S = 10.0
+# seconds each file may take in all (the largest is 9.9 MB): a throttled server gives way to
+# the embedded digits instead of holding the notebook
+DOWNLOAD_DEADLINE_S = 120.0
 DOWNLOAD_RETRIES = 1
 EMBEDDED_TEST_SIZE = 300
 CLASSES = 10
@@ -130,7 +141,9 @@ def load_mnist(
     downloads them into the data folder, then falls back to the embedded default:
     scikit-learn's 1,797 digits, upscaled to 28x28 (see ``embedded_digits``), of which a fixed
     300 form the test set (``train=False``) and the other 1,497 the training set.
-    ``dataset.source`` says which was used.
+    ``dataset.source`` says which was used. Where each file is looked for, and how it is
+    checked against the published one, is in the module's docstring; files found and not used
+    are named in a warning and counted in ``dataset.source``.
 
     The download is skipped silently when ``NBHELPERS_OFFLINE`` is set. When the data folder is
     not writable or the download fails (HTTP error, a page that is not the gzip file, a
@@ -148,12 +161,14 @@ def load_mnist(
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
     split = SPLITS[train]
-    names = _split_files(split)
+    not_used: list[str] = []
     for root, kind in storage.data_roots():
-        raw = root / MNIST_RAW
-        if _holds_files(raw, names):
-            images, targets = _read_split(raw, split)
-            source = DataSource(kind, storage.relative_detail(raw, root, kind), raw)
+        found = _find_split(root / MNIST_DIR, split, not_used)
+        if found is not None:
+            (images, targets), folder = found
+            source = DataSource(
+                kind, storage.relative_detail(folder, root, kind), folder
+            )
             return MNISTDataset(images, targets, source, transform)
     fetched = _download_split(split)
     if fetched.source is not None:
@@ -164,6 +179,13 @@ def load_mnist(
     description = (
         f"scikit-learn digits, {len(targets):,} {kind} images resized to 28x28"
     )
+    if not_used:
+        description += f"; {len(not_used)} MNIST file(s) found and not used"
+        warnings.warn(
+            "MNIST files found and not used: " + "; ".join(not_used),
+            storage.DataFallbackWarning,
+            stacklevel=2,
+        )
     source = DataSource(storage.EMBEDDED, description, note=fetched.failure)
     return MNISTDataset(images, targets, source, transform)
 
@@ -176,7 +198,10 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             size disagrees with its header; the message names the file.
     """
     path = Path(path)
-    data = path.read_bytes()
+    return _parse_idx(path.read_bytes(), path)
+
+
+def _parse_idx(data: bytes, path: Path) -> np.ndarray:
     if (
         len(data) < 4
         or data[0] != 0
@@ -234,31 +259,154 @@ def _split_files(split: str) -> tuple[str, str]:
     return f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"
 
 
-def _holds_files(folder: Path, names: tuple[str, ...]) -> bool:
-    """True when ``folder`` holds all of ``names``; an entry that is no readable file is an error.
+def _places(mnist: Path, name: str) -> list[Path]:
+    """Where the file ``name`` of MNIST may lie under ``mnist`` (a root's ``MNIST/``), in order.
 
-    A folder holding only some of them (an earlier download of the other split, say) does not
-    hold the split and is skipped.
+    The first two are torchvision's: ``raw/<name>`` and the published ``raw/<name>.gz``, which
+    torchvision unpacks. The others are how other copies come: Kaggle's dotted names
+    (``train-images.idx3-ubyte``), each file in a folder of its own name (Kaggle's archive
+    unpacked), the files straight in ``MNIST/``.
+    """
+    raw = mnist / "raw"
+    dotted = name.replace("-idx", ".idx")
+    return [
+        raw / name,
+        raw / f"{name}.gz",
+        raw / name / name,
+        raw / dotted,
+        mnist / name,
+        mnist / f"{name}.gz",
+        mnist / name / name,
+        mnist / dotted,
+    ]
+
+
+def _find_split(
+    mnist: Path, split: str, not_used: list[str]
+) -> tuple[tuple[torch.Tensor, torch.Tensor], Path] | None:
+    """The split read from ``mnist`` and the folder it came from; None unless both files are there.
+
+    Files found and not used are described in ``not_used``.
 
     Raises:
-        ValueError: one of them is a dangling symbolic link or not a file (a folder).
+        ValueError: a file in torchvision's place is not a readable MNIST IDX file (named).
     """
-    entries = [folder / name for name in names]
-    present = [path for path in entries if os.path.lexists(path)]
-    for path in present:
-        if not path.exists():
-            raise ValueError(
-                f"{path} is a dangling symbolic link (to {os.readlink(path)})"
+    images_name, labels_name = _split_files(split)
+    labels = _find_file(mnist, labels_name, not_used)  # the small file first
+    images = _find_file(mnist, images_name, not_used) if labels else None
+    if labels is None or images is None:
+        return None
+    for caveat in (images[2], labels[2]):
+        if caveat:
+            warnings.warn(f"MNIST: {caveat}", stacklevel=4)
+    images_path, labels_path = images[1], labels[1]
+    folder = Path(os.path.commonpath([images_path.parent, labels_path.parent]))
+    tensors = _checked_split(
+        _parse_idx(images[0], images_path),
+        images_path,
+        _parse_idx(labels[0], labels_path),
+        labels_path,
+    )
+    return tensors, folder
+
+
+def _find_file(
+    mnist: Path, name: str, not_used: list[str]
+) -> tuple[bytes, Path, str] | None:
+    """The contents of ``name`` (unpacked), where they were read from and a caveat ("" if none).
+
+    The first published copy among ``_places`` wins. Failing that, the copy in torchvision's
+    place is used as it is, with the caveat that it is not the published file; copies elsewhere
+    that are not the published file are not used (they are described in ``not_used``).
+    """
+    expected = RAW_FILES[name].sha256
+    places = _places(mnist, name)
+    ours = places[:2]  # torchvision's
+    fallback: tuple[bytes, Path] | None = None
+    for path in places:
+        content, problem = _read_copy(path, name, strict=path in ours)
+        if content is None:
+            if problem:
+                not_used.append(f"{path} ({problem})")
+            continue
+        digest = hashlib.sha256(content).hexdigest()
+        if digest == expected:
+            caveat = (
+                f"{fallback[1]} is not the published {name} (its sha256 differs); "
+                f"using {path}, which is"
+                if fallback
+                else ""
             )
-        if not path.is_file():
-            raise ValueError(f"{path} is not a file")
-    return len(present) == len(entries)
+            return content, path, caveat
+        if path in ours:
+            fallback = fallback or (content, path)
+        else:
+            not_used.append(
+                f"{path} (not the published {name}: sha256 {digest[:12]}..., "
+                f"published {expected[:12]}...; only MNIST/raw/{name} is read as it is)"
+            )
+    if fallback is None:
+        return None
+    caveat = (
+        f"{fallback[1]} is not the published {name} (its sha256 differs from "
+        f"{expected[:12]}...); using it as it is"
+    )
+    return fallback[0], fallback[1], caveat
+
+
+def _read_copy(path: Path, name: str, strict: bool) -> tuple[bytes | None, str]:
+    """The unpacked contents of ``path``, or None and why it cannot be read ("" when absent).
+
+    With ``strict`` (torchvision's places), a copy that is there but unreadable is an error.
+
+    Raises:
+        ValueError: with ``strict``, a dangling link, a folder (that holds no file of the same
+            name) or a ``.gz`` that does not unpack.
+        PermissionError: with ``strict``, a file this process may not read.
+    """
+    if not os.path.lexists(path):
+        return None, ""
+    problem = ""
+    if not path.exists():
+        problem = f"a dangling symbolic link (to {os.readlink(path)})"
+    elif path.is_dir():
+        if (path / path.name).exists():
+            return None, ""  # the folder's file is a place of its own
+        problem = "not a file"
+    if problem:
+        if strict:
+            raise ValueError(f"{path} is {problem}")
+        return None, problem
+    try:
+        if path.suffix != ".gz":
+            return path.read_bytes(), ""
+        limit = RAW_FILES[name].size
+        with gzip.open(path, "rb") as source:
+            content = source.read(limit + 1)
+        if len(content) > limit:
+            raise ValueError(f"it unpacks to more than the {limit:,} bytes of {name}")
+        return content, ""
+    except (OSError, EOFError, zlib.error, ValueError) as error:
+        if strict:
+            if isinstance(error, OSError) and path.suffix != ".gz":
+                raise
+            raise ValueError(
+                f"{path} is not a valid gzip file of {name}: {error}"
+            ) from None
+        return None, f"unreadable: {error}"
 
 
 def _read_split(raw: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     images_path, labels_path = (raw / name for name in _split_files(split))
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
+    return _checked_split(
+        read_idx(images_path), images_path, read_idx(labels_path), labels_path
+    )
+
+
+def _checked_split(
+    images: np.ndarray, images_path: Path, labels: np.ndarray, labels_path: Path
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """X (N, 1, 28, 28) float32 in [0, 1] and y (N,) int64, after checking shapes and labels."""
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(
             f"{images_path} holds images of shape {images.shape}; expected (N, 28, 28)"
@@ -310,7 +458,7 @@ def _fetch_raw(name: str, folder: Path) -> Path:
         check=_check_gzip,
         retries=DOWNLOAD_RETRIES,
         timeout=DOWNLOAD_TIMEOUT_S,
-        progress=False,
+        deadline=DOWNLOAD_DEADLINE_S,
     )
     unpacked = folder / name
     try:

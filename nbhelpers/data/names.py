@@ -39,6 +39,8 @@ SHA256 = {
 # Tests point this at a local server.
 URL = "https://raw.githubusercontent.com/jvalhondo/spanish-names-surnames/master/{file}"
 DOWNLOAD_TIMEOUT_S = 10.0
+# seconds each file may take in all (about 1 MB): then the packaged names are used
+DOWNLOAD_DEADLINE_S = 60.0
 DOWNLOAD_RETRIES = 1
 EMBEDDED_FILE = "spanish_names.csv.gz"
 # label i means GENDERS[i]: M -> 0, F -> 1, as in the lecture notebook
@@ -207,7 +209,7 @@ def _fetch_names_file(file: str, folder: Path) -> Path:
         check=_check_names_csv,
         retries=DOWNLOAD_RETRIES,
         timeout=DOWNLOAD_TIMEOUT_S,
-        progress=False,
+        deadline=DOWNLOAD_DEADLINE_S,
     )
 
 

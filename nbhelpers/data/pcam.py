@@ -449,13 +449,29 @@ def _checked_archive(archive: Path, entry: PcamFile) -> bool:
     return True
 
 
+# A file may take ten minutes plus its size at 250 kB/s (7 hours for the 6.4 GB of training
+# images): a connection slower than that gives way to the synthetic set rather than hang.
+DOWNLOAD_BASE_S = 600.0
+DOWNLOAD_MIN_BYTES_PER_S = 250_000
+
+
+def download_deadline(gz_bytes: int) -> float:
+    """Seconds the download of a file of ``gz_bytes`` may take in all."""
+    return DOWNLOAD_BASE_S + gz_bytes / DOWNLOAD_MIN_BYTES_PER_S
+
+
 def _fetch(entry: PcamFile, folder: Path, progress: bool, reuse: bool) -> None:
     """Download (unless ``reuse``) and decompress one file into ``folder``; delete the ``.gz``."""
     target = folder / entry.name
     archive = folder / f"{entry.name}.gz"
     if not reuse:
         storage.download(
-            entry.url, archive, entry.sha256, md5=entry.md5, progress=progress
+            entry.url,
+            archive,
+            entry.sha256,
+            md5=entry.md5,
+            progress=progress,
+            deadline=download_deadline(entry.gz_bytes),
         )
     try:
         with storage.atomic_path(target) as temporary:

@@ -18,6 +18,8 @@ of one process. The last line printed reads ``valid_accuracy=... valid_loss=... 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -26,8 +28,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from nbhelpers.device import checked_device, get_device
+from nbhelpers import locks
+from nbhelpers.device import checked_device, get_device, max_cpu_threads
 from nbhelpers.recipes.mnist import BASE_MAX_LR, MnistRecipe
+from nbhelpers.signals import sigterm_as_interrupt
 from nbhelpers.train import StopAfter, Trainer, distributed
 from nbhelpers.train.checkpoint import check_checkpoint_path
 from nbhelpers.train.precision import PRECISIONS
@@ -102,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--checkpoint",
         default=None,
-        help="write a checkpoint here after every epoch; if the file exists, resume from it",
+        help="write a checkpoint here after every epoch; if the file exists, resume from it "
+        "(one run at a time: a second run given the same file is refused)",
     )
     parser.add_argument(
         "--stop-after",
@@ -114,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=None,
-        help="torch CPU threads (default: torch's choice)",
+        help="torch CPU threads, at most the CPUs here (default: torch's choice)",
     )
     parser.add_argument(
         "--join-timeout",
@@ -135,8 +140,12 @@ def checked_setup(args: argparse.Namespace) -> tuple[MnistRecipe, torch.device]:
         ValueError: an argument is out of range or names something this machine cannot do,
             or the checkpoint path cannot be written.
     """
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    most = max_cpu_threads()
+    if args.threads is not None and not 1 <= args.threads <= most:
+        raise ValueError(
+            f"--threads must be >= 1 and at most {most} (the CPUs this process may use), "
+            f"got {args.threads}"
+        )
     if args.stop_after is not None and args.stop_after < 1:
         raise ValueError(f"--stop-after must be >= 1, got {args.stop_after}")
     if not 0 < args.join_timeout < float("inf"):
@@ -151,7 +160,7 @@ def checked_setup(args: argparse.Namespace) -> tuple[MnistRecipe, torch.device]:
     if args.checkpoint is not None:
         try:
             check_checkpoint_path(Path(args.checkpoint))
-        except OSError as error:
+        except (OSError, ValueError) as error:
             raise ValueError(f"--checkpoint {args.checkpoint}: {error}") from None
     recipe = MnistRecipe(
         epochs=args.epochs,
@@ -220,24 +229,69 @@ def run(argv: Sequence[str] | None = None) -> Trainer:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: ``run(argv)``, then leave the process group if this program joined one.
 
-    Returns 0 on success. Bad arguments exit with status 2 (argparse); a failure once the run has
-    started (a checkpoint of another recipe, the other processes not coming, a NaN loss) prints
-    one line naming it and returns 1.
+    Returns 0 on success. Bad arguments exit with status 2 (argparse). A failure once the run has
+    started (a checkpoint of another recipe or in use by another run, a full disk, the other
+    processes not coming, a NaN loss) prints one line naming it and returns 1. Ctrl-C (or
+    SIGTERM, handled alike) prints one line and returns 130 (143): the checkpoint keeps the
+    last completed epoch, from which the same command resumes.
     """
-    try:
-        run(argv)
-    except (
-        ValueError,
-        OSError,
-        FloatingPointError,
-        distributed.ProcessGroupError,
-    ) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+    args = build_parser().parse_args(argv)
+    with sigterm_as_interrupt() as received:
+        try:
+            with checkpoint_lock(args):
+                run(argv)
+        except KeyboardInterrupt:
+            signum = received[0] if received else signal.SIGINT
+            name = signal.Signals(signum).name
+            print(
+                f"{PROG}: interrupted ({name}); {_what_was_kept(args)}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 128 + signum
+        except (
+            ValueError,
+            OSError,
+            FloatingPointError,
+            distributed.ProcessGroupError,
+        ) as error:
+            print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
+            return 1
+        finally:
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
     return 0
+
+
+def checkpoint_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The lock on ``--checkpoint`` for the run, taken by the process that writes it (rank 0).
+
+    Two runs given the same file would overwrite each other's checkpoint every epoch: the
+    second is refused with ``locks.FileInUseError`` naming the first. Arguments that ``run``
+    will refuse (a missing folder, bad launch variables) get no lock: ``run`` names them.
+    """
+    if args.checkpoint is None:
+        return contextlib.nullcontext()
+    try:
+        path = check_checkpoint_path(Path(args.checkpoint))
+        writes = (
+            distributed.world_size_from_env() == 1
+            or distributed.launch_settings()["RANK"].strip() == "0"
+        )
+    except (OSError, ValueError):
+        return contextlib.nullcontext()
+    if not writes:
+        return contextlib.nullcontext()
+    return locks.exclusive(path, what="checkpoint")
+
+
+def _what_was_kept(args: argparse.Namespace) -> str:
+    if args.checkpoint and Path(args.checkpoint).is_file():
+        return (
+            f"{args.checkpoint} holds the last completed epoch; "
+            "run the same command to resume"
+        )
+    return "no checkpoint was written"
 
 
 if __name__ == "__main__":

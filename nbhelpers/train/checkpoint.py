@@ -177,7 +177,9 @@ def check_checkpoint_path(path: str | os.PathLike[str]) -> Path:
     not after. ``save_checkpoint`` calls it too.
 
     Raises:
-        ValueError: ``path`` is not a path (or is empty).
+        ValueError: ``path`` is not a path (or is empty), or names something that is neither a
+            regular file nor new (``/dev/null``, a FIFO, a socket): replacing it with a file
+            would break it.
         FileNotFoundError: its folder does not exist.
         IsADirectoryError: ``path`` is a folder.
         PermissionError: ``path`` is a read-only file, or its folder is not writable.
@@ -192,11 +194,14 @@ def check_checkpoint_path(path: str | os.PathLike[str]) -> Path:
 def save_atomically(obj: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save(obj)`` to a temporary file beside ``path``, then renamed into place.
 
-    A crash or a full disk mid-write leaves the previous file intact and no temporary file.
+    A crash, SIGTERM or a full disk mid-write leaves the previous file intact and no temporary
+    file (``storage.atomic_path``; a SIGKILL's is removed by the next save).
 
     Raises:
-        FileNotFoundError, IsADirectoryError, PermissionError: as ``check_checkpoint_path``.
-        OSError: writing failed (a full disk); the message names ``path``.
+        ValueError, FileNotFoundError, IsADirectoryError, PermissionError: as
+            ``check_checkpoint_path``.
+        OSError: writing failed (a full disk, which torch reports as a RuntimeError); the
+            message names ``path``.
     """
     target = check_checkpoint_path(path)
     try:

@@ -23,6 +23,9 @@ import http.server
 import json
 import os
 import re
+import shutil
+import stat
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +43,11 @@ CATEGORIES = (
     "arguments",
     "cli",
     "book",
+    # faults from real disks, networks, signals and other processes (issue 20)
+    "full disk",
+    "throttled servers",
+    "signals",
+    "concurrent writers",
 )
 TEMPORARY_PATTERNS = ("*.part", "*.tmp", ".*.part", ".*.tmp")
 # Variables the workspace clears so that the caller's environment cannot leak into a case.
@@ -72,7 +80,9 @@ class Route:
 
     status: the HTTP status; body: the bytes sent; headers: extra headers; announce: a
     Content-Length larger than the body (a truncated transfer); delay: seconds to sleep before
-    answering (a slow server); reset: close the connection without an answer.
+    answering (a slow server); reset: close the connection without an answer; trickle: seconds
+    between bytes (a throttled server sending one byte at a time: the whole answer, status
+    line and headers included, or only the body with ``trickle_body_only``).
     """
 
     status: int = 200
@@ -81,6 +91,8 @@ class Route:
     announce: int | None = None
     delay: float = 0.0
     reset: bool = False
+    trickle: float = 0.0
+    trickle_body_only: bool = False
 
 
 class FaultServer:
@@ -89,6 +101,7 @@ class FaultServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: dict[str, int] = {}
+        self.closed = threading.Event()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -104,6 +117,9 @@ class FaultServer:
                     self.connection.close()
                     return
                 try:
+                    if route.trickle:
+                        self._trickle(route)
+                        return
                     self.send_response(route.status)
                     for key, value in route.headers.items():
                         self.send_header(key, value)
@@ -116,6 +132,25 @@ class FaultServer:
                         self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def _trickle(self, route: Route) -> None:
+                """Send the answer one byte every ``route.trickle`` seconds, until the client goes."""
+                head = (
+                    f"HTTP/1.1 {route.status} OK\r\n"
+                    + "".join(f"{k}: {v}\r\n" for k, v in route.headers.items())
+                    + f"Content-Length: {route.announce or len(route.body)}\r\n\r\n"
+                ).encode()
+                self.close_connection = True
+                if route.trickle_body_only:
+                    self.wfile.write(head)
+                    self.wfile.flush()
+                    head = b""
+                for byte in head + route.body:
+                    time.sleep(route.trickle)
+                    if server.closed.is_set():
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
@@ -132,8 +167,23 @@ class FaultServer:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}{path}"
 
     def close(self) -> None:
+        self.closed.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def within(seconds: float, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``; AssertionError if it took longer than ``seconds`` (a hang).
+
+    For throttled servers: what must happen must also happen in time.
+    """
+    started = time.monotonic()
+    try:
+        return call(*args, **kwargs)
+    finally:
+        took = time.monotonic() - started
+        if took > seconds:
+            raise AssertionError(f"took {took:.1f} s, more than {seconds:g} s")
 
 
 # ---- the workspace ---------------------------------------------------------------------------
@@ -158,6 +208,38 @@ class Workspace:
     torch_home: Path
     env: pytest.MonkeyPatch
     server: FaultServer
+    mounts: list[Path] = field(default_factory=list)
+
+    def small_disk(self, relative: str, kib: int) -> Path:
+        """A real tmpfs of ``kib`` KiB mounted at ``root/relative`` (created) for this case.
+
+        Unmounted when the case ends. Skips the case, with the reason, where mounting is not
+        allowed (not root, no CAP_SYS_ADMIN, no ``mount`` program, not Linux).
+        """
+        folder = self.root / relative
+        folder.mkdir(parents=True, exist_ok=True)
+        if shutil.which("mount") is None:
+            pytest.skip("a full-disk case needs the mount program to mount a tmpfs")
+        done = subprocess.run(
+            [
+                "mount",
+                "-t",
+                "tmpfs",
+                "-o",
+                f"size={kib}k,mode=0777",
+                "tmpfs",
+                str(folder),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(
+                "a full-disk case mounts a small tmpfs, which needs root (CAP_SYS_ADMIN): "
+                f"mount said {done.stderr.strip() or done.returncode}"
+            )
+        self.mounts.append(folder)
+        return folder
 
     def snapshot(self) -> dict[str, str]:
         """Relative path -> sha256 (or "<dir>") of everything under ``root``."""
@@ -168,6 +250,8 @@ class Workspace:
                 state[key] = "<dangling link>"
             elif path.is_dir():
                 state[key] = "<dir>"
+            elif not path.is_file():  # a FIFO would block a read
+                state[key] = f"<special {stat.S_IFMT(path.stat().st_mode):o}>"
             else:
                 try:
                     state[key] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -191,10 +275,13 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Works
     monkeypatch.setenv("NBHELPERS_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     server = FaultServer()
+    workspace = Workspace(tmp_path, data, mirror, torch_home, monkeypatch, server)
     try:
-        yield Workspace(tmp_path, data, mirror, torch_home, monkeypatch, server)
+        yield workspace
     finally:
         server.close()
+        for folder in reversed(workspace.mounts):
+            subprocess.run(["umount", "-l", str(folder)], check=False)
         for path in tmp_path.rglob(
             "*"
         ):  # let pytest clean up what a case made read-only

@@ -10,13 +10,17 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import socket
+from typing import Any
 
 import pytest
 import torch
 from harness import Case, Workspace, run_case
+from processes import Ended, cli, finish, parts, send, stop, wait_until
 
 from nbhelpers.examples import mnist as example
+from nbhelpers.train.checkpoint import read_meta
 
 TINY = [
     "--epochs",
@@ -81,6 +85,99 @@ def _other_recipe_checkpoint(ws: Workspace) -> None:
 
 def _finished(result: str, ws: Workspace) -> None:
     assert "valid_accuracy=" in result, result
+
+
+# ---- real runs in subprocesses ------------------------------------------------------------------
+
+# long enough to be signalled or joined by a second run; a checkpoint after every epoch
+LONG = [
+    "--epochs",
+    "100000",
+    "--train-size",
+    "256",
+    "--valid-size",
+    "64",
+    "--device",
+    "cpu",
+    "--quiet",
+]
+
+
+def _first_checkpoint(ws: Workspace, child) -> None:
+    """Wait until the run has written its first checkpoint (one epoch done)."""
+    wait_until(
+        lambda: (ws.data / "run.pt").is_file(), "the first checkpoint", child=child
+    )
+
+
+def _interrupt_run(ws: Workspace, signum: int) -> Ended:
+    child = cli(ws, [*LONG, "--checkpoint", str(ws.data / "run.pt")])
+    try:
+        _first_checkpoint(ws, child)
+        return send(child, signum)
+    finally:
+        stop(child)
+
+
+def _stopped_with_checkpoint(signum: int):
+    def check(result: Any, ws: Workspace) -> None:
+        assert result.status == 128 + signum, (result.status, result.stderr[-800:])
+        name = signal.Signals(signum).name
+        assert result.error_lines == [
+            f"{example.PROG}: interrupted ({name}); {ws.data / 'run.pt'} holds the last "
+            "completed epoch; run the same command to resume"
+        ], result.stderr[-800:]
+        meta = read_meta(ws.data / "run.pt")  # complete and a Trainer checkpoint
+        assert meta["recipe"] == "MnistRecipe", meta
+        assert parts(ws.data) == [] and not (ws.data / "run.pt.lock").exists()
+
+    return check
+
+
+def _two_runs(ws: Workspace) -> tuple[Ended, int]:
+    """Two runs started together with the same --checkpoint: one must refuse, naming the other.
+
+    Returns how the refused run ended and the pid of the one that runs (then stopped).
+    """
+    arguments = [*LONG, "--checkpoint", str(ws.data / "run.pt")]
+    runs = [cli(ws, arguments), cli(ws, arguments)]
+    try:
+        wait_until(
+            lambda: any(run.poll() is not None for run in runs), "one run to end"
+        )
+        refused, running = runs if runs[0].poll() is not None else runs[::-1]
+        assert running.poll() is None, "both runs ended"
+        return finish(refused), running.pid
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                send(run, signal.SIGINT)
+
+
+def _second_refused(result: Any, ws: Workspace) -> None:
+    second, first_pid = result
+    assert second.status == 1, (second.status, second.stderr[-800:])
+    assert len(second.error_lines) == 1, second.stderr[-800:]
+    line = second.error_lines[0]
+    assert f"the checkpoint {ws.data / 'run.pt'} is in use by another run" in line, line
+    assert f"(pid {first_pid} on " in line and "nbhelpers.examples.mnist" in line, line
+    assert "valid_accuracy" not in second.stdout, "the second run trained"
+    if (ws.data / "run.pt").exists():
+        read_meta(ws.data / "run.pt")  # the running one's checkpoint, whole
+
+
+def _on_small_disk(ws: Workspace) -> Ended:
+    disk = ws.small_disk("disk", 1024)  # the checkpoint takes 2.8 MB
+    return finish(cli(ws, [*TINY, "--checkpoint", str(disk / "run.pt")]))
+
+
+def _one_line_no_space(result: Any, ws: Workspace) -> None:
+    assert result.status == 1, (result.status, result.stderr[-800:])
+    assert result.error_lines == [
+        f"{example.PROG}: error: [Errno 28] could not write {ws.root / 'disk' / 'run.pt'}: "
+        "No space left on device"
+    ], result.stderr[-800:]
+    assert list((ws.root / "disk").iterdir()) == [], "litter on the full disk"
 
 
 def bad_flag(
@@ -182,8 +279,14 @@ CASES = [
     bad_flag(
         "threads-zero",
         [*TINY, "--threads", "0"],
-        "--threads must be >= 1, got 0",
+        r"--threads must be >= 1 and at most \d+ .*, got 0",
         "--threads 0",
+    ),
+    bad_flag(
+        "threads-above-machine",
+        [*TINY, "--threads", "99999"],
+        r"--threads must be >= 1 and at most \d+ \(the CPUs this process may use\), got 99999",
+        "--threads 99999 (a MemoryError traceback before)",
     ),
     bad_flag(
         "stop-after-zero",
@@ -322,6 +425,56 @@ CASES = [
         setup=lambda ws: os.chmod(ws.data, 0o555),
         act=lambda ws: _cli(ws, *TINY),
         expect=lambda result, ws: _finished(result, ws) or None,
+    ),
+    bad_flag(
+        "checkpoint-dev-null",
+        [*TINY, "--checkpoint", os.devnull],
+        "--checkpoint /dev/null: /dev/null is a character device, not a regular file",
+        "--checkpoint /dev/null (as root, the run would replace the system's /dev/null)",
+    ),
+    # ---- real runs: signals, a second run, a full disk
+    Case(
+        "cli-ctrl-c",
+        "signals",
+        "python -m nbhelpers.examples.mnist",
+        "Ctrl-C (SIGINT) to a run with --checkpoint after its first epoch",
+        "one line, exit status 130, the checkpoint whole and resumable, no lock or "
+        "temporary file left",
+        act=lambda ws: _interrupt_run(ws, signal.SIGINT),
+        expect=_stopped_with_checkpoint(signal.SIGINT),
+        may_create=("data/run.pt",),
+    ),
+    Case(
+        "cli-sigterm",
+        "signals",
+        "python -m nbhelpers.examples.mnist",
+        "SIGTERM (kill, a scheduler's time limit) to a run with --checkpoint",
+        "handled as Ctrl-C: one line, exit status 143, the checkpoint whole",
+        act=lambda ws: _interrupt_run(ws, signal.SIGTERM),
+        expect=_stopped_with_checkpoint(signal.SIGTERM),
+        may_create=("data/run.pt",),
+    ),
+    Case(
+        "cli-same-checkpoint-twice",
+        "concurrent writers",
+        "python -m nbhelpers.examples.mnist",
+        "two runs started together with the same --checkpoint",
+        "one runs; the other refuses before training: one line naming the first (pid, "
+        "host, start, command), exit status 1 (both wrote every epoch, silently, before)",
+        act=_two_runs,
+        expect=_second_refused,
+        may_create=("data/run.pt",),
+    ),
+    Case(
+        "cli-checkpoint-full-disk",
+        "full disk",
+        "python -m nbhelpers.examples.mnist",
+        "--checkpoint on a real 1 MiB tmpfs; the 2.8 MB checkpoint does not fit",
+        "one line naming the checkpoint and the full disk, exit status 1 (a 38-line "
+        "traceback before); nothing left on the disk",
+        act=_on_small_disk,
+        expect=_one_line_no_space,
+        may_create=("disk",),
     ),
 ]
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from harness import Case, Route, Workspace, run_case
+from harness import Case, Route, Workspace, run_case, within
 from support import (
     FEMALE_CSV,
     MALE_CSV,
@@ -1506,7 +1506,254 @@ ARGUMENT_CASES = [
     ),
 ]
 
-CASES = FILE_CASES + ENVIRONMENT_CASES + NETWORK_CASES + ARGUMENT_CASES
+# ---- MNIST as users have it --------------------------------------------------------------------------
+
+USERS_FILES = fake_mnist(5, seed=3)
+USERS_BODIES, USERS_TABLE = gz_tables(USERS_FILES)
+TEST_LABELS = list(USERS_FILES["t10k-labels-idx1-ubyte"][8:])
+
+
+def _published(ws: Workspace) -> None:
+    """This case's fake files are "the published MNIST" (their sha256 in ``RAW_FILES``)."""
+    ws.env.setattr(mnist, "RAW_FILES", USERS_TABLE)
+
+
+def _place(ws: Workspace, where: Callable[[str], str], content=None) -> None:
+    """Setup: the published files (or ``content(name)``), each at ``data/MNIST/<where(name)>``."""
+    _published(ws)
+    for name in mnist.RAW_FILES:
+        path = ws.data / "MNIST" / where(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content(name) if content else USERS_FILES[name])
+
+
+def _dotted(name: str) -> str:
+    return name.replace("-idx", ".idx")
+
+
+def _other_labels(name: str) -> bytes:
+    """Not the published file: the labels of the test split shifted by one."""
+    if name != "t10k-labels-idx1-ubyte":
+        return USERS_FILES[name]
+    labels = np.frombuffer(USERS_FILES[name][8:], np.uint8)
+    return idx_bytes((labels + 1) % 10)
+
+
+def _test_split(ws: Workspace) -> tuple[Any, list[str]]:
+    return _warned(lambda: mnist.load_mnist(train=False))
+
+
+def _used(detail: str, warning: str | None = None):
+    """expect: the published test labels read from ``detail``; ``warning`` given (or none)."""
+
+    def check(result: Any, ws: Workspace) -> None:
+        dataset, messages = result
+        assert dataset.source == DataSource("local", detail), dataset.source
+        assert dataset.targets.tolist() == TEST_LABELS
+        if warning is None:
+            assert messages == [], messages
+        else:
+            assert any(warning in message for message in messages), messages
+
+    return check
+
+
+def _not_used(result: Any, ws: Workspace) -> None:
+    dataset, messages = result
+    assert dataset.source.kind == "embedded", dataset.source
+    assert "1 MNIST file(s) found and not used" in dataset.source.detail
+    assert any(
+        "MNIST files found and not used" in message
+        and "t10k-labels.idx1-ubyte (not the published t10k-labels-idx1-ubyte"
+        in message
+        for message in messages
+    ), messages
+
+
+def _used_other_labels(result: Any, ws: Workspace) -> None:
+    dataset, messages = result
+    assert dataset.source.kind == "local", dataset.source
+    assert dataset.targets.tolist() == [(label + 1) % 10 for label in TEST_LABELS]
+    assert any(
+        "raw/t10k-labels-idx1-ubyte is not the published t10k-labels-idx1-ubyte (its "
+        "sha256 differs from"
+        in message
+        and "using it as it is" in message
+        for message in messages
+    ), messages
+
+
+USERS_MNIST = [
+    Case(
+        "mnist-gz-alone-in-raw",
+        "files",
+        "load_mnist",
+        "offline, only the published .gz files in MNIST/raw (as downloaded by hand)",
+        "read from the .gz files, as torchvision would (not the 1,497 embedded digits)",
+        setup=lambda ws: _place(ws, lambda name: f"raw/{name}.gz", USERS_BODIES.get),
+        act=_test_split,
+        expect=_used("$NBHELPERS_DATA/MNIST/raw"),
+    ),
+    Case(
+        "mnist-kaggle-names",
+        "files",
+        "load_mnist",
+        "offline, the files under Kaggle's names (t10k-images.idx3-ubyte) in MNIST/raw",
+        "used: they are the published files (sha256 checked)",
+        setup=lambda ws: _place(ws, lambda name: f"raw/{_dotted(name)}"),
+        act=_test_split,
+        expect=_used("$NBHELPERS_DATA/MNIST/raw"),
+    ),
+    Case(
+        "mnist-kaggle-folders",
+        "files",
+        "load_mnist",
+        "offline, Kaggle's archive unpacked into MNIST/ (each file in a folder of its name)",
+        "used: they are the published files (sha256 checked)",
+        setup=lambda ws: _place(ws, lambda name: f"{name}/{name}"),
+        act=_test_split,
+        expect=_used("$NBHELPERS_DATA/MNIST"),
+    ),
+    Case(
+        "mnist-files-straight-in-mnist",
+        "files",
+        "load_mnist",
+        "offline, the four files directly in MNIST/ (no raw/)",
+        "used: they are the published files (sha256 checked)",
+        setup=lambda ws: _place(ws, lambda name: name),
+        act=_test_split,
+        expect=_used("$NBHELPERS_DATA/MNIST"),
+    ),
+    Case(
+        "mnist-raw-differs-gz-published",
+        "files",
+        "load_mnist",
+        "MNIST/raw/t10k-labels-idx1-ubyte differs from the published file; the published "
+        ".gz lies beside it",
+        "the .gz is read, with a warning naming the raw file that differs",
+        setup=lambda ws: (
+            _place(ws, lambda name: f"raw/{name}", _other_labels),
+            _place(ws, lambda name: f"raw/{name}.gz", USERS_BODIES.get),
+        ),
+        act=_test_split,
+        expect=_used(
+            "$NBHELPERS_DATA/MNIST/raw",
+            "raw/t10k-labels-idx1-ubyte is not the published t10k-labels-idx1-ubyte "
+            "(its sha256 differs); using",
+        ),
+    ),
+    Case(
+        "mnist-raw-differs-alone",
+        "files",
+        "load_mnist",
+        "MNIST/raw/t10k-labels-idx1-ubyte differs from the published file, nothing beside it",
+        "read as it is (torchvision's place), with a warning naming it and the digests",
+        setup=lambda ws: _place(ws, lambda name: f"raw/{name}", _other_labels),
+        act=_test_split,
+        expect=_used_other_labels,
+    ),
+    Case(
+        "mnist-kaggle-names-not-published",
+        "files",
+        "load_mnist",
+        "offline, files under Kaggle's names that are not the published ones",
+        "not used: the embedded digits, with a warning naming each file found and why, "
+        "and the count in the source",
+        setup=lambda ws: _place(ws, lambda name: f"raw/{_dotted(name)}", _other_labels),
+        act=_test_split,
+        expect=_not_used,
+    ),
+]
+
+
+# ---- throttled servers and full disks ------------------------------------------------------------------
+
+
+def _throttled_mnist(ws: Workspace) -> None:
+    _serve_all_mnist(ws, Route(body=b"x" * 1000, trickle=2.0, trickle_body_only=True))
+    ws.env.setattr(mnist, "DOWNLOAD_DEADLINE_S", 3.0)
+
+
+def _throttled_names(ws: Workspace) -> None:
+    _serve_names(ws, Route(body=b"x" * 1000, trickle=2.0, trickle_body_only=True))
+    ws.env.setattr(names, "DOWNLOAD_DEADLINE_S", 3.0)
+
+
+def _mnist_too_big_for_disk(ws: Workspace) -> None:
+    ws.small_disk("data", 64)
+    bodies, table = gz_tables(fake_mnist(200, seed=1))  # 157 kB of test images
+    _serve_mnist(ws, bodies, table)
+
+
+def _nothing_left(ws: Workspace) -> None:
+    assert list(ws.data.iterdir()) == [], list(ws.data.iterdir())
+
+
+def _embedded_saying(words: str):
+    def check(result: Any, ws: Workspace) -> None:
+        _kind("embedded", words)(result, ws)
+        _nothing_left(ws)
+
+    return check
+
+
+SLOW_AND_FULL = [
+    Case(
+        "mnist-throttled-server",
+        "throttled servers",
+        "load_mnist",
+        "online, the MNIST server sends one byte every 2 s (hung without end before); "
+        "deadline 3 s",
+        "the embedded digits within the deadline, with a warning naming it; nothing left",
+        setup=_throttled_mnist,
+        act=lambda ws: within(8.0, _warned, lambda: mnist.load_mnist(train=False)),
+        expect=_embedded_saying("took more than 3 s; gave up"),
+    ),
+    Case(
+        "names-throttled-server",
+        "throttled servers",
+        "load_names",
+        "online, the names server sends one byte every 2 s (hung without end before); "
+        "deadline 3 s",
+        "the packaged names within the deadline, with a warning naming it; nothing left",
+        setup=_throttled_names,
+        act=lambda ws: within(8.0, _warned, names.load_names),
+        expect=_embedded_saying("took more than 3 s; gave up"),
+    ),
+    Case(
+        "mnist-download-full-disk",
+        "full disk",
+        "load_mnist",
+        "online, the data folder is a real 64 KiB tmpfs and the test images are 157 kB",
+        "the embedded digits, with a warning naming the file and the full disk; nothing "
+        "left in the data folder",
+        setup=_mnist_too_big_for_disk,
+        act=lambda ws: _warned(lambda: mnist.load_mnist(train=False)),
+        expect=_embedded_saying("No space left on device"),
+    ),
+    Case(
+        "synthetic-full-disk",
+        "full disk",
+        "make_synthetic_histopathology",
+        "generate 50 synthetic patches (27 kB each) onto a real 64 KiB tmpfs",
+        "OSError (ENOSPC) naming the set's folder; no .part folder, no half set",
+        setup=lambda ws: ws.small_disk("data/disk", 64),
+        act=lambda ws: synthetic_histopathology.make_synthetic_histopathology(
+            ws.data / "disk" / "synthetic", n=50
+        ),
+        raises=OSError,
+        names=r"\[Errno 28\] could not write .*disk/synthetic: No space left on device",
+    ),
+]
+
+CASES = (
+    FILE_CASES
+    + ENVIRONMENT_CASES
+    + NETWORK_CASES
+    + ARGUMENT_CASES
+    + USERS_MNIST
+    + SLOW_AND_FULL
+)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])

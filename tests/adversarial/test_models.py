@@ -24,7 +24,7 @@ from fake_weights import (
     saved,
     unfit_state,
 )
-from harness import Case, Route, Workspace, run_case
+from harness import Case, Route, Workspace, run_case, within
 
 from nbhelpers.models import (
     CharCNN,
@@ -468,6 +468,20 @@ WEIGHTS_CASES = [
         setup=lambda ws: _online(ws, route=Route(body=FAKE, delay=1.0)),
         act=lambda ws: resolve_weights("auto", deadline=0.3),
         expect=_random_because("took more than 0.3 s"),
+        may_create=CACHE_DIRS,
+    ),
+    Case(
+        "download-throttled-server",
+        "throttled servers",
+        "resolve_weights",
+        "the weights server sends one byte every 2 s (each read meets no socket "
+        "timeout); deadline 3 s",
+        "random initialisation within the deadline, naming it; no partial file",
+        setup=lambda ws: _online(
+            ws, route=Route(body=FAKE, trickle=2.0, trickle_body_only=True)
+        ),
+        act=lambda ws: within(8.0, resolve_weights, "auto", deadline=3.0),
+        expect=_random_because("took more than 3 s"),
         may_create=CACHE_DIRS,
     ),
     Case(

@@ -7,11 +7,12 @@ import gzip
 import hashlib
 import os
 import shutil
+import urllib.parse
 
 import h5py
 import numpy as np
 import pytest
-from harness import Case, Route, Workspace, run_case
+from harness import Case, Route, Workspace, run_case, within
 
 from nbhelpers import storage
 from nbhelpers.data import pcam
@@ -121,6 +122,16 @@ def _full_disk(ws: Workspace) -> None:
         "disk_usage",
         lambda path: shutil._ntuple_diskusage(10**12, 10**12, 10),
     )
+
+
+def _throttled(ws: Workspace) -> None:
+    _publish(ws)
+    for entry in pcam.FILES["val"]:
+        path = urllib.parse.urlsplit(entry.url).path
+        ws.server.routes[path] = Route(
+            body=ws.server.routes[path].body, trickle=2.0, trickle_body_only=True
+        )
+    ws.env.setattr(pcam, "DOWNLOAD_BASE_S", 3.0)
 
 
 CASES = [
@@ -598,6 +609,20 @@ CASES = [
         ),
         act=lambda ws: pcam.resolve_pcam({"val": 3}, download=True, **QUIET),
         expect=_no_folder_with_reason("PCam download failed: network unreachable"),
+    ),
+    Case(
+        "resolve-throttled-server",
+        "throttled servers",
+        "resolve_pcam",
+        "the full profile online, the PCam server sends one byte every 2 s; each file "
+        "may take 3 s plus its size at 250 kB/s",
+        "no folder within the deadline, the deadline as the reason (the caller falls "
+        "back to the synthetic set); nothing left",
+        setup=_throttled,
+        act=lambda ws: within(
+            8.0, pcam.resolve_pcam, {"val": 3}, download=True, **QUIET
+        ),
+        expect=_no_folder_with_reason("took more than 3"),
     ),
 ]
 

@@ -266,6 +266,17 @@ CASES = [
         names="NBHELPERS_THREADS='all'",
     ),
     Case(
+        "threads-variable-above-machine",
+        "environment",
+        "cpu_threads",
+        "NBHELPERS_THREADS=99999 (segfaulted the kernel before)",
+        "ValueError naming the variable and the bound, before torch is asked",
+        setup=lambda ws: ws.env.setenv("NBHELPERS_THREADS", "99999"),
+        act=lambda ws: cpu_threads(),
+        raises=ValueError,
+        names=r"NBHELPERS_THREADS='99999': use a number of threads from 1 to \d+",
+    ),
+    Case(
         "stop-after-zero",
         "arguments",
         "StopAfter",

@@ -6,7 +6,7 @@ import os
 import stat
 
 import pytest
-from harness import Case, Route, Workspace, run_case
+from harness import Case, Route, Workspace, run_case, within
 
 from nbhelpers import storage
 
@@ -49,6 +49,23 @@ def _download(
     return storage.download(
         ws.server.url(path), ws.data / dest, progress=False, backoff=0.01, **kwargs
     )
+
+
+def _trickled(ws: Workspace, path: str, body_only: bool) -> None:
+    """One byte every 2 s: the status line and headers too, or only the body."""
+    ws.server.routes[path] = Route(
+        body=b"x" * 1000, trickle=2.0, trickle_body_only=body_only
+    )
+
+
+def _fill_disk(ws: Workspace) -> None:
+    disk = ws.small_disk("data/disk", 64)
+    (disk / "old.bin").write_bytes(b"old")
+
+
+def _big_write(ws: Workspace, relative: str) -> None:
+    with storage.atomic_write(ws.root / relative) as out:
+        out.write(b"\0" * (1 << 20))
 
 
 def _dangling_link(ws: Workspace) -> None:
@@ -217,6 +234,81 @@ CASES = [
         names="HTTP 404 .*/missing",
     ),
 ]
+
+
+THROTTLED = [
+    Case(
+        "download-throttled-body",
+        "throttled servers",
+        "download",
+        "the body comes one byte every 2 s (each read meets no socket timeout); "
+        "deadline 3 s",
+        "DownloadError naming the url and the deadline, within 3 s + one byte's wait",
+        setup=lambda ws: _trickled(ws, "/slow", body_only=True),
+        act=lambda ws: within(
+            6.0, _download, ws, "/slow", retries=3, timeout=30.0, deadline=3.0
+        ),
+        raises=storage.DownloadError,
+        names=r"downloading http://127.0.0.1:\d+/slow took more than 3 s; gave up",
+    ),
+    Case(
+        "download-throttled-headers",
+        "throttled servers",
+        "download",
+        "the status line and headers come one byte every 2 s; deadline 3 s",
+        "DownloadError naming the url and the deadline, within 3 s + one byte's wait",
+        setup=lambda ws: _trickled(ws, "/slow", body_only=False),
+        act=lambda ws: within(
+            6.0, _download, ws, "/slow", retries=3, timeout=30.0, deadline=3.0
+        ),
+        raises=storage.DownloadError,
+        names=r"downloading http://127.0.0.1:\d+/slow took more than 3 s; gave up",
+    ),
+]
+
+FULL_DISK = [
+    Case(
+        "atomic-write-full-disk",
+        "full disk",
+        "atomic_write",
+        "write 1 MiB onto a real 64 KiB tmpfs holding another file",
+        "OSError (ENOSPC) naming the file; the other file intact, no temporary file",
+        setup=_fill_disk,
+        act=lambda ws: _big_write(ws, "data/disk/new.bin"),
+        raises=OSError,
+        names=r"\[Errno 28\] could not write .*data/disk/new.bin: No space left on device",
+    ),
+    Case(
+        "download-full-disk",
+        "full disk",
+        "download",
+        "download 1 MiB onto a real 64 KiB tmpfs",
+        "OSError (ENOSPC) naming the file, not retried; no temporary file",
+        setup=lambda ws: (
+            _fill_disk(ws),
+            ws.server.routes.update({"/big": Route(body=b"\0" * (1 << 20))}),
+        ),
+        act=lambda ws: _download(ws, "/big", dest="disk/big.bin"),
+        raises=OSError,
+        names=r"could not write .*data/disk/big.bin: No space left on device",
+    ),
+]
+
+SPECIAL_FILES = [
+    Case(
+        "atomic-write-onto-fifo",
+        "files",
+        "atomic_write",
+        "write to a path that is a FIFO (named pipe)",
+        "ValueError naming the FIFO; the FIFO left as it is",
+        setup=lambda ws: os.mkfifo(ws.data / "pipe"),
+        act=lambda ws: _atomic(ws, "data/pipe"),
+        raises=ValueError,
+        names=r"data/pipe is a FIFO \(named pipe\), not a regular file",
+    ),
+]
+
+CASES += THROTTLED + FULL_DISK + SPECIAL_FILES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])

@@ -87,6 +87,30 @@ def _saved(ws: Workspace, name: str = "ckpt.pt", **kwargs: Any) -> Path:
     return trainer.save_checkpoint(ws.root / name)
 
 
+def _onto_dev_null(ws: Workspace) -> None:
+    try:
+        _trainer().save_checkpoint(os.devnull)
+    finally:
+        assert stat.S_ISCHR(os.stat(os.devnull).st_mode), "/dev/null was replaced"
+
+
+def _socket_file(ws: Workspace) -> None:
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(ws.root / "ckpt.pt"))
+
+
+def _old_checkpoint_on_small_disk(ws: Workspace) -> None:
+    disk = ws.small_disk("disk", 256)
+    _trainer().save_checkpoint(disk / "ckpt.pt")
+
+
+def _save_big(ws: Workspace) -> Path:
+    # 4 -> 20,000 -> 2: 120,000 weights, with AdamW's two moments about 1.4 MB
+    trainer = _trainer(model=_net(hidden=20_000))
+    trainer.run(1, _data())
+    return trainer.save_checkpoint(ws.root / "disk" / "ckpt.pt")
+
+
 def _state(trainer: Trainer) -> tuple:
     """Everything load_checkpoint could change, as comparable values."""
     return (
@@ -500,7 +524,7 @@ CHECKPOINT_CASES = [
         setup=lambda ws: _saved(ws),
         act=lambda ws: _save_with(ws, "full"),
         raises=OSError,
-        names=r"could not write the checkpoint .*ckpt\.pt: No space left",
+        names=r"could not write .*ckpt\.pt: No space left",
     ),
     Case(
         "save-read-only-target",
@@ -543,6 +567,62 @@ CHECKPOINT_CASES = [
         act=lambda ws: _trainer().save_checkpoint(ws.root / "new.pt"),
         expect=_new_file_mode,
         may_create=("new.pt",),
+    ),
+    Case(
+        "save-onto-dev-null",
+        "checkpoints",
+        "Trainer.save_checkpoint",
+        "save_checkpoint(os.devnull): as root, /dev/null would be replaced by a file",
+        "ValueError naming /dev/null as a character device; /dev/null unchanged",
+        act=_onto_dev_null,
+        raises=ValueError,
+        names=r"/dev/null is a character device, not a regular file; a checkpoint "
+        r"path must name a regular file or a new one",
+    ),
+    Case(
+        "save-onto-fifo",
+        "checkpoints",
+        "Trainer.save_checkpoint",
+        "a checkpoint path that is a FIFO (named pipe)",
+        "ValueError naming the FIFO; the FIFO left as it is",
+        setup=lambda ws: os.mkfifo(ws.root / "ckpt.pt"),
+        act=lambda ws: _trainer().save_checkpoint(ws.root / "ckpt.pt"),
+        raises=ValueError,
+        names=r"ckpt\.pt is a FIFO \(named pipe\), not a regular file",
+    ),
+    Case(
+        "save-onto-socket",
+        "checkpoints",
+        "Trainer.save_checkpoint",
+        "a checkpoint path that is a Unix socket",
+        "ValueError naming the socket; the socket left as it is",
+        setup=_socket_file,
+        act=lambda ws: _trainer().save_checkpoint(ws.root / "ckpt.pt"),
+        raises=ValueError,
+        names=r"ckpt\.pt is a socket, not a regular file",
+    ),
+    Case(
+        "save-full-disk-real",
+        "full disk",
+        "Trainer.save_checkpoint",
+        "replace a small checkpoint on a real 256 KiB tmpfs with a 1.4 MB one (torch "
+        "raises RuntimeError: [enforce fail at inline_container.cc] unexpected pos)",
+        "OSError (ENOSPC) naming the checkpoint; the old checkpoint intact; no "
+        "temporary file",
+        setup=_old_checkpoint_on_small_disk,
+        act=_save_big,
+        raises=OSError,
+        names=r"\[Errno 28\] could not write .*disk/ckpt\.pt: No space left on device",
+    ),
+    Case(
+        "checkpoint-path-dev-null",
+        "arguments",
+        "check_checkpoint_path",
+        "check_checkpoint_path('/dev/null')",
+        "ValueError: a character device is neither a regular file nor a new path",
+        act=lambda ws: check_checkpoint_path(os.devnull),
+        raises=ValueError,
+        names=r"/dev/null is a character device",
     ),
     Case(
         "checkpoint-path-not-a-path",
