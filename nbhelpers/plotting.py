@@ -207,12 +207,17 @@ def plot_output_maps(S: torch.Tensor, title: str | None = None) -> Figure:
 
 
 def plot_annotated_matrices(
-    matrices: Mapping[str, torch.Tensor], fmt: str = "{:g}"
+    matrices: Mapping[str, torch.Tensor],
+    fmt: str = "{:g}",
+    size: float = 2.2,
+    fontsize: float = 11,
 ) -> Figure:
     """Small 2D matrices drawn as heat maps with each entry written in its cell.
 
     Args:
         matrices: title -> matrix, each (H, W) or with leading dimensions of size 1, e.g. (1, 1, H, W).
+        size: the width of one matrix in inches (larger matrices need more room).
+        fontsize: of the numbers in the cells.
     """
     if not matrices:
         raise ValueError("plot_annotated_matrices needs at least one matrix")
@@ -221,8 +226,9 @@ def plot_annotated_matrices(
             raise ValueError(
                 f"matrix {title!r} must be (H, W) or (1, ..., 1, H, W), got shape {tuple(matrix.shape)}"
             )
+    size = min(size, PAGE_WIDTH / len(matrices))
     fig, axes = plt.subplots(
-        1, len(matrices), figsize=(2.2 * len(matrices), 2.4), squeeze=False
+        1, len(matrices), figsize=(size * len(matrices), size + 0.2), squeeze=False
     )
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
         values = (
@@ -232,8 +238,9 @@ def plot_annotated_matrices(
             .reshape(matrix.shape[-2], matrix.shape[-1])
             .numpy()
         )
-        image = ax.imshow(values, cmap="viridis", vmin=0)
-        _annotate_cells(ax, values, image, fmt, fontsize=11)
+        # the colour scale starts at 0, or lower for a matrix with negative entries
+        image = ax.imshow(values, cmap="viridis", vmin=min(0.0, values.min()))
+        _annotate_cells(ax, values, image, fmt, fontsize=fontsize)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])

@@ -71,6 +71,25 @@ def test_annotated_matrix_writes_white_on_the_dark_end_of_viridis_and_black_on_t
     assert colours == {"0": "white", "9": "black"}
 
 
+def test_annotated_matrix_with_negative_entries_puts_the_most_negative_at_the_dark_end():
+    fig = plotting.plot_annotated_matrices({"G": torch.tensor([[-4.0, 0.0, 4.0]])})
+    image = fig.axes[0].images[0]
+    assert image.norm.vmin == -4.0
+    colours = {t.get_text(): t.get_color() for t in fig.axes[0].texts}
+    assert colours["-4"] == "white" and colours["4"] == "black"
+
+
+def test_annotated_matrices_take_a_size_per_matrix_within_the_page():
+    wide = plotting.plot_annotated_matrices(
+        {"a": torch.ones(9, 9), "b": torch.ones(9, 9)}, size=3.5
+    )
+    assert wide.get_size_inches()[0] == pytest.approx(7.0)
+    many = plotting.plot_annotated_matrices(
+        {str(i): torch.ones(2, 2) for i in range(4)}, size=3.5
+    )
+    assert many.get_size_inches()[0] <= plotting.PAGE_WIDTH + 1e-9
+
+
 def test_confusion_matrix_text_follows_the_cell_brightness():
     fig = plotting.plot_confusion_matrix(np.array([[99, 1], [50, 50]]), ["a", "b"])
     colours = {t.get_text().split("\n")[0]: t.get_color() for t in fig.axes[0].texts}
