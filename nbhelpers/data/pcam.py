@@ -761,10 +761,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     then fetches the missing files with ``download_pcam`` (checked, decompressed, each file
     renamed into place only when complete) and names the folder they are in.
 
-    Returns:
-        The exit status: 0 done (also: nothing to do, or a dry run), 1 the fetch failed (one
-        line on stderr naming why; complete files are kept, so running the command again
-        continues), 2 bad arguments (argparse), 130 interrupted.
+    The exit status it returns: 0 done (also: nothing to do, or a dry run); 1 the fetch
+    failed (one line on stderr naming why; complete files are kept, so running the command
+    again continues); 2 bad arguments (argparse); 130 interrupted.
     """
     args = _parser().parse_args(argv)
     splits = tuple(dict.fromkeys(args.split))

@@ -115,16 +115,16 @@ class TextCNN(nn.Module):
 
     Shapes with the defaults (contexts 2, 3, 4, 5 with 32 detectors each; 38,456 parameters):
 
-    ============  ===================================================  ============
-    step          layer                                                output
-    ============  ===================================================  ============
-    input         token ids                                            (B, 23)
-    embed         Embedding(31, 10), channels first                    (B, 10, 23)
-    width c       Conv1d(10, 32, kernel_size=c), ReLU                  (B, 32, 24-c)
-    pool          max over the 24 - c positions of each width          (B, 32)
-    concatenate   the 4 widths                                         (B, 128)
-    classify      Linear(128, 256), ReLU, Dropout(0.5), Linear(256, 2) (B, 2)
-    ============  ===================================================  ============
+    ===========  ====================================================  =============
+    step         layer                                                 output
+    ===========  ====================================================  =============
+    input        token ids                                             (B, 23)
+    embed        Embedding(31, 10), channels first                     (B, 10, 23)
+    width c      Conv1d(10, 32, kernel_size=c), ReLU                   (B, 32, 24-c)
+    pool         max over the 24 - c positions of each width           (B, 32)
+    concatenate  the 4 widths                                          (B, 128)
+    classify     Linear(128, 256), ReLU, Dropout(0.5), Linear(256, 2)  (B, 2)
+    ===========  ====================================================  =============
     """
 
     def __init__(
