@@ -242,6 +242,29 @@ def generator(value: Any) -> None:
         )
 
 
+def token_ids(x: object, seq_len: int, vocab_size: int, device: torch.device) -> None:
+    """Token ids a model of ``seq_len`` inputs and ``vocab_size`` tokens on ``device`` takes."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a tensor of token ids, got {type(x).__name__}")
+    if x.dtype != torch.int64:
+        raise TypeError(f"expected int64 token ids, got dtype {x.dtype}")
+    if x.dim() != 2 or x.shape[1] != seq_len:
+        raise ValueError(
+            f"expected token ids of shape (B, {seq_len}) (max_len + 1), got {tuple(x.shape)}"
+        )
+    if x.device != device:
+        raise ValueError(f"token ids are on {x.device} but the model is on {device}")
+    # Only on the CPU: reading values back from an accelerator would cost a sync every step
+    # (there an out-of-range id trips the embedding's own device-side check instead).
+    if x.device.type == "cpu" and x.numel() > 0:
+        low, high = int(x.min()), int(x.max())
+        if low < 0 or high >= vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"token id {bad} is outside the vocabulary [0, {vocab_size})"
+            )
+
+
 # ---- the arguments of the functions the book shows ------------------------------------------
 
 

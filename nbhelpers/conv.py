@@ -25,23 +25,31 @@ IntPair = int | tuple[int, int]
 # ---- the operations -----------------------------------------------------------------------------
 
 
-def conv_output_size(w: int, k: int, p: int = 0, s: int = 1) -> int:
-    """Output width of a convolution or pooling: floor((w + 2p - k) / s) + 1.
+def conv_output_size(w: int, k: int, p: int = 0, s: int = 1, d: int = 1) -> int:
+    """Output width of a convolution or pooling: floor((w + 2p - d(k - 1) - 1) / s) + 1.
+
+    With dilation d the kernel's k taps sit d pixels apart, so it spans d(k - 1) + 1
+    pixels; d = 1 gives the familiar floor((w + 2p - k) / s) + 1.
 
     Args:
-        w: input width (or height); k: kernel size; p: zero padding on each side; s: stride.
+        w: input width (or height); k: kernel size; p: zero padding on each side;
+        s: stride; d: dilation.
 
     Raises:
         TypeError: an argument is not an int (a float, even 2.0 or NaN, or a bool).
-        ValueError: w, k or s below 1, p negative, or the kernel larger than the padded input.
+        ValueError: w, k, s or d below 1, p negative, or the (dilated) kernel larger
+            than the padded input.
     """
     w, k, s = checks.index(w, "w", 1), checks.index(k, "k", 1), checks.index(s, "s", 1)
-    p = checks.index(p, "p", 0)
-    if k > w + 2 * p:
+    d, p = checks.index(d, "d", 1), checks.index(p, "p", 0)
+    span = d * (k - 1) + 1
+    if span > w + 2 * p:
+        spans = f" with dilation d={d} spans d(k - 1) + 1 = {span} and" if d > 1 else ""
         raise ValueError(
-            f"kernel size k={k} exceeds the padded input width w + 2p = {w + 2 * p}"
+            f"kernel size k={k}{spans} exceeds the padded input width "
+            f"w + 2p = {w + 2 * p}"
         )
-    return (w + 2 * p - k) // s + 1
+    return (w + 2 * p - span) // s + 1
 
 
 def convolve(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:

@@ -207,12 +207,17 @@ def plot_output_maps(S: torch.Tensor, title: str | None = None) -> Figure:
 
 
 def plot_annotated_matrices(
-    matrices: Mapping[str, torch.Tensor], fmt: str = "{:g}"
+    matrices: Mapping[str, torch.Tensor],
+    fmt: str = "{:g}",
+    size: float = 2.2,
+    fontsize: float = 11,
 ) -> Figure:
     """Small 2D matrices drawn as heat maps with each entry written in its cell.
 
     Args:
         matrices: title -> matrix, each (H, W) or with leading dimensions of size 1, e.g. (1, 1, H, W).
+        size: the width of one matrix in inches (larger matrices need more room).
+        fontsize: of the numbers in the cells.
     """
     if not matrices:
         raise ValueError("plot_annotated_matrices needs at least one matrix")
@@ -221,8 +226,9 @@ def plot_annotated_matrices(
             raise ValueError(
                 f"matrix {title!r} must be (H, W) or (1, ..., 1, H, W), got shape {tuple(matrix.shape)}"
             )
+    size = min(size, PAGE_WIDTH / len(matrices))
     fig, axes = plt.subplots(
-        1, len(matrices), figsize=(2.2 * len(matrices), 2.4), squeeze=False
+        1, len(matrices), figsize=(size * len(matrices), size + 0.2), squeeze=False
     )
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
         values = (
@@ -232,8 +238,56 @@ def plot_annotated_matrices(
             .reshape(matrix.shape[-2], matrix.shape[-1])
             .numpy()
         )
-        image = ax.imshow(values, cmap="viridis", vmin=0)
-        _annotate_cells(ax, values, image, fmt, fontsize=11)
+        # the colour scale starts at 0, or lower for a matrix with negative entries
+        image = ax.imshow(values, cmap="viridis", vmin=min(0.0, values.min()))
+        _annotate_cells(ax, values, image, fmt, fontsize=fontsize)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_kernel_recovery(
+    losses: Sequence[float], learned: torch.Tensor, true: torch.Tensor
+) -> Figure:
+    """Gradient descent recovering a kernel: the loss per step, the learned and the true kernel.
+
+    Args:
+        losses: the loss of each step, every one > 0 (drawn on a log scale).
+        learned, true: (k, k) kernels, or with leading dimensions of size 1; drawn on one
+            colour scale, each entry written in its cell.
+    """
+    kernels = {"learned kernel": learned, "true kernel": true}
+    values = {}
+    for title, kernel in kernels.items():
+        if kernel.dim() < 2 or any(size != 1 for size in kernel.shape[:-2]):
+            raise ValueError(
+                f"{title} must be (k, k) or (1, ..., 1, k, k), got {tuple(kernel.shape)}"
+            )
+        values[title] = kernel.detach().cpu().float().reshape(kernel.shape[-2:]).numpy()
+    if values["learned kernel"].shape != values["true kernel"].shape:
+        raise ValueError(
+            f"the kernels differ in shape: learned {tuple(learned.shape)}, "
+            f"true {tuple(true.shape)}"
+        )
+    steps = np.asarray(losses, dtype=float)
+    if steps.size == 0 or not (steps > 0).all():
+        raise ValueError("losses must hold at least one value, all > 0 (log scale)")
+    fig, axes = plt.subplots(
+        1, 3, figsize=(PAGE_WIDTH, 2.6), gridspec_kw={"width_ratios": [1.5, 1, 1]}
+    )
+    axes[0].semilogy(np.arange(1, steps.size + 1), steps, color="C0")
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("loss (log scale)")
+    axes[0].grid(linestyle="dashed", alpha=0.3)
+    low = min(float(v.min()) for v in values.values())
+    high = max(float(v.max()) for v in values.values())
+    for ax, (title, kernel) in zip(axes[1:], values.items()):
+        image = ax.imshow(kernel, cmap="coolwarm", vmin=low, vmax=high)
+        # entries that round to zero are written "0.00", never "-0.00"
+        written = np.where(np.abs(kernel) < 0.005, 0.0, kernel)
+        _annotate_cells(ax, written, image, "{:.2f}", fontsize=9)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])

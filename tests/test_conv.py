@@ -144,6 +144,49 @@ def test_conv_output_size(w, k, p, s, expected):
     assert conv_output_size(w, k, p, s) == expected
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    w=st.integers(1, 20),
+    k=st.integers(1, 5),
+    p=st.integers(0, 3),
+    s=st.integers(1, 4),
+    d=st.integers(1, 4),
+)
+def test_conv_output_size_with_dilation_equals_the_width_nn_conv2d_produces(
+    w, k, p, s, d
+):
+    span = d * (k - 1) + 1
+    layer = torch.nn.Conv2d(1, 1, kernel_size=k, padding=p, stride=s, dilation=d)
+    if span > w + 2 * p:  # PyTorch refuses too, at run time
+        with pytest.raises(ValueError, match=f"k={k}"):
+            conv_output_size(w, k, p, s, d)
+        with pytest.raises(RuntimeError):
+            layer(torch.zeros(1, 1, w, w))
+        return
+    with torch.no_grad():
+        width = layer(torch.zeros(1, 1, w, w)).shape[-1]
+    assert conv_output_size(w, k, p, s, d) == width
+
+
+def test_conv_output_size_without_dilation_is_the_dilation_one_rule():
+    for w, k, p, s in [(128, 5, 0, 1), (127, 3, 1, 2), (9, 4, 2, 3)]:
+        assert conv_output_size(w, k, p, s) == conv_output_size(w, k, p, s, 1)
+
+
+@pytest.mark.parametrize(
+    "args, error, message",
+    [
+        ((9, 3, 0, 1, 0), ValueError, "d must be an int >= 1, got 0"),
+        ((9, 3, 0, 1, 2.0), TypeError, "d must be an int >= 1, got 2.0"),
+        ((9, 3, 0, 1, True), TypeError, "d must be an int >= 1, got True"),
+        ((4, 3, 0, 1, 2), ValueError, "dilation d=2 spans d\\(k - 1\\) \\+ 1 = 5"),
+    ],
+)
+def test_conv_output_size_names_a_bad_dilation(args, error, message):
+    with pytest.raises(error, match=message):
+        conv_output_size(*args)
+
+
 @pytest.mark.parametrize("args", [(0, 3), (5, 0), (5, 3, -1), (5, 3, 0, 0), (3, 7, 1)])
 def test_conv_output_size_rejects_bad_sizes(args):
     with pytest.raises(ValueError):

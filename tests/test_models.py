@@ -35,6 +35,7 @@ from nbhelpers.models import (
     BuiltModel,
     CharCNN,
     ImageNetClassifier,
+    TextCNN,
     WeightsFileError,
     WeightsUnavailableError,
     cached_weights_path,
@@ -237,6 +238,79 @@ def test_charcnn_rejects_bad_hyperparameters_naming_them(kwargs, error):
     name, value = next(iter(kwargs.items()))
     with pytest.raises(error, match=f"{name} must be a positive int, got {value!r}"):
         CharCNN(**kwargs)
+
+
+# --- TextCNN -----------------------------------------------------------------------------------
+
+
+def test_textcnn_defaults_follow_the_table_of_its_docstring():
+    model = TextCNN()
+    assert model.contexts == (2, 3, 4, 5)
+    assert count_parameters(model) == 38_456
+    x = torch.randint(0, 31, (3, 23))
+    embedded = model.embedding(x).transpose(1, 2)
+    assert embedded.shape == (3, 10, 23)
+    for conv, c in zip(model.convs, model.contexts):
+        assert conv(embedded).shape == (3, 32, 24 - c)
+    assert model.features(x).shape == (3, 128)
+    assert model(x).shape == (3, 2)
+    assert TextCNN()(torch.zeros(0, 23, dtype=torch.long)).shape == (0, 2)
+
+
+def test_each_width_of_textcnn_is_a_charcnn_detector_in_the_channels_layout():
+    """With CharCNN's single-channel kernel rearranged to (out, embedding_dim, c), the
+    pooled features of each width equal CharCNN's features for that context."""
+    torch.manual_seed(0)
+    text = TextCNN(contexts=(2, 4), conv_width=6, embedding_dim=5).eval()
+    x = torch.randint(0, 31, (4, 23))
+    features = text.features(x)
+    for index, (conv, c) in enumerate(zip(text.convs, text.contexts)):
+        char = CharCNN(context=c, conv_width=6, embedding_dim=5).eval()
+        with torch.no_grad():
+            char.embedding.weight.copy_(text.embedding.weight)
+            # CharCNN's kernel reads position-major (c, embedding_dim) values in one row
+            char.conv.weight.copy_(conv.weight.transpose(1, 2).reshape(6, 1, c * 5))
+            char.conv.bias.copy_(conv.bias)
+            expected = char.features(x)
+        torch.testing.assert_close(features[:, 6 * index : 6 * (index + 1)], expected)
+
+
+def test_textcnn_pools_over_every_window_including_the_last():
+    model = TextCNN(contexts=(3,), conv_width=1).eval()
+    with torch.no_grad():
+        model.embedding.weight.zero_()
+        model.embedding.weight[5] = 1.0  # only token 5 has a nonzero embedding
+        model.convs[0].weight.fill_(1.0)
+        model.convs[0].bias.zero_()
+        x = torch.zeros(1, 23, dtype=torch.long)
+        x[0, -1] = 5  # token 5 only in the last window
+        assert model.features(x).item() > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"contexts": ()}, ValueError, "at least one"),
+        ({"contexts": (3, 3)}, ValueError, "distinct"),
+        ({"contexts": 3}, TypeError, "a sequence of ints, got 3"),
+        ({"contexts": "345"}, TypeError, "a sequence of ints"),
+        ({"contexts": (2, 0)}, ValueError, "context must be a positive int, got 0"),
+        ({"contexts": (2.0,)}, TypeError, "context must be a positive int, got 2.0"),
+        ({"contexts": (24,)}, ValueError, "context=24 is longer than .* 23 tokens"),
+        ({"conv_width": 0}, ValueError, "conv_width must be a positive int, got 0"),
+        ({"max_len": "22"}, TypeError, "max_len must be a positive int"),
+    ],
+)
+def test_textcnn_rejects_bad_hyperparameters_naming_them(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        TextCNN(**kwargs)
+
+
+def test_textcnn_checks_its_token_ids_as_charcnn_does():
+    with pytest.raises(ValueError, match="token id 31"):
+        TextCNN()(torch.full((2, 23), 31, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\(B, 23\) \(max_len \+ 1\), got \(2, 22\)"):
+        TextCNN()(torch.zeros(2, 22, dtype=torch.long))
 
 
 # --- transfer-learning model -------------------------------------------------------------------

@@ -71,6 +71,52 @@ def test_annotated_matrix_writes_white_on_the_dark_end_of_viridis_and_black_on_t
     assert colours == {"0": "white", "9": "black"}
 
 
+def test_annotated_matrix_with_negative_entries_puts_the_most_negative_at_the_dark_end():
+    fig = plotting.plot_annotated_matrices({"G": torch.tensor([[-4.0, 0.0, 4.0]])})
+    image = fig.axes[0].images[0]
+    assert image.norm.vmin == -4.0
+    colours = {t.get_text(): t.get_color() for t in fig.axes[0].texts}
+    assert colours["-4"] == "white" and colours["4"] == "black"
+
+
+def test_annotated_matrices_take_a_size_per_matrix_within_the_page():
+    wide = plotting.plot_annotated_matrices(
+        {"a": torch.ones(9, 9), "b": torch.ones(9, 9)}, size=3.5
+    )
+    assert wide.get_size_inches()[0] == pytest.approx(7.0)
+    many = plotting.plot_annotated_matrices(
+        {str(i): torch.ones(2, 2) for i in range(4)}, size=3.5
+    )
+    assert many.get_size_inches()[0] <= plotting.PAGE_WIDTH + 1e-9
+
+
+def test_kernel_recovery_draws_the_loss_on_a_log_axis_and_both_kernels_on_one_scale():
+    true = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    learned = true - 0.004  # the zeros become -0.004: written "0.00", not "-0.00"
+    fig = plotting.plot_kernel_recovery([12.0, 0.5, 1e-3], learned[None, None], true)
+    loss_axes, learned_axes, true_axes = fig.axes
+    assert loss_axes.get_yscale() == "log"
+    assert list(loss_axes.lines[0].get_ydata()) == [12.0, 0.5, 1e-3]
+    assert [t.get_text() for t in learned_axes.texts][:3] == ["-1.00", "0.00", "1.00"]
+    assert learned_axes.images[0].get_array()[0, 1] == pytest.approx(-0.004)
+    assert [t.get_text() for t in true_axes.texts][3] == "-2.00"
+    assert learned_axes.images[0].get_clim() == true_axes.images[0].get_clim()
+
+
+@pytest.mark.parametrize(
+    "losses, learned, message",
+    [
+        ([1.0], torch.zeros(2, 3, 3), "learned kernel must be"),
+        ([1.0], torch.zeros(2, 2), "the kernels differ in shape"),
+        ([], torch.zeros(3, 3), "at least one value"),
+        ([1.0, 0.0], torch.zeros(3, 3), "all > 0"),
+    ],
+)
+def test_kernel_recovery_names_the_bad_input(losses, learned, message):
+    with pytest.raises(ValueError, match=message):
+        plotting.plot_kernel_recovery(losses, learned, torch.zeros(3, 3))
+
+
 def test_confusion_matrix_text_follows_the_cell_brightness():
     fig = plotting.plot_confusion_matrix(np.array([[99, 1], [50, 50]]), ["a", "b"])
     colours = {t.get_text().split("\n")[0]: t.get_color() for t in fig.axes[0].texts}

@@ -152,7 +152,7 @@ def test_a_pcam_folder_in_the_data_folder_is_used_ahead_of_the_synthetic_set(
     isolated_data,
 ):
     write_pcam_split(isolated_data, "train", 20, seed=1)
-    write_pcam_split(isolated_data, "val", 8, seed=2)
+    write_pcam_split(isolated_data, "valid", 8, seed=2)
     data = HistopathologyRecipe(**TINY).prepare()
     assert data.source.kind == "local" and "PCam" in str(data.source)
     assert data.folder is None
@@ -168,9 +168,42 @@ def test_a_pcam_folder_in_the_data_folder_is_used_ahead_of_the_synthetic_set(
 
 def test_a_pcam_folder_too_small_for_the_recipe_is_passed_over(isolated_data):
     write_pcam_split(isolated_data, "train", 10)
-    write_pcam_split(isolated_data, "val", 8)
+    write_pcam_split(isolated_data, "valid", 8)
     data = HistopathologyRecipe(**TINY).prepare()
     assert data.source.kind == "embedded" and "synthetic" in data.source.detail
+
+
+def test_pcam_valid_split_alone_gives_validation_its_first_patches_and_training_the_next(
+    isolated_data,
+):
+    x, y = write_pcam_split(isolated_data, "valid", 20, seed=3)
+    data = HistopathologyRecipe(**TINY).prepare()  # 16 training + 4 validation patches
+    assert data.source.kind == "local" and data.folder is None
+    assert data.source.detail.endswith(
+        "PCam's valid split alone: patches 0-3 validate, 4-19 train"
+    )
+    as_chw = torch.from_numpy(x).permute(0, 3, 1, 2)
+    assert torch.equal(data.valid_images, as_chw[:4])
+    assert torch.equal(data.train_images, as_chw[4:20])
+    assert data.valid_targets.tolist() == y[:4].tolist()
+    assert data.train_targets.tolist() == y[4:20].tolist()
+
+
+def test_pcam_valid_split_too_small_for_both_parts_is_passed_over(isolated_data):
+    write_pcam_split(isolated_data, "valid", 19)
+    data = HistopathologyRecipe(**TINY).prepare()
+    assert data.source.kind == "embedded" and "synthetic" in data.source.detail
+
+
+def test_pcams_own_splits_come_before_the_valid_split_alone(isolated_data):
+    x_train, _ = write_pcam_split(isolated_data, "train", 16, seed=1)
+    x_valid, _ = write_pcam_split(isolated_data, "valid", 20, seed=2)
+    data = HistopathologyRecipe(**TINY).prepare()
+    assert "alone" not in data.source.detail
+    assert torch.equal(data.train_images, torch.from_numpy(x_train).permute(0, 3, 1, 2))
+    assert torch.equal(
+        data.valid_images, torch.from_numpy(x_valid[:4]).permute(0, 3, 1, 2)
+    )
 
 
 # ---- training ----------------------------------------------------------------------------------

@@ -47,8 +47,12 @@ ERROR_SELECTORS = [
 # fails here. Update the number when a chapter gains or drops a figure on purpose.
 MIN_FIGURES = {
     "book/intro": 0,
-    "book/01_convolution": 6,  # connectivity, banded matrix, animation, layer grid, 2 output rows
-    "book/02_padding_stride_pooling": 7,  # animation, strides, padding, receptive field, pooling x2, GAP
+    # connectivity, banded matrix, animation, layer grid, 2 output rows, kernel recovery,
+    # learned edges, backward pass
+    "book/01_convolution": 9,
+    # animation, strides, padding, receptive field, paths of 7x7 vs 3x3 stack, pooling x2,
+    # GAP, 1x1 channel mixing
+    "book/02_padding_stride_pooling": 9,
     "book/03_training_engine": 2,  # bar samples, training history
     "book/04_mnist": 6,  # architecture, samples, schedule, history, feature maps, softmax bars
     "book/05_transfer_learning": 10,  # patches, BGR, augmentation, 2 histories, 2 without/with, confusion, PR, raw patch

@@ -3,23 +3,31 @@
 PCam (CC0) is the source of the Kaggle "Histopathologic Cancer Detection" set: 96x96 RGB patches
 of lymph node sections, label 1 when the centre 32x32 holds tumour tissue. torchvision's layout
 (``torchvision.datasets.PCAM``) is ``<root>/pcam/camelyonpatch_level_2_split_<s>_{x,y}.h5`` with
-``<s>`` one of ``train``, ``valid`` (torchvision's split "val") and ``test``; dataset ``x`` holds
-the images, (N, 96, 96, 3) uint8, and ``y`` the labels, (N, 1, 1, 1) uint8.
+``<s>`` one of ``train``, ``valid`` and ``test``; dataset ``x`` holds the images,
+(N, 96, 96, 3) uint8, and ``y`` the labels, (N, 1, 1, 1) uint8. The splits are named as in the
+file names and in the rest of this book: "train", "valid" (torchvision calls it "val") and "test".
 
 Where a PCam folder comes from, in order: the data folder, the mirror (``find_pcam``), a download
 of the needed splits from Zenodo into the data folder (``download_pcam``); ``resolve_pcam`` tries
 the three and says why it found none, so that the caller can fall back to the next source.
+
+From the command line, ``python -m nbhelpers.data.pcam fetch --split valid`` fetches one split
+(the validation split: 0.8 GB) into the data folder, after printing what, how much and where;
+``--dry-run`` prints only that plan (``main``).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import errno
 import gzip
+import math
 import os
 import shutil
+import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +38,9 @@ import torch
 from nbhelpers import storage
 from nbhelpers.data.patches import PATCH_SIZE
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "valid", "test")
 PCAM_DIR = "pcam"
 IMAGE_BYTES = 96 * 96 * 3
-# torchvision calls the validation split "val"; its files say "valid".
-_FILE_SPLIT = {"train": "train", "val": "valid", "test": "test"}
 ZENODO_RECORD = "https://zenodo.org/records/2546921"
 
 
@@ -43,7 +49,7 @@ class PcamFile:
     """One file of a split as published: the ``.h5.gz`` at ``url``, decompressed to ``name``.
 
     Attributes:
-        split: "train", "val" or "test"; kind: "x" (images) or "y" (labels).
+        split: "train", "valid" or "test"; kind: "x" (images) or "y" (labels).
         name: the ``.h5`` file name in torchvision's layout.
         url: where its gzip-compressed form is downloaded from.
         gz_bytes: the size of the download; rows: the patches it holds.
@@ -68,8 +74,8 @@ class PcamFile:
 def _checked_split(split: object) -> str:
     if split not in SPLITS:
         hint = (
-            " (torchvision's name for the validation split is 'val')"
-            if split == "valid"
+            " (torchvision's 'val' is called 'valid' here, as in PCam's file names)"
+            if split == "val"
             else ""
         )
         raise ValueError(f"unknown PCam split {split!r}: use one of {SPLITS}{hint}")
@@ -77,8 +83,8 @@ def _checked_split(split: object) -> str:
 
 
 def file_name(split: str, kind: str) -> str:
-    """The ``.h5`` file name of ``split`` ("train", "val", "test") and ``kind`` ("x" or "y")."""
-    return f"camelyonpatch_level_2_split_{_FILE_SPLIT[_checked_split(split)]}_{kind}.h5"
+    """The ``.h5`` file name of ``split`` ("train", "valid", "test") and ``kind`` ("x" or "y")."""
+    return f"camelyonpatch_level_2_split_{_checked_split(split)}_{kind}.h5"
 
 
 def _published(
@@ -103,6 +109,7 @@ def _published(
 # prototype PCAM gives the Drive files the sha256 below, so they are the same bytes). The md5
 # column of the PCam README on GitHub has the rows of "valid" and "test" swapped; this table
 # follows the files. Rows: the PCam README (2**18 training, 2**15 validation and test patches).
+# A download is checked against both digests (``storage.download``).
 
 FILES: dict[str, tuple[PcamFile, PcamFile]] = {
     "train": (
@@ -123,9 +130,9 @@ FILES: dict[str, tuple[PcamFile, PcamFile]] = {
             "b74126d2c01b20d3661f9b46765d29cf4e4fba6faba29c8e0d09d406331ab75a",
         ),
     ),
-    "val": (
+    "valid": (
         _published(
-            "val",
+            "valid",
             "x",
             805_965_320,
             32_768,
@@ -133,7 +140,7 @@ FILES: dict[str, tuple[PcamFile, PcamFile]] = {
             "f82ee1670d027b4ec388048d9eabc2186b77c009655dae76d624c0ecb053ccb2",
         ),
         _published(
-            "val",
+            "valid",
             "y",
             3_038,
             32_768,
@@ -160,6 +167,11 @@ FILES: dict[str, tuple[PcamFile, PcamFile]] = {
         ),
     ),
 }
+
+
+def published_rows(split: str) -> int:
+    """The number of patches PCam publishes in ``split`` (262,144 train, 32,768 valid, test)."""
+    return FILES[_checked_split(split)][0].rows
 
 
 @dataclass(frozen=True)
@@ -194,24 +206,28 @@ class PcamDownloadPlan:
         splits: the splits asked for; files: those of their files not yet in the data folder.
         download_bytes: the size of the downloads; disk_bytes: the disk space needed meanwhile
             (every decompressed file, plus the largest download while it is decompressed).
+        folder: where the files go (``$NBHELPERS_DATA/pcam``); shown: that folder written from
+            its variable, without this machine's absolute path.
 
-    ``str(plan)`` is the announcement, e.g. "PCam: downloading splits train, val: 7.2 GB ...".
+    ``str(plan)`` is the announcement, e.g. "PCam: downloading splits train, valid: 7.2 GB ...
+    into $NBHELPERS_DATA/pcam ...".
     """
 
     splits: tuple[str, ...]
     files: tuple[PcamFile, ...]
     download_bytes: int
     disk_bytes: int
+    folder: Path = field(compare=False)
+    shown: str = field(compare=False)
 
     def __str__(self) -> str:
         splits = ", ".join(self.splits)
         if not self.files:
-            return (
-                f"PCam: splits {splits} already in the data folder; nothing to download"
-            )
+            return f"PCam: splits {splits} already in {self.shown}; nothing to download"
         return (
-            f"PCam: downloading splits {splits}: {_gb(self.download_bytes)} in {len(self.files)} files "
-            f"from {ZENODO_RECORD} (needs about {_gb(self.disk_bytes)} of disk while decompressing)"
+            f"PCam: downloading splits {splits}: {_gb(self.download_bytes)} in "
+            f"{len(self.files)} files from {ZENODO_RECORD} into {self.shown} (needs about "
+            f"{_gb(self.disk_bytes)} of disk while decompressing)"
         )
 
 
@@ -219,26 +235,30 @@ class PcamDownloadPlan:
 
 
 def pcam_patches(
-    split: str, root: str | os.PathLike[str] | None = None, limit: int | None = None
+    split: str,
+    root: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    start: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The patches of one PCam split, read from its two HDF5 files.
 
-    Only the rows returned are read: ``limit`` slices the datasets, the rest of the file stays on
-    disk (the training images take 7.2 GB).
+    Only the rows returned are read: ``start`` and ``limit`` slice the datasets, the rest of the
+    file stays on disk (the training images take 7.2 GB).
 
     Args:
-        split: "train", "val" or "test" (torchvision's names).
+        split: "train", "valid" or "test" (PCam's file names; torchvision says "val").
         root: the folder holding ``pcam/``; None searches the data folder, then the mirror, for a
             ``pcam/`` holding both files of ``split``.
-        limit: read only the first ``limit`` patches; None reads them all.
+        limit: read only ``limit`` patches; None reads them all (from ``start`` on).
+        start: the first patch read (an int >= 0).
 
     Returns:
         The pair (images, labels), images (N, 96, 96, 3) uint8 RGB and labels (N,) int64, 1 when
         the centre 32x32 holds tumour tissue.
 
     Raises:
-        ValueError: an unknown split, a ``limit`` that is not a positive int or is larger than the
-            split, or a file that is not a PCam HDF5 file (truncated, foreign, missing ``x``/``y``,
+        ValueError: an unknown split, a ``limit`` that is not a positive int, a ``start`` that is
+            not an int >= 0, rows beyond the end of the split, or a file that is not a PCam HDF5 file (truncated, foreign, missing ``x``/``y``,
             wrong shape or dtype, images and labels of different lengths, a label other than 0/1);
             the message names the file or the value.
         FileNotFoundError: a file of the split is missing (named), or no folder holds the split.
@@ -248,19 +268,22 @@ def pcam_patches(
         isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
     ):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ValueError(f"start must be an int >= 0, got {start!r}")
     folder = _split_folder(split, root)
     images_path, labels_path = (folder / file_name(split, kind) for kind in ("x", "y"))
     with _open_h5(images_path) as images_file, _open_h5(labels_path) as labels_file:
         images = _images_dataset(images_file, images_path)
         labels = _labels_dataset(labels_file, labels_path)
         rows = _matching_rows(images, labels, images_path, labels_path)
-        if limit is not None and limit > rows:
+        if start >= rows or (limit is not None and start + limit > rows):
+            asked = f"start={start}" + (f", limit={limit}" if limit is not None else "")
             raise ValueError(
-                f"limit={limit} is larger than the {split} split: {images_path} holds {rows} patches"
+                f"{asked} reaches beyond the {split} split: {images_path} holds {rows} patches"
             )
-        n = rows if limit is None else limit
-        x = _read(images, n, images_path)
-        y = _read(labels, n, labels_path).reshape(n)
+        n = rows - start if limit is None else limit
+        x = _read(images, start, n, images_path)
+        y = _read(labels, start, n, labels_path).reshape(n)
     _check_labels(y, labels_path)
     return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(
         y.astype(np.int64)
@@ -289,7 +312,7 @@ def find_pcam(needed: Mapping[str, int]) -> PcamFolder | None:
     """The first of data folder and mirror whose ``pcam/`` supplies ``needed[split]`` patches of each split.
 
     Args:
-        needed: split -> number of patches, e.g. ``{"train": 32_000, "val": 4_000}``; 0 means
+        needed: split -> number of patches, e.g. ``{"train": 32_000, "valid": 4_000}``; 0 means
             "not needed".
 
     Returns:
@@ -359,7 +382,8 @@ def pcam_download_plan(splits: Iterable[str] | str) -> PcamDownloadPlan:
         ValueError: an unknown split, or no split.
     """
     chosen = _checked_splits(splits)
-    folder = storage.data_dir() / PCAM_DIR
+    data = storage.data_dir()
+    folder = data / PCAM_DIR
     files = tuple(
         entry
         for split in chosen
@@ -370,7 +394,8 @@ def pcam_download_plan(splits: Iterable[str] | str) -> PcamDownloadPlan:
     disk_bytes = sum(entry.h5_bytes for entry in files) + max(
         (entry.gz_bytes for entry in files), default=0
     )
-    return PcamDownloadPlan(chosen, files, download_bytes, disk_bytes)
+    shown = storage.relative_detail(folder, data, storage.LOCAL)
+    return PcamDownloadPlan(chosen, files, download_bytes, disk_bytes, folder, shown)
 
 
 def download_pcam(
@@ -378,6 +403,7 @@ def download_pcam(
     *,
     announce: Callable[[str], None] = print,
     progress: bool = True,
+    timeout: float = 30.0,
 ) -> PcamFolder:
     """Download the files of ``splits`` into ``$NBHELPERS_DATA/pcam/``, checked, decompressed, atomically.
 
@@ -386,7 +412,8 @@ def download_pcam(
     ``storage.download``), decompressed through a temporary file that is checked as a PCam HDF5
     file before it is renamed into place, then deleted. Files already present are kept; a
     checked ``.h5.gz`` left by an interrupted run is reused. An interruption leaves complete
-    files only.
+    files only, so running it again fetches what is still missing. ``timeout``: seconds each
+    network operation may take (``storage.download``).
 
     Returns:
         The data folder as a ``PcamFolder`` (source "download", or "local" when nothing was missing).
@@ -427,7 +454,7 @@ def download_pcam(
     folder.mkdir(exist_ok=True)
     try:
         for entry in plan.files:
-            _fetch(entry, folder, progress, reuse=entry in reusable)
+            _fetch(entry, folder, progress, timeout, reuse=entry in reusable)
     finally:
         if created and not any(folder.iterdir()):
             folder.rmdir()
@@ -460,7 +487,9 @@ def download_deadline(gz_bytes: int) -> float:
     return DOWNLOAD_BASE_S + gz_bytes / DOWNLOAD_MIN_BYTES_PER_S
 
 
-def _fetch(entry: PcamFile, folder: Path, progress: bool, reuse: bool) -> None:
+def _fetch(
+    entry: PcamFile, folder: Path, progress: bool, timeout: float, reuse: bool
+) -> None:
     """Download (unless ``reuse``) and decompress one file into ``folder``; delete the ``.gz``."""
     target = folder / entry.name
     archive = folder / f"{entry.name}.gz"
@@ -471,6 +500,7 @@ def _fetch(entry: PcamFile, folder: Path, progress: bool, reuse: bool) -> None:
             entry.sha256,
             md5=entry.md5,
             progress=progress,
+            timeout=timeout,
             deadline=download_deadline(entry.gz_bytes),
         )
     try:
@@ -707,9 +737,9 @@ def _matching_rows(
     return int(images.shape[0])
 
 
-def _read(dataset: h5py.Dataset, n: int, path: Path) -> np.ndarray:
+def _read(dataset: h5py.Dataset, start: int, n: int, path: Path) -> np.ndarray:
     try:
-        return dataset[:n]
+        return dataset[start : start + n]
     except OSError as error:
         raise ValueError(
             f"{path}: cannot read {dataset.name!r} (damaged: {error})"
@@ -731,3 +761,99 @@ def _gb(n_bytes: int) -> str:
     if n_bytes >= 100_000:
         return f"{n_bytes / 1e6:.1f} MB"
     return f"{n_bytes:,} bytes"
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m nbhelpers.data.pcam fetch --split valid [--dry-run] [--timeout SECONDS]``.
+
+    Prints the plan first (the splits, each missing file with its size and sha256, the folder),
+    then fetches the missing files with ``download_pcam`` (checked, decompressed, each file
+    renamed into place only when complete) and names the folder they are in.
+
+    The exit status it returns: 0 done (also: nothing to do, or a dry run); 1 the fetch
+    failed (one line on stderr naming why; complete files are kept, so running the command
+    again continues); 2 bad arguments (argparse); 130 interrupted.
+    """
+    args = _parser().parse_args(argv)
+    splits = tuple(dict.fromkeys(args.split))
+    try:
+        plan = pcam_download_plan(splits)
+        print(plan)
+        for entry in plan.files:
+            print(f"  {entry.name}.gz  {_gb(entry.gz_bytes)}  sha256 {entry.sha256}")
+        if plan.files:
+            print(f"  ({plan.shown} is {plan.folder})")
+        if args.dry_run:
+            return 0
+        folder = download_pcam(
+            splits, announce=lambda _: None, progress=True, timeout=args.timeout
+        )
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the files already complete are kept; run the command again to "
+            "fetch the rest",
+            file=sys.stderr,
+        )
+        return 130
+    except (storage.DownloadError, ValueError, OSError) as error:
+        # PermissionError and ENOSPC are OSErrors: one line, not a traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    counts = ", ".join(
+        f"{split} {rows:,} patches" for split, rows in folder.rows.items()
+    )
+    print(f"done: PCam {counts} in {folder.root / PCAM_DIR}")
+    return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds > 0, got {text!r}"
+        )
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nbhelpers.data.pcam",
+        description="Fetch PatchCamelyon (PCam) splits into the data folder "
+        f"(${storage.DATA_ENV}/pcam), in torchvision's layout, checked against the "
+        "published sha256 and md5.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    fetch = commands.add_parser(
+        "fetch",
+        help="download and decompress splits (valid: 0.8 GB, test: 0.8 GB, train: 6.4 GB)",
+        description="Print the plan, then download the files of the splits not yet in the "
+        "data folder. An interrupted fetch keeps the complete files; run it again to "
+        "fetch the rest.",
+    )
+    fetch.add_argument(
+        "--split",
+        action="append",
+        required=True,
+        choices=SPLITS,
+        help="a split to fetch (repeat for several); 'valid' is enough for the quick profile",
+    )
+    fetch.add_argument(
+        "--dry-run", action="store_true", help="print the plan and fetch nothing"
+    )
+    fetch.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=30.0,
+        help="seconds each network operation may take (default 30)",
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,7 +2,7 @@
 
 - ``bar_cnn()``: chapter 03's small network for the bar images.
 - ``mnist_cnn()``: chapter 04's LeNet-style network (MNIST).
-- ``CharCNN``: chapter 07's character-level CNN (names).
+- ``CharCNN``: chapter 07's character-level CNN (names); ``TextCNN``: several widths at once.
 - ``histopathology_resnet18()``: chapter 05's ResNet18 backbone + head, as a ``BuiltModel(model,
   weights_source)``; ``set_trainable``, ``count_parameters`` for its two training phases.
 - ``imagenet_classifier()``: a pretrained ImageNet ResNet18/AlexNet for chapter 06, as an
@@ -13,7 +13,7 @@
 """
 
 from .bars import bar_cnn
-from .charcnn import CharCNN
+from .charcnn import CharCNN, TextCNN
 from .mnist import mnist_cnn
 from .parameters import count_parameters, set_trainable
 from .pretrained import (
@@ -47,6 +47,7 @@ __all__ = [
     "WEIGHT_MODES",
     "BuiltModel",
     "CharCNN",
+    "TextCNN",
     "ImageNetClassifier",
     "ResolvedWeights",
     "WeightsFileError",

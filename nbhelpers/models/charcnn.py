@@ -1,6 +1,13 @@
-"""The character-level CNN of chapter 07 (gender of Spanish given names)."""
+"""The character-level CNNs of chapter 07 (gender of Spanish given names).
+
+``CharCNN``: one width of n-gram detectors (the lecture notebook's network, its pooling fixed).
+``TextCNN``: several widths side by side (Kim 2014). Both check their sizes when built and
+their token ids on every call (``checks.positive_ints``, ``checks.token_ids``).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -25,9 +32,12 @@ class CharCNN(nn.Module):
     ``MaxPool1d(kernel_size=MAX_LEN - context + 1)`` while its input holds ``MAX_LEN + 1`` tokens,
     so the convolution yields ``MAX_LEN - context + 2`` positions (21 for context 3) and the pool,
     one position short, silently dropped the last window, which starts at character
-    ``MAX_LEN + 1 - context`` of the name: whatever a name of 20 or more characters (context 3;
-    19 or more for context 4) holds there was never seen. Here the pool kernel is the full
-    convolution output length.
+    ``MAX_LEN + 1 - context`` of the name. That window holds letters of every name of 20 or
+    more characters (context 3; 19 or more for context 4), and it is the only all-padding
+    window of a name of exactly 19 characters (context 3; 18 for context 4): for all these
+    names the detectors' responses to it were never seen. Shorter names have at least two
+    all-padding windows and lose nothing. Here the pool kernel is the full convolution output
+    length.
 
     Raises (constructor): TypeError for a size that is not an int, ValueError for one below 1 or a
     ``context`` longer than the input. Raises (forward): TypeError for anything but an int64 tensor,
@@ -79,7 +89,7 @@ class CharCNN(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled n-gram features. x: (B, max_len + 1) int64 -> (B, conv_width)."""
-        self._check_tokens(x)
+        checks.token_ids(x, self.seq_len, self.vocab_size, self.embedding.weight.device)
         batch = x.shape[0]
         # Sizes spelled out, not -1: an empty batch (B = 0) keeps its shape too.
         embedded = self.embedding(x).reshape(
@@ -93,26 +103,88 @@ class CharCNN(nn.Module):
         """x: (B, max_len + 1) int64 token ids -> (B, 2) logits."""
         return self.fc(self.features(x))
 
-    def _check_tokens(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"expected a tensor of token ids, got {type(x).__name__}")
-        if x.dtype != torch.int64:
-            raise TypeError(f"expected int64 token ids, got dtype {x.dtype}")
-        if x.dim() != 2 or x.shape[1] != self.seq_len:
+
+class TextCNN(nn.Module):
+    """Kim's textCNN over characters: n-gram detectors of several widths side by side.
+
+    One ``Conv1d`` per width c in ``contexts``, each max-pooled over all of its window
+    positions; the pooled features of all widths are concatenated and classified. Kim (2014)
+    uses widths 3, 4 and 5 over words. The embedding dimensions are the input channels and the
+    kernel spans c characters: the same detectors as ``CharCNN``'s (whose single-channel kernel
+    of ``c * embedding_dim`` values with stride ``embedding_dim`` also reads c whole
+    characters), in the usual layout, which runs faster.
+
+    Shapes with the defaults (contexts 2, 3, 4, 5 with 32 detectors each; 38,456 parameters):
+
+    ===========  ====================================================  =============
+    step         layer                                                 output
+    ===========  ====================================================  =============
+    input        token ids                                             (B, 23)
+    embed        Embedding(31, 10), channels first                     (B, 10, 23)
+    width c      Conv1d(10, 32, kernel_size=c), ReLU                   (B, 32, 24-c)
+    pool         max over the 24 - c positions of each width           (B, 32)
+    concatenate  the 4 widths                                          (B, 128)
+    classify     Linear(128, 256), ReLU, Dropout(0.5), Linear(256, 2)  (B, 2)
+    ===========  ====================================================  =============
+    """
+
+    def __init__(
+        self,
+        contexts: Sequence[int] = (2, 3, 4, 5),
+        conv_width: int = 32,
+        vocab_size: int = len(CHARS),
+        max_len: int = MAX_LEN,
+        embedding_dim: int = 10,
+        fc_width: int = 256,
+    ) -> None:
+        super().__init__()
+        checks.positive_ints(
+            conv_width=conv_width,
+            vocab_size=vocab_size,
+            max_len=max_len,
+            embedding_dim=embedding_dim,
+            fc_width=fc_width,
+        )
+        self.seq_len = max_len + 1
+        self.contexts = _checked_contexts(contexts, self.seq_len)
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(embedding_dim, conv_width, kernel_size=c) for c in self.contexts
+        )
+        self.relu = nn.ReLU()
+        self.fc = nn.Sequential(
+            nn.Linear(conv_width * len(self.contexts), fc_width),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(fc_width, 2),
+        )
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, max_len + 1) int64 -> (B, conv_width * len(contexts)), widths in order."""
+        checks.token_ids(x, self.seq_len, self.vocab_size, self.embedding.weight.device)
+        embedded = self.embedding(x).transpose(1, 2)  # (B, embedding_dim, max_len + 1)
+        # each width: (B, conv_width, positions), max over every position -> (B, conv_width)
+        pooled = [self.relu(conv(embedded)).amax(dim=-1) for conv in self.convs]
+        return torch.cat(pooled, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, max_len + 1) int64 token ids -> (B, 2) logits."""
+        return self.fc(self.features(x))
+
+
+def _checked_contexts(contexts: object, seq_len: int) -> tuple[int, ...]:
+    """``contexts`` as a tuple of distinct widths, each an int in [1, seq_len]."""
+    if isinstance(contexts, (str, bytes)) or not isinstance(contexts, Sequence):
+        raise TypeError(f"contexts must be a sequence of ints, got {contexts!r}")
+    if not contexts or len(set(contexts)) != len(contexts):
+        raise ValueError(
+            f"contexts must be distinct widths, at least one, got {contexts!r}"
+        )
+    for context in contexts:
+        checks.positive_ints(context=context)
+        if context > seq_len:
             raise ValueError(
-                f"expected token ids of shape (B, {self.seq_len}) (max_len + 1), got {tuple(x.shape)}"
+                f"context={context} is longer than the input of max_len + 1 = {seq_len} tokens"
             )
-        weight_device = self.embedding.weight.device
-        if x.device != weight_device:
-            raise ValueError(
-                f"token ids are on {x.device} but the model is on {weight_device}"
-            )
-        # Only on the CPU: reading values back from an accelerator would cost a sync every step
-        # (there an out-of-range id trips the embedding's own device-side check instead).
-        if x.device.type == "cpu" and x.numel() > 0:
-            low, high = int(x.min()), int(x.max())
-            if low < 0 or high >= self.vocab_size:
-                bad = low if low < 0 else high
-                raise ValueError(
-                    f"token id {bad} is outside the vocabulary [0, {self.vocab_size})"
-                )
+    return tuple(contexts)

@@ -10,8 +10,10 @@ phase 2 ("finetune") unfreezes everything and fine-tunes with rates ten times sm
 
 Where the patches come from, in order (``prepare``): a Kaggle-layout folder with enough labelled
 patches in the data folder or the mirror (the source's data); PatchCamelyon (PCam), the public
-data set the Kaggle set was cut from, in torchvision's layout in the data folder or the mirror,
-or downloaded when ``download`` is set (the full profile) and the machine is online; else a
+data set the Kaggle set was cut from, in torchvision's layout in the data folder or the mirror:
+its train and valid splits, or its valid split alone when it holds enough patches for both parts
+(``python -m nbhelpers.data.pcam fetch --split valid``, 0.8 GB, suits the quick profile); PCam
+downloaded when ``download`` is set (the full profile) and the machine is online; else a
 synthetic set generated once. The patches are decoded once into a uint8 tensor that lives on the
 training device; batches are cut from it and augmented there (``DeviceBatches`` with
 ``BatchAugment``; see ``nbhelpers.data.pipeline``).
@@ -47,7 +49,13 @@ from nbhelpers.data.histopathology import (
     synthetic_patches,
 )
 from nbhelpers.data.loaders import DeviceBatches
-from nbhelpers.data.pcam import PcamFolder, pcam_patches, resolve_pcam
+from nbhelpers.data.pcam import (
+    PcamFolder,
+    find_pcam,
+    pcam_patches,
+    published_rows,
+    resolve_pcam,
+)
 from nbhelpers.data.pipeline import BatchAugment, centre_crop, decode_patches
 from nbhelpers.device import get_device, seed_everything
 from nbhelpers.models import (
@@ -68,9 +76,10 @@ RECIPE_VERSION = 3
 # the source's split of the shuffled Kaggle labels: 80% train, 20% validation
 TRAIN_SHARE = 0.8
 CACHE_FOLDER = "models"
-# PCam's own splits stand in for the source's split of the Kaggle labels: training patches come
-# from PCam's "train" split, validation patches from its "val" split (the first ones of each).
-PCAM_SPLITS = {"train": "train", "valid": "val"}
+# With PCam's valid split alone, both parts come from it, from disjoint ranges: validation
+# its first valid_size patches, training the train_size patches after them. The
+# two ranges hold patches of the same slides, which PCam's own splits never share, so the
+# validation accuracy is somewhat optimistic there.
 
 
 @dataclass(frozen=True)
@@ -174,9 +183,16 @@ class HistopathologyRecipe(ProfiledRecipe):
         if folder is not None:
             return self._from_folder(folder, num_workers)
         wanted = {
-            PCAM_SPLITS["train"]: self.train_size,
-            PCAM_SPLITS["valid"]: self.valid_size,
+            "train": self.train_size,
+            "valid": self.valid_size,
         }
+        both = find_pcam(wanted)
+        if both is not None:
+            return self._from_pcam(both)
+        if needed <= published_rows("valid"):
+            valid_only = find_pcam({"valid": needed})
+            if valid_only is not None:
+                return self._from_pcam_valid_split(valid_only)
         lookup = resolve_pcam(wanted, download=self.download)
         if lookup.folder is not None:
             return self._from_pcam(lookup.folder)
@@ -213,10 +229,31 @@ class HistopathologyRecipe(ProfiledRecipe):
     def _from_pcam(self, pcam: PcamFolder) -> PatchData:
         parts = {}
         for role, size in (("train", self.train_size), ("valid", self.valid_size)):
-            images, labels = pcam_patches(PCAM_SPLITS[role], root=pcam.root, limit=size)
+            images, labels = pcam_patches(role, root=pcam.root, limit=size)
             parts[role] = (images.permute(0, 3, 1, 2).contiguous(), labels)
         return PatchData(
             *parts["train"], *parts["valid"], source=pcam.source, folder=None
+        )
+
+    def _from_pcam_valid_split(self, pcam: PcamFolder) -> PatchData:
+        """Validation: patches [0, valid_size) of PCam's valid split; training the next
+        train_size; the source's detail says so."""
+        valid = pcam_patches("valid", root=pcam.root, limit=self.valid_size)
+        train = pcam_patches(
+            "valid", root=pcam.root, limit=self.train_size, start=self.valid_size
+        )
+        end = self.valid_size + self.train_size
+        detail = (
+            f"{pcam.source.detail}; PCam's valid split alone: patches "
+            f"0-{self.valid_size - 1:,} validate, {self.valid_size:,}-{end - 1:,} train"
+        )
+        return PatchData(
+            train[0].permute(0, 3, 1, 2).contiguous(),
+            train[1],
+            valid[0].permute(0, 3, 1, 2).contiguous(),
+            valid[1],
+            source=dataclasses.replace(pcam.source, detail=detail),
+            folder=None,
         )
 
     def batches(

@@ -241,6 +241,22 @@ CASES = [
         ValueError,
         "kernel size k=7 exceeds the padded input width w \\+ 2p = 5",
     ),
+    _case(
+        "output-size-dilated-kernel-too-large",
+        "conv_output_size",
+        "w=4, k=3, d=2 (the dilated kernel spans 5 pixels)",
+        lambda ws: conv_output_size(4, 3, 0, 1, 2),
+        ValueError,
+        "k=3 with dilation d=2 spans d\\(k - 1\\) \\+ 1 = 5 .*w \\+ 2p = 4",
+    ),
+    _case(
+        "output-size-zero-dilation",
+        "conv_output_size",
+        "d=0",
+        lambda ws: conv_output_size(28, 3, 0, 1, 0),
+        ValueError,
+        "d must be an int >= 1, got 0",
+    ),
     # ---- pooling ---------------------------------------------------------------------------------
     _case(
         "max-pool-zero-window",

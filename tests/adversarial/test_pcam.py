@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import hashlib
+import io
 import os
 import shutil
 import urllib.parse
@@ -63,7 +65,10 @@ def _patches(ws: Workspace, split: object = "train", **kwargs: object) -> object
 
 
 def _publish(
-    ws: Workspace, split: str = "val", n: int = 3, body: dict[str, bytes] | None = None
+    ws: Workspace,
+    split: str = "valid",
+    n: int = 3,
+    body: dict[str, bytes] | None = None,
 ) -> None:
     """Serve ``split`` from the fault server (``body`` replaces a file's content) and point FILES at it."""
     entries = []
@@ -116,6 +121,41 @@ def _no_folder_with_reason(words: str):
     return check
 
 
+class FetchFailed(Exception):
+    """The fetch command ended with a non-zero status; the message holds it and stderr's last line."""
+
+
+def _fetch(ws: Workspace, *arguments: str) -> str:
+    """Run ``python -m nbhelpers.data.pcam fetch ARGUMENTS`` in-process; FetchFailed if it fails."""
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            status = pcam.main(["fetch", *arguments])
+        except SystemExit as stop:
+            status = stop.code
+    if status != 0:
+        lines = err.getvalue().strip().splitlines() or ["(no message)"]
+        raise FetchFailed(f"exit {status}: {lines[-1]}")
+    return out.getvalue()
+
+
+def _serve_instead(ws: Workspace, kind: str, route: Route) -> None:
+    """Publish the valid split, then answer ``route`` where the ``kind`` file should come."""
+    _publish(ws, "valid")
+    entry = pcam.FILES["valid"][0 if kind == "x" else 1]
+    ws.server.routes["/" + entry.url.rsplit("/", 1)[-1]] = route
+
+
+def _half_of_the_images(ws: Workspace) -> None:
+    _publish(ws, "valid")
+    path = "/" + pcam.file_name("valid", "x") + ".gz"
+    body = ws.server.routes[path].body
+    ws.server.routes[path] = Route(body=body[: len(body) // 2], announce=len(body))
+
+
+_VALID_X_URL = "http://127.0.0.1:[0-9]+/camelyonpatch_level_2_split_valid_x.h5.gz"
+
+
 def _full_disk(ws: Workspace) -> None:
     ws.env.setattr(
         pcam.shutil,
@@ -137,14 +177,14 @@ def _throttled(ws: Workspace) -> None:
 CASES = [
     # ---- arguments
     Case(
-        "split-valid",
+        "split-val",
         "arguments",
         "pcam_patches",
-        "split='valid' (the file name's word, not torchvision's)",
-        "ValueError naming 'valid' and pointing to 'val'",
-        act=lambda ws: _patches(ws, "valid"),
+        "split='val' (torchvision's word, not the file names' and the book's)",
+        "ValueError naming 'val' and pointing to 'valid'",
+        act=lambda ws: _patches(ws, "val"),
         raises=ValueError,
-        names="'valid'.*'val'",
+        names="'val'.*'valid'",
     ),
     Case(
         "split-not-a-string",
@@ -223,9 +263,9 @@ CASES = [
         "needed-nothing",
         "arguments",
         "find_pcam",
-        "needed={'val': 0}",
+        "needed={'valid': 0}",
         "ValueError: nothing asked for",
-        act=lambda ws: pcam.find_pcam({"val": 0}),
+        act=lambda ws: pcam.find_pcam({"valid": 0}),
         raises=ValueError,
         names="asks for no patches",
     ),
@@ -423,11 +463,11 @@ CASES = [
         "the mirror's labels file cut in half",
         "ValueError naming the file (not silently skipped)",
         setup=lambda ws: (
-            _split(ws, "val", folder="mirror"),
-            _truncate(ws, "mirror/pcam/" + pcam.file_name("val", "y")),
+            _split(ws, "valid", folder="mirror"),
+            _truncate(ws, "mirror/pcam/" + pcam.file_name("valid", "y")),
             ws.env.setenv("NBHELPERS_DATA_MIRROR", str(ws.mirror)),
         ),
-        act=lambda ws: pcam.find_pcam({"val": 2}),
+        act=lambda ws: pcam.find_pcam({"valid": 2}),
         raises=ValueError,
         names="mirror/pcam/camelyonpatch_level_2_split_valid_y.h5 cannot be read",
     ),
@@ -450,11 +490,11 @@ CASES = [
         setup=lambda ws: (
             _publish(ws),
             (ws.data / "pcam").mkdir(),
-            (ws.data / "pcam" / (pcam.file_name("val", "x") + ".gz")).write_bytes(
+            (ws.data / "pcam" / (pcam.file_name("valid", "x") + ".gz")).write_bytes(
                 b"someone's file"
             ),
         ),
-        act=lambda ws: pcam.download_pcam("val", **QUIET),
+        act=lambda ws: pcam.download_pcam("valid", **QUIET),
         raises=ValueError,
         names="split_valid_x.h5.gz is not the published",
     ),
@@ -466,10 +506,10 @@ CASES = [
         "ValueError naming the file; it is kept, nothing fetched",
         setup=lambda ws: (
             _publish(ws),
-            _split(ws, "val", n=3),
-            _truncate(ws, _x("val")),
+            _split(ws, "valid", n=3),
+            _truncate(ws, _x("valid")),
         ),
-        act=lambda ws: pcam.download_pcam("val", **QUIET),
+        act=lambda ws: pcam.download_pcam("valid", **QUIET),
         raises=ValueError,
         names="split_valid_x.h5 cannot be read as HDF5",
     ),
@@ -480,7 +520,7 @@ CASES = [
         "download_pcam",
         "NBHELPERS_OFFLINE=1 with splits missing",
         "DownloadError naming the variable and the splits, before anything is fetched",
-        act=lambda ws: pcam.download_pcam(["train", "val"], **QUIET),
+        act=lambda ws: pcam.download_pcam(["train", "valid"], **QUIET),
         raises=storage.DownloadError,
         names="NBHELPERS_OFFLINE.*PCam train, val",
     ),
@@ -502,7 +542,7 @@ CASES = [
         "10 bytes free on the data folder's disk",
         "OSError (ENOSPC) naming the folder and the sizes, before anything is fetched",
         setup=lambda ws: (_publish(ws), _full_disk(ws)),
-        act=lambda ws: pcam.download_pcam("val", **QUIET),
+        act=lambda ws: pcam.download_pcam("valid", **QUIET),
         raises=OSError,
         names="not enough free disk in .*/data .*needs about",
     ),
@@ -513,7 +553,7 @@ CASES = [
         "NBHELPERS_DATA_MIRROR names a missing folder",
         "FileNotFoundError naming the variable",
         setup=lambda ws: ws.env.setenv("NBHELPERS_DATA_MIRROR", str(ws.root / "gone")),
-        act=lambda ws: pcam.find_pcam({"val": 1}),
+        act=lambda ws: pcam.find_pcam({"valid": 1}),
         raises=FileNotFoundError,
         names="NBHELPERS_DATA_MIRROR=.*gone",
     ),
@@ -543,11 +583,11 @@ CASES = [
         "download_pcam",
         "the labels' .h5.gz served differs from the published sha256 (a changed file, a proxy's page)",
         "DownloadError naming the url; the images already fetched kept complete, nothing half-written",
-        setup=lambda ws: (_publish(ws), _tamper(ws, "val", "y", sha256="0" * 64)),
-        act=lambda ws: pcam.download_pcam("val", **QUIET),
+        setup=lambda ws: (_publish(ws), _tamper(ws, "valid", "y", sha256="0" * 64)),
+        act=lambda ws: pcam.download_pcam("valid", **QUIET),
         raises=storage.DownloadError,
         names="sha256 mismatch for http://127.0.0.1:[0-9]+/camelyonpatch_level_2_split_valid_y.h5.gz",
-        may_create=("data/pcam", "data/pcam/" + pcam.file_name("val", "x")),
+        may_create=("data/pcam", "data/pcam/" + pcam.file_name("valid", "x")),
     ),
     Case(
         "download-404",
@@ -557,9 +597,9 @@ CASES = [
         "DownloadError naming the url and the status; no empty pcam/ left",
         setup=lambda ws: (
             _publish(ws),
-            ws.server.routes.pop("/" + pcam.file_name("val", "x") + ".gz"),
+            ws.server.routes.pop("/" + pcam.file_name("valid", "x") + ".gz"),
         ),
-        act=lambda ws: pcam.download_pcam("val", **QUIET),
+        act=lambda ws: pcam.download_pcam("valid", **QUIET),
         raises=storage.DownloadError,
         names="HTTP 404 .* for http://127.0.0.1:[0-9]+/camelyonpatch_level_2_split_valid_x.h5.gz",
     ),
@@ -570,7 +610,7 @@ CASES = [
         "the published checksum matches, but the bytes are not gzip",
         "ValueError naming the url; neither the archive nor a partial .h5 left",
         setup=lambda ws: _publish(ws, body={"x": b"plain bytes, not gzip"}),
-        act=lambda ws: pcam.download_pcam("val", **QUIET),
+        act=lambda ws: pcam.download_pcam("valid", **QUIET),
         raises=ValueError,
         names="split_valid_x.h5.gz does not decompress as gzip",
     ),
@@ -581,10 +621,10 @@ CASES = [
         "a checked .h5.gz that decompresses to a text file",
         "ValueError naming the target file; nothing left",
         setup=lambda ws: _publish(ws, body={"y": gzip.compress(b"label\n0\n1\n")}),
-        act=lambda ws: pcam.download_pcam("val", **QUIET),
+        act=lambda ws: pcam.download_pcam("valid", **QUIET),
         raises=ValueError,
         names="data/pcam/camelyonpatch_level_2_split_valid_y.h5 is not an HDF5 file",
-        may_create=("data/pcam", "data/pcam/" + pcam.file_name("val", "x")),
+        may_create=("data/pcam", "data/pcam/" + pcam.file_name("valid", "x")),
     ),
     Case(
         "download-wrong-rows",
@@ -592,10 +632,10 @@ CASES = [
         "download_pcam",
         "a download holding 3 rows where the table says 5",
         "ValueError naming the file and both counts",
-        setup=lambda ws: (_publish(ws), _tamper(ws, "val", "x", rows=5)),
-        act=lambda ws: pcam.download_pcam("val", **QUIET),
+        setup=lambda ws: (_publish(ws), _tamper(ws, "valid", "x", rows=5)),
+        act=lambda ws: pcam.download_pcam("valid", **QUIET),
         raises=ValueError,
-        names="split_valid_x.h5 holds 3 rows; PCam's val split has 5",
+        names="split_valid_x.h5 holds 3 rows; PCam's valid split has 5",
     ),
     Case(
         "resolve-network-down",
@@ -605,9 +645,9 @@ CASES = [
         "no folder, the download's failure as the reason (the caller falls back)",
         setup=lambda ws: (
             _publish(ws),
-            _tamper(ws, "val", "x", url="http://127.0.0.1:9/x.h5.gz"),
+            _tamper(ws, "valid", "x", url="http://127.0.0.1:9/x.h5.gz"),
         ),
-        act=lambda ws: pcam.resolve_pcam({"val": 3}, download=True, **QUIET),
+        act=lambda ws: pcam.resolve_pcam({"valid": 3}, download=True, **QUIET),
         expect=_no_folder_with_reason("PCam download failed: network unreachable"),
     ),
     Case(
@@ -623,6 +663,101 @@ CASES = [
             8.0, pcam.resolve_pcam, {"val": 3}, download=True, **QUIET
         ),
         expect=_no_folder_with_reason("took more than 3"),
+    ),
+]
+
+
+CASES += [
+    # ---- the command line: python -m nbhelpers.data.pcam fetch
+    Case(
+        "fetch-split-val",
+        "cli",
+        "python -m nbhelpers.data.pcam fetch",
+        "--split val (torchvision's word)",
+        "exit 2 naming 'val' and the choices, before anything is fetched",
+        act=lambda ws: _fetch(ws, "--split", "val"),
+        raises=FetchFailed,
+        names="exit 2: .*invalid choice: 'val' \\(choose from 'train', 'valid', 'test'\\)",
+    ),
+    Case(
+        "fetch-timeout-negative",
+        "cli",
+        "python -m nbhelpers.data.pcam fetch",
+        "--timeout -1",
+        "exit 2 naming the value, before anything is fetched",
+        act=lambda ws: _fetch(ws, "--split", "valid", "--timeout", "-1"),
+        raises=FetchFailed,
+        names="exit 2: .*--timeout: must be a number of seconds > 0, got '-1'",
+    ),
+    Case(
+        "fetch-offline",
+        "cli",
+        "python -m nbhelpers.data.pcam fetch",
+        "NBHELPERS_OFFLINE=1",
+        "the plan, then exit 1 naming the variable; nothing fetched",
+        act=lambda ws: _fetch(ws, "--split", "valid"),
+        raises=FetchFailed,
+        names="exit 1: error: offline \\(NBHELPERS_OFFLINE is set\\)",
+    ),
+    Case(
+        "fetch-read-only-data",
+        "cli",
+        "python -m nbhelpers.data.pcam fetch",
+        "a read-only data folder",
+        "exit 1 naming the folder and the variable to set",
+        setup=lambda ws: (ws.env.delenv("NBHELPERS_OFFLINE"), os.chmod(ws.data, 0o555)),
+        act=lambda ws: _fetch(ws, "--split", "valid"),
+        raises=FetchFailed,
+        names="exit 1: error: the data folder .*/data is not writable.*NBHELPERS_DATA",
+    ),
+    Case(
+        "fetch-truncated-transfer",
+        "network",
+        "python -m nbhelpers.data.pcam fetch",
+        "the server announces the whole images file and sends half of it, every time",
+        "exit 1 naming the url after the retries; no pcam/ and no partial file left",
+        setup=_half_of_the_images,
+        act=lambda ws: _fetch(ws, "--split", "valid"),
+        raises=FetchFailed,
+        names=f"exit 1: error: .*{_VALID_X_URL}.*gave up after 4 attempts",
+    ),
+    Case(
+        "fetch-wrong-hash",
+        "network",
+        "python -m nbhelpers.data.pcam fetch",
+        "the images file served differs from the published digests (a changed upload)",
+        "exit 1 naming the url and the digests; nothing left",
+        setup=lambda ws: _serve_instead(
+            ws, "x", Route(body=gzip.compress(b"other bytes"))
+        ),
+        act=lambda ws: _fetch(ws, "--split", "valid"),
+        raises=FetchFailed,
+        names=f"exit 1: error: (md5|sha256) mismatch for {_VALID_X_URL}: expected",
+    ),
+    Case(
+        "fetch-html-page",
+        "network",
+        "python -m nbhelpers.data.pcam fetch",
+        "HTTP 200 with an HTML page (a captive portal) where the labels file belongs",
+        "exit 1 naming the url; the images fetched before are kept complete and checked",
+        setup=lambda ws: _serve_instead(
+            ws, "y", Route(body=b"<html><body>Sign in to the network</body></html>")
+        ),
+        act=lambda ws: _fetch(ws, "--split", "valid"),
+        raises=FetchFailed,
+        names="exit 1: error: (md5|sha256) mismatch for .*split_valid_y.h5.gz",
+        may_create=("data/pcam", "data/pcam/" + pcam.file_name("valid", "x")),
+    ),
+    Case(
+        "fetch-stalled-server",
+        "network",
+        "python -m nbhelpers.data.pcam fetch --timeout 0.2",
+        "the server waits 2 s before answering, every time",
+        "exit 1 naming the url within the retries' time; nothing left",
+        setup=lambda ws: _serve_instead(ws, "x", Route(body=b"late", delay=2.0)),
+        act=lambda ws: _fetch(ws, "--split", "valid", "--timeout", "0.2"),
+        raises=FetchFailed,
+        names=f"exit 1: error: .*{_VALID_X_URL}",
     ),
 ]
 
