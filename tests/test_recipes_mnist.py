@@ -106,12 +106,15 @@ def test_scaled_max_lr_follows_the_square_root_rule():
         scaled_max_lr(0)
 
 
-def test_split_sizes_keep_the_request_when_it_fits_and_shrink_in_proportion_otherwise():
+def test_split_sizes_keep_a_request_that_fits_and_refuse_one_that_does_not():
     assert split_sizes(60_000, 55_000, 5_000) == (55_000, 5_000)
-    assert split_sizes(1_497, 12_000, 2_000) == (1_283, 214)
-    assert split_sizes(2, 10, 10) == (1, 1)
-    with pytest.raises(ValueError):
-        split_sizes(1, 1, 1)
+    with pytest.raises(ValueError, match=r"64,000 images, but the data holds 60,000"):
+        split_sizes(60_000, 59_000, 5_000)
+    # the embedded stand-in for MNIST shrinks in proportion, one image per part at least
+    assert split_sizes(1_497, 12_000, 2_000, stand_in=True) == (1_283, 214)
+    assert split_sizes(2, 10, 10, stand_in=True) == (1, 1)
+    with pytest.raises(ValueError, match="valid_size=200"):
+        split_sizes(1_497, 10**12, 200, stand_in=True)
 
 
 @settings(max_examples=30, deadline=None)
@@ -125,6 +128,10 @@ def test_split_matches_random_split_and_is_disjoint(n, train, valid, seed):
     dataset = MNISTDataset(
         torch.zeros(n, 1, 28, 28), torch.zeros(n, dtype=torch.long), "test"
     )
+    if train + valid > n:
+        with pytest.raises(ValueError, match="but the data holds"):
+            split_mnist(dataset, train, valid, seed)
+        return
     train_set, valid_set = split_mnist(dataset, train, valid, seed)
     t, v = split_sizes(n, train, valid)
     assert (len(train_set), len(valid_set)) == (t, v)

@@ -18,7 +18,6 @@ of one process. The last line printed reads ``valid_accuracy=... valid_loss=... 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
 import time
@@ -28,7 +27,6 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from nbhelpers import locks
 from nbhelpers.device import checked_device, get_device, max_cpu_threads
 from nbhelpers.recipes.mnist import BASE_MAX_LR, MnistRecipe
 from nbhelpers.signals import sigterm_as_interrupt
@@ -238,8 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with sigterm_as_interrupt() as received:
         try:
-            with checkpoint_lock(args):
-                run(argv)
+            run(argv)  # the Trainer holds --checkpoint's lock for the run
         except KeyboardInterrupt:
             signum = received[0] if received else signal.SIGINT
             name = signal.Signals(signum).name
@@ -261,28 +258,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             if dist.is_available() and dist.is_initialized():
                 dist.destroy_process_group()
     return 0
-
-
-def checkpoint_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager:
-    """The lock on ``--checkpoint`` for the run, taken by the process that writes it (rank 0).
-
-    Two runs given the same file would overwrite each other's checkpoint every epoch: the
-    second is refused with ``locks.FileInUseError`` naming the first. Arguments that ``run``
-    will refuse (a missing folder, bad launch variables) get no lock: ``run`` names them.
-    """
-    if args.checkpoint is None:
-        return contextlib.nullcontext()
-    try:
-        path = check_checkpoint_path(Path(args.checkpoint))
-        writes = (
-            distributed.world_size_from_env() == 1
-            or distributed.launch_settings()["RANK"].strip() == "0"
-        )
-    except (OSError, ValueError):
-        return contextlib.nullcontext()
-    if not writes:
-        return contextlib.nullcontext()
-    return locks.exclusive(path, what="checkpoint")
 
 
 def _what_was_kept(args: argparse.Namespace) -> str:

@@ -31,7 +31,7 @@ from nbhelpers.data.mnist import MNISTDataset, load_mnist
 from nbhelpers.device import get_device, seed_everything
 from nbhelpers.models import mnist_cnn
 from nbhelpers.recipes.common import PRECISION_CHOICES, ProfiledRecipe
-from nbhelpers.storage import DataSource
+from nbhelpers.storage import EMBEDDED, DataSource
 from nbhelpers.train import Callback, Trainer, distributed
 from nbhelpers.train.precision import resolve_precision
 
@@ -50,7 +50,8 @@ class MnistRecipe(ProfiledRecipe):
     """What to train and how; the defaults are the lecture notebook's recipe, peak 0.003.
 
     Attributes:
-        train_size, valid_size: sizes of the seeded split of the 60,000 training images.
+        train_size, valid_size: sizes of the seeded split of the 60,000 training images
+            (in proportion on the embedded stand-in, see ``split_sizes``).
         epochs: passes over the training split.
         batch_size: training examples per optimizer step (per process under torchrun).
         eval_batch_size: validation batch size (any size gives the same means).
@@ -103,9 +104,15 @@ class MnistRecipe(ProfiledRecipe):
         checks.integer(self.eval_batch_size, "MnistRecipe.eval_batch_size")
 
     def prepare(self, dataset: MNISTDataset | None = None) -> MnistData:
-        """The seeded split of ``dataset`` (default: ``load_mnist()``), with its source."""
+        """The seeded split of ``dataset`` (default: ``load_mnist()``), with its source.
+
+        Sizes the data cannot give are refused; on the embedded stand-in for MNIST they
+        shrink in proportion (``split_sizes``).
+        """
         dataset = dataset if dataset is not None else load_mnist()
-        train, valid = split_mnist(dataset, self.train_size, self.valid_size, self.seed)
+        stand_in = getattr(dataset.source, "kind", None) == EMBEDDED
+        sizes = self.train_size, self.valid_size
+        train, valid = split_mnist(dataset, *sizes, self.seed, stand_in)
         return MnistData(dataset, train, valid, dataset.source)
 
     def train(
@@ -252,27 +259,38 @@ def scaled_max_lr(
     return base_max_lr * math.sqrt(batch_size / base_batch_size)
 
 
-def split_sizes(available: int, train_size: int, valid_size: int) -> tuple[int, int]:
-    """(train, valid) sizes that fit into ``available`` examples, in the requested proportion.
+def split_sizes(
+    available: int, train_size: int, valid_size: int, stand_in: bool = False
+) -> tuple[int, int]:
+    """(train, valid) sizes out of ``available`` examples.
 
-    Unchanged when ``train_size + valid_size <= available``; otherwise both shrink by the same
-    factor (the offline fallback has only 1,497 training images), keeping at least one of each.
+    Unchanged when ``train_size + valid_size <= available``. More than the data holds is
+    refused, except from a stand-in data set (the 1,497 embedded digits that replace MNIST
+    offline), where both shrink by the same factor as long as each keeps at least one image
+    by that factor (a request of 10**12 + 200 would leave 0 to validate on: refused).
+
+    Raises:
+        ValueError: sizes the data cannot give, naming them and the data's count.
     """
-    if available < 2:
-        raise ValueError(f"need at least 2 examples to split, got {available}")
-    if train_size < 1 or valid_size < 1:
-        raise ValueError(
-            f"train_size and valid_size must be >= 1, got {train_size} and {valid_size}"
-        )
     requested = train_size + valid_size
     if requested <= available:
         return train_size, valid_size
-    valid = min(available - 1, max(1, round(available * valid_size / requested)))
+    shares = (available * train_size / requested, available * valid_size / requested)
+    if not stand_in or min(shares) < 1:
+        raise ValueError(
+            f"train_size={train_size:,} + valid_size={valid_size:,} = {requested:,} images, "
+            f"but the data holds {available:,}"
+        )
+    valid = min(available - 1, round(shares[1]))
     return available - valid, valid
 
 
 def split_mnist(
-    dataset: MNISTDataset, train_size: int, valid_size: int, seed: int = 0
+    dataset: MNISTDataset,
+    train_size: int,
+    valid_size: int,
+    seed: int = 0,
+    stand_in: bool = False,
 ) -> tuple[Subset, Subset]:
     """Disjoint, seeded training and validation subsets of ``dataset``.
 
@@ -282,7 +300,7 @@ def split_mnist(
     60,000 images and seed 0 this is the source notebook's split. Sizes are capped by
     ``split_sizes``.
     """
-    train_size, valid_size = split_sizes(len(dataset), train_size, valid_size)
+    train_size, valid_size = split_sizes(len(dataset), train_size, valid_size, stand_in)
     order = torch.randperm(
         len(dataset), generator=torch.Generator().manual_seed(seed)
     ).tolist()

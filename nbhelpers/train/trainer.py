@@ -14,7 +14,8 @@ Each addition overrides one method of the core (``core.py``) and is shown in the
   progress bar, checked batches, non-blocking copies to CUDA;
 - ``end_epoch``: a non-finite validation loss stops the run; a checkpoint after every epoch;
 - ``evaluate``: sums kept on the device, all-reduced across processes;
-- ``run``: resumes from ``checkpoint`` when the file exists (checked against ``meta`` and this
+- ``run``: holds the lock of ``checkpoint`` (one writer per file) and resumes from it when the
+  file exists (checked against ``meta`` and this
   Trainer first, all or nothing) and writes it after every epoch;
 - ``save_checkpoint`` / ``load_checkpoint``: atomic writes, verified all-or-nothing reads.
 """
@@ -25,6 +26,7 @@ import copy
 import math
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import RandomSampler
 from torch.utils.data.distributed import DistributedSampler
 
+from nbhelpers import locks
 from nbhelpers.train import distributed
 from nbhelpers.train.arguments import (
     check_inputs,
@@ -346,11 +349,30 @@ class Trainer(TrainerCore):
         check_run(self, epochs, train_loader, valid_loader, window_size, meta)
         target = self.epoch + epochs
         path = check_checkpoint_path(checkpoint) if checkpoint is not None else None
-        if path is not None and path.exists():
-            check_meta(read_meta(path), meta, path)
-            self.load_checkpoint(path)
-        if self.epoch >= target:
-            return
+        # One writer per checkpoint: a second run given the same file is refused, naming
+        # the first (two runs would overwrite each other's state every epoch).
+        writes = path is not None and self.rank == 0
+        with locks.exclusive(path, "checkpoint") if writes else nullcontext():
+            if path is not None and path.exists():
+                check_meta(read_meta(path), meta, path)
+                self.load_checkpoint(path)
+            if self.epoch < target:
+                self._train_until(
+                    target, train_loader, valid_loader, window_size, path, meta
+                )
+        if self.verbose and self.rank == 0 and self.stop_reason:
+            print(f"stopped after epoch {self.epoch}: {self.stop_reason}", flush=True)
+
+    def _train_until(
+        self,
+        target: int,
+        train_loader: Iterable,
+        valid_loader: Iterable | None,
+        window_size: int | None,
+        path: Path | None,
+        meta: dict[str, Any] | None,
+    ) -> None:
+        """The epochs up to ``target``, after the last checks of the loaders and schedule."""
         train = self._prepare_loader(train_loader, train=True)
         valid = (
             None if valid_loader is None else self._prepare_loader(valid_loader, False)
@@ -374,8 +396,6 @@ class Trainer(TrainerCore):
             # keep train_log aligned with global_step (one entry per completed step)
             if not self.distributed:
                 self._flush(check_finite=False)
-        if self.verbose and self.rank == 0 and self.stop_reason:
-            print(f"stopped after epoch {self.epoch}: {self.stop_reason}", flush=True)
 
     def _check_scheduler_steps(self, epochs: int, steps_per_epoch: int | None) -> None:
         """Refuse a run that would step a fixed-length scheduler (OneCycleLR) past its end."""

@@ -27,6 +27,13 @@ def _digits() -> MNISTDataset:
     return MNISTDataset(images, targets, DataSource("embedded", "digits"))
 
 
+def _real(count: int) -> MNISTDataset:
+    """``count`` blank images presented as real MNIST from the mirror."""
+    images = torch.zeros(count, 1, 28, 28)
+    targets = torch.zeros(count, dtype=torch.long)
+    return MNISTDataset(images, targets, DataSource("mirror", "MNIST/raw"))
+
+
 def _train_mnist(ws: Workspace, **options: object) -> object:
     recipe = MnistRecipe(**TINY_MNIST)
     threads = torch.get_num_threads()
@@ -356,6 +363,30 @@ CASES = [
         act=lambda ws: _train_mnist(ws, checkpoint=ws.root / "nowhere" / "ck.pt"),
         raises=FileNotFoundError,
         names="checkpoint folder does not exist: .*nowhere",
+    ),
+    Case(
+        "mnist-sizes-above-the-data",
+        "arguments",
+        "MnistRecipe.prepare",
+        "train_size=900, valid_size=200 on a data set of 1,000 real images",
+        "ValueError naming both sizes and the data's count (no silent shrinking)",
+        act=lambda ws: MnistRecipe(train_size=900, valid_size=200).prepare(
+            _real(1_000)
+        ),
+        raises=ValueError,
+        names=r"train_size=900 \+ valid_size=200 = 1,100 images, but the data holds 1,000",
+    ),
+    Case(
+        "mnist-sizes-beyond-the-stand-in",
+        "arguments",
+        "MnistRecipe.prepare",
+        "train_size=10**12, valid_size=200 on the 1,497 embedded digits",
+        "ValueError: the stand-in shrinks in proportion only while each part keeps an image",
+        act=lambda ws: MnistRecipe(train_size=10**12, valid_size=200).prepare(
+            _digits()
+        ),
+        raises=ValueError,
+        names=r"valid_size=200 = .* images, but the data holds 1,497",
     ),
     bad_name(
         "digits",

@@ -7,6 +7,7 @@ import io
 import math
 import os
 import pickle
+import signal
 import socket
 import stat
 import zipfile
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from harness import Case, Workspace, run_case
 from torch.utils.data import DataLoader, TensorDataset
 
+from nbhelpers import locks
 from nbhelpers.storage import current_umask
 from nbhelpers.train import (
     EarlyStopping,
@@ -265,6 +267,48 @@ def _exhausted_one_cycle(ws: Workspace) -> None:
     trainer = _trainer(scheduler="onecycle")  # 4 steps in all; one epoch takes 2
     trainer.run(1, _data())
     trainer.run(2, _data())
+
+
+class _InterruptingAdamW(torch.optim.AdamW):
+    """AdamW that sends this process a SIGINT (a Ctrl-C) right after its third step."""
+
+    steps = 0
+
+    def step(self, closure=None):  # type: ignore[override]
+        result = super().step(closure)
+        type(self).steps += 1
+        if type(self).steps == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+
+def _ctrl_c_inside_a_step(ws: Workspace) -> dict[str, int]:
+    """Train until the SIGINT lands between optim.step() and the Trainer's bookkeeping."""
+    _InterruptingAdamW.steps = 0
+    model = _net()
+    optim = _InterruptingAdamW(model.parameters(), lr=1e-3)
+    trainer = Trainer(model, optim, F.cross_entropy, device="cpu", verbose=False)
+    try:
+        trainer.run(4, _data(64))
+    except KeyboardInterrupt:
+        pass
+    state = next(iter(optim.state.values()))
+    return {
+        "optimizer steps": int(state["step"]),
+        "global_step": trainer.global_step,
+        "logged": len(trainer.train_log["loss"]),
+    }
+
+
+def _step_and_bookkeeping_agree(counts: dict[str, int], ws: Workspace) -> None:
+    if len(set(counts.values())) != 1 or counts["global_step"] != 3:
+        pytest.fail(f"the step and its bookkeeping disagree: {counts}")
+
+
+def _checkpoint_in_use(ws: Workspace) -> None:
+    target = ws.root / "ckpt.pt"
+    with locks.exclusive(target, "checkpoint"):
+        _trainer().run(1, _data(), checkpoint=target)
 
 
 # ---- cases ---------------------------------------------------------------------------------------
@@ -980,7 +1024,30 @@ ARGUMENT_CASES = [
     ),
 ]
 
-CASES = CHECKPOINT_CASES + ENVIRONMENT_CASES + ARGUMENT_CASES
+ROUND_TWO_CASES = [
+    Case(
+        "ctrl-c-between-step-and-count",
+        "signals",
+        "Trainer.run",
+        "a SIGINT that arrives right after optimizer.step(), before the step is counted",
+        "KeyboardInterrupt after the step is booked: optimizer, global_step and the log agree",
+        act=_ctrl_c_inside_a_step,
+        expect=_step_and_bookkeeping_agree,
+    ),
+    Case(
+        "run-on-a-checkpoint-in-use",
+        "concurrent writers",
+        "Trainer.run",
+        "run(checkpoint=...) on a file whose lock another writer holds",
+        "FileInUseError naming the holder before anything is loaded or written",
+        act=_checkpoint_in_use,
+        raises=locks.FileInUseError,
+        names=r"ckpt\.pt.* is in use .*pid",
+        may_create=("ckpt.pt.lock",),
+    ),
+]
+
+CASES = CHECKPOINT_CASES + ENVIRONMENT_CASES + ARGUMENT_CASES + ROUND_TWO_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
