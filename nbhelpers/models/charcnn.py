@@ -161,10 +161,10 @@ class TextCNN(nn.Module):
         )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, max_len + 1) int64 -> (B, conv_width * len(contexts)), widths in order."""
+        """x: (B, max_len + 1) int64 -> (B, conv_width * len(contexts)) features."""
         checks.token_ids(x, self.seq_len, self.vocab_size, self.embedding.weight.device)
         embedded = self.embedding(x).transpose(1, 2)  # (B, embedding_dim, max_len + 1)
-        # each width: (B, conv_width, positions), max over every position -> (B, conv_width)
+        # per width: (B, conv_width, positions) -> max over positions -> (B, conv_width)
         pooled = [self.relu(conv(embedded)).amax(dim=-1) for conv in self.convs]
         return torch.cat(pooled, dim=1)
 

@@ -166,7 +166,7 @@ def _full_disk(ws: Workspace) -> None:
 
 def _throttled(ws: Workspace) -> None:
     _publish(ws)
-    for entry in pcam.FILES["val"]:
+    for entry in pcam.FILES["valid"]:
         path = urllib.parse.urlsplit(entry.url).path
         ws.server.routes[path] = Route(
             body=ws.server.routes[path].body, trickle=2.0, trickle_body_only=True
@@ -660,7 +660,7 @@ CASES = [
         "back to the synthetic set); nothing left",
         setup=_throttled,
         act=lambda ws: within(
-            8.0, pcam.resolve_pcam, {"val": 3}, download=True, **QUIET
+            8.0, pcam.resolve_pcam, {"valid": 3}, download=True, **QUIET
         ),
         expect=_no_folder_with_reason("took more than 3"),
     ),
