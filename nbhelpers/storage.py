@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal, NamedTuple
 
 from nbhelpers import locks
+from nbhelpers.checks import env_flag
 from nbhelpers.signals import cleanup_on_sigterm
 
 DATA_ENV = "NBHELPERS_DATA"
@@ -55,9 +56,6 @@ DOWNLOAD = "download"
 EMBEDDED = "embedded"
 SourceKind = Literal["local", "mirror", "download", "embedded"]
 SOURCE_KINDS: tuple[str, ...] = (LOCAL, MIRROR, DOWNLOAD, EMBEDDED)
-
-_TRUE_WORDS = ("1", "true", "yes", "on")
-_FALSE_WORDS = ("", "0", "false", "no", "off")
 
 
 # ---- provenance ----------------------------------------------------------------------------------
@@ -123,22 +121,6 @@ def relative_detail(path: Path, root: Path, kind: str) -> str:
 
 
 # ---- environment ---------------------------------------------------------------------------------
-
-
-def env_flag(name: str) -> bool:
-    """A yes/no environment variable: "1"/"true"/"yes"/"on" -> True; unset, "", "0"/"false"/"no"/"off" -> False.
-
-    Raises:
-        ValueError: any other value, naming the variable (a typo must not silently mean "no").
-    """
-    value = os.environ.get(name, "").strip().lower()
-    if value in _TRUE_WORDS:
-        return True
-    if value in _FALSE_WORDS:
-        return False
-    raise ValueError(
-        f"{name}={os.environ[name]!r}: use one of 1/true/yes/on or 0/false/no/off"
-    )
 
 
 def offline() -> bool:
