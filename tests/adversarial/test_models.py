@@ -26,6 +26,7 @@ from fake_weights import (
 )
 from harness import Case, Route, Workspace, run_case, within
 
+from nbhelpers.interpret import guided_backprop
 from nbhelpers.models import (
     CharCNN,
     WeightsFileError,
@@ -835,6 +836,32 @@ ARGUMENT_CASES = [
         act=lambda ws: CharCNN()(_tokens(device="meta")),
         raises=ValueError,
         names="token ids are on meta but the model is on cpu",
+    ),
+]
+
+
+class _FunctionalReLU(torch.nn.Module):
+    """Declares an ``nn.ReLU`` but calls ``F.relu``: the declared gate never runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+        self.relu = torch.nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.relu(self.linear(x))
+
+
+ARGUMENT_CASES += [
+    Case(
+        "guided-backprop-functional-relu",
+        "arguments",
+        "guided_backprop",
+        "a model with an unused nn.ReLU whose forward calls F.relu",
+        "ValueError: no gate ran in the forward pass (not the plain gradient, silently)",
+        act=lambda ws: guided_backprop(_FunctionalReLU(), torch.randn(2, 4)),
+        raises=ValueError,
+        names=r"none of the 1 gated modules .* ran",
     ),
 ]
 

@@ -13,7 +13,12 @@ from nbhelpers.chapter import start_chapter
 from nbhelpers.data.mnist import MNISTDataset, embedded_digits
 from nbhelpers.device import cpu_threads, profile
 from nbhelpers.models import CharCNN
-from nbhelpers.recipes.histopathology import HistopathologyRecipe
+from nbhelpers.recipes.histopathology import (
+    CACHE_FOLDER,
+    CachedModel,
+    HistopathologyRecipe,
+    trained_histopathology_model,
+)
 from nbhelpers.recipes.mnist import MnistRecipe
 from nbhelpers.recipes.names import NamesRecipe, female_probability
 from nbhelpers.storage import DataSource
@@ -424,6 +429,56 @@ CASES = [
         expect=lambda p, ws: (
             None if p[0] == p[1] == p[2] and p[3] == p[4] else pytest.fail(str(p))
         ),
+    ),
+]
+
+
+TINY_HISTOPATHOLOGY = {
+    "train_size": 16,
+    "valid_size": 4,
+    "epochs_frozen": 1,
+    "epochs_finetune": 1,
+    "batch_size": 8,
+    "synthetic_size": 20,
+    "weights": "none",
+    "precision": "32",
+}
+
+
+def _patches_and_a_full_model_cache(ws: Workspace) -> None:
+    """The tiny synthetic set in the data folder, and a 64 KiB disk where models are cached."""
+    HistopathologyRecipe(**TINY_HISTOPATHOLOGY).prepare()
+    ws.small_disk(f"data/{CACHE_FOLDER}", 64)
+
+
+def _train_and_cache(ws: Workspace) -> CachedModel:
+    recipe = HistopathologyRecipe(**TINY_HISTOPATHOLOGY)
+    threads = torch.get_num_threads()
+    try:
+        return trained_histopathology_model(recipe, recipe.prepare(), "cpu")
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _model_returned_not_cached(result: CachedModel, ws: Workspace) -> None:
+    assert isinstance(result.model, torch.nn.Module), result
+    assert not result.loaded_from_cache
+    assert result.not_cached and "No space left on device" in result.not_cached, result
+    assert list((ws.data / CACHE_FOLDER).iterdir()) == []  # no temporary file left
+
+
+CASES += [
+    Case(
+        "histopathology-cache-full-disk",
+        "full disk",
+        "trained_histopathology_model",
+        "train the chapter 06 model with its cache folder on a real 64 KiB tmpfs (torch "
+        "raises RuntimeError: [enforce fail at inline_container.cc] on a full disk)",
+        "the trained model returned, with why it was not cached (ENOSPC); no temporary "
+        "file in the cache folder",
+        setup=_patches_and_a_full_model_cache,
+        act=_train_and_cache,
+        expect=_model_returned_not_cached,
     ),
 ]
 
