@@ -367,3 +367,41 @@ def guided_backprop_arguments(model: Any, x: Any, activations: Any) -> None:
             f"{type(model).__name__} has no {names} module: guided backpropagation "
             "would equal the plain gradient"
         )
+
+
+def lr_range_test_arguments(
+    start: Any, end: Any, steps: Any, diverge: Any, beta: Any
+) -> None:
+    """``LRRangeTest``: rates 0 < start < end, steps an int >= 2, diverge > 1, beta in
+    [0, 1)."""
+    positive_number(start, "start")
+    positive_number(end, "end")
+    if start >= end:
+        raise ValueError(
+            f"start must be below end (the rate grows), got start={start!r}, end={end!r}"
+        )
+    integer(steps, "steps", minimum=2)
+    if not is_number(diverge) or not 1 < diverge < math.inf:
+        raise ValueError(f"diverge must be a finite number > 1, got {diverge!r}")
+    if not is_number(beta) or not 0 <= beta < 1:
+        raise ValueError(f"beta must be a number in [0, 1), got {beta!r}")
+
+
+def lr_range_test_trainer(trainer: Any) -> None:
+    """The Trainer an ``LRRangeTest`` runs in: an optimizer, no scheduler (the test sets
+    the rate itself) and each step's loss on the host when the step ends
+    (``log_every=1``; ``TrainerCore`` always has it)."""
+    if trainer.optim is None:
+        raise ValueError("LRRangeTest needs an optimizer; the Trainer has none")
+    if trainer.scheduler is not None:
+        kind = type(trainer.scheduler).__name__
+        raise ValueError(
+            f"LRRangeTest sets the learning rate itself; build the Trainer without a "
+            f"scheduler (got {kind})"
+        )
+    log_every = getattr(trainer, "log_every", 1)
+    if log_every != 1:
+        raise ValueError(
+            "LRRangeTest reads each step's loss when the step ends; build the Trainer "
+            f"with log_every=1 (got log_every={log_every})"
+        )

@@ -1299,7 +1299,8 @@ _LAYER_COLOURS = {
 }
 
 
-def _layer_label(layer: torch.nn.Module) -> str:
+def layer_label(layer: torch.nn.Module) -> str:
+    """A layer's name for a diagram: "Conv2d 3x3, pad 1", "MaxPool2d 2x2", "Linear"."""
     kind = type(layer).__name__
     kernel = getattr(layer, "kernel_size", None)
     if kernel is not None:
@@ -1349,7 +1350,7 @@ def plot_architecture(model: torch.nn.Sequential, input_shape: Sequence[int]) ->
             else:
                 stages.append(
                     {
-                        "label": _layer_label(layer),
+                        "label": layer_label(layer),
                         "shape": shape,
                         "then": [],
                         "kind": type(layer).__name__,
@@ -1431,6 +1432,194 @@ def plot_architecture(model: torch.nn.Sequential, input_shape: Sequence[int]) ->
     ax.set_aspect("equal")
     ax.axis("off")
     fig.tight_layout()
+    return fig
+
+
+def _stage_colour(label: str) -> str:
+    """The colour of a stage by what it does, for LeNet's names and PyTorch's alike."""
+    lowered = label.lower()
+    for words, colour in (
+        (("conv",), _LAYER_COLOURS["Conv"]),
+        (("pool", "subsample"), _LAYER_COLOURS["Pool"]),
+        (("linear", "full", "rbf", "dense"), _LAYER_COLOURS["Linear"]),
+        (("flatten",), _LAYER_COLOURS["Flatten"]),
+    ):
+        if any(word in lowered for word in words):
+            return colour
+    return "#e6e6e6"
+
+
+def plot_layer_stacks(
+    networks: Mapping[str, Sequence[tuple[str, Sequence[int]]]],
+) -> Figure:
+    """Networks drawn one above the other as their stages, stage k of each in column k.
+
+    A (C, H, W) stage is a stack of squares (side growing with H, on one scale for all
+    networks; more squares for more channels), a (N,) stage a bar (height growing with log
+    N); each is labelled with its name above and its shape below ("6@28x28", "120").
+
+    Args:
+        networks: name -> its stages in order, each (label, shape): shape (C, H, W) or (N,)
+            of one example, e.g. ``{"LeNet-5": LENET5_STAGES, "this book": ...}``.
+    """
+    if not networks or any(len(stages) == 0 for stages in networks.values()):
+        raise ValueError("plot_layer_stacks needs at least one network with stages")
+    for name, stages in networks.items():
+        for label, shape in stages:
+            if len(shape) not in (1, 3) or any(int(d) < 1 for d in shape):
+                raise ValueError(
+                    f"{name}, stage {label!r}: shape must be (C, H, W) or (N,) with "
+                    f"positive sizes, got {tuple(shape)}"
+                )
+    shapes = [tuple(shape) for stages in networks.values() for _, shape in stages]
+    largest_side = max((s[1] for s in shapes if len(s) == 3), default=1)
+    largest_vector = max((s[0] for s in shapes if len(s) == 1), default=2)
+    columns = max(len(stages) for stages in networks.values())
+    spacing, row_height = 1.0, 2.3
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 1.9 * len(networks) + 0.3))
+    for row, (name, stages) in enumerate(networks.items()):
+        y = -row * row_height
+        ax.text(
+            -0.55, y + 1.05, name, ha="left", va="bottom", fontsize=10, weight="bold"
+        )
+        for index, (label, shape) in enumerate(stages):
+            x0, colour = index * spacing, _stage_colour(label)
+            if len(shape) == 3:
+                side = 0.2 + 0.45 * shape[1] / largest_side
+                depth = min(1 + int(np.log2(shape[0])), 6)
+                for layer in range(depth):
+                    offset = 0.045 * layer - 0.045 * (depth - 1) / 2
+                    ax.add_patch(
+                        Rectangle(
+                            (x0 - side / 2 + offset, y - side / 2 + offset),
+                            side,
+                            side,
+                            facecolor=colour,
+                            edgecolor="black",
+                            lw=0.6,
+                        )
+                    )
+                text = f"{shape[0]}@{shape[1]}x{shape[2]}"
+            else:
+                height = 0.2 + 0.75 * np.log(shape[0] + 1) / np.log(largest_vector + 1)
+                ax.add_patch(
+                    Rectangle(
+                        (x0 - 0.08, y - height / 2),
+                        0.16,
+                        height,
+                        facecolor=colour,
+                        edgecolor="black",
+                        lw=0.6,
+                    )
+                )
+                text = f"{shape[0]:,}"
+            cut = ": " if ": " in label else " "
+            title = label.replace(cut, "\n", 1)
+            ax.text(x0, y + 0.5, title, ha="center", va="bottom", fontsize=8)
+            ax.text(x0, y - 0.52, text, ha="center", va="top", fontsize=9)
+    ax.set_xlim(-0.6, (columns - 1) * spacing + 0.6)
+    ax.set_ylim(-(len(networks) - 1) * row_height - 0.85, 1.45)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_lr_range_test(
+    lrs: Sequence[float],
+    losses: Sequence[float],
+    smoothed: Sequence[float] | None = None,
+    marks: Mapping[str, float] | None = None,
+) -> Figure:
+    """The loss of each step of a learning-rate range test against its rate (log axis).
+
+    The raw losses are faint, the smoothed ones (if given) solid; each of ``marks``
+    (label -> rate, e.g. {"max_lr": 0.003}) is a dotted vertical line named in the legend.
+    The loss axis stops at 4 times the smallest loss, so a final blow-up does not flatten
+    the curve.
+
+    Args:
+        lrs, losses: one rate (> 0) and one loss per step (``LRRangeTest.lrs``, ``.losses``).
+        smoothed: the smoothed losses (``LRRangeTest.smoothed``), same length.
+        marks: rates to mark, each > 0.
+    """
+    lrs_array = np.asarray(lrs, dtype=float)
+    if len(lrs_array) < 2 or len(losses) != len(lrs_array):
+        raise ValueError(
+            f"need at least 2 rates and one loss per rate, got {len(lrs_array)} rates "
+            f"and {len(losses)} losses"
+        )
+    if smoothed is not None and len(smoothed) != len(lrs_array):
+        raise ValueError(
+            f"got {len(lrs_array)} rates but {len(smoothed)} smoothed losses"
+        )
+    if not np.all(lrs_array > 0) or any(
+        not rate > 0 for rate in (marks or {}).values()
+    ):
+        raise ValueError("learning rates must be > 0 on a log axis")
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    faint = 0.35 if smoothed is not None else 1.0
+    ax.plot(lrs_array, losses, color="C0", alpha=faint, lw=0.8, label="loss per step")
+    if smoothed is not None:
+        ax.plot(lrs_array, smoothed, color="C0", label="smoothed")
+    for index, (label, rate) in enumerate((marks or {}).items()):
+        ax.axvline(rate, color=f"C{index + 1}", linestyle="dotted", lw=1.5, label=label)
+    finite = np.asarray(smoothed if smoothed is not None else losses, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size:
+        ax.set_ylim(0, 4 * float(finite.min()) if finite.min() > 0 else None)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.grid(linestyle="dotted")
+    ax.legend(fontsize=9, framealpha=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def plot_kernels(
+    weight: torch.Tensor, ncols: int = 8, title: str | None = None
+) -> Figure:
+    """The kernels of a convolution with one input channel as a grid of small images.
+
+    One colour scale for all kernels, symmetric around zero: white is 0, red negative, blue
+    positive (as in ``plot_feature_maps``), with a colour bar.
+
+    Args:
+        weight: (out_channels, 1, k, k), e.g. ``model[0].weight`` of ``mnist_cnn()``.
+        ncols: kernels per row (>= 1).
+        title: above the grid.
+    """
+    from matplotlib.colors import LinearSegmentedColormap
+
+    if (
+        not isinstance(weight, torch.Tensor)
+        or weight.dim() != 4
+        or weight.shape[1] != 1
+    ):
+        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else weight
+        raise ValueError(f"weight must be (out_channels, 1, k, k), got {shape!r}")
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be an int >= 1, got {ncols!r}")
+    kernels = weight.detach().cpu().float()[:, 0].numpy()
+    limit = float(np.abs(kernels).max()) or 1.0
+    diverging = LinearSegmentedColormap.from_list(
+        "red_white_blue", ["red", "white", "blue"]
+    )
+    ncols = min(ncols, len(kernels))
+    nrows = (len(kernels) + ncols - 1) // ncols
+    size = min(0.8, (PAGE_WIDTH - 1.2) / ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols + 1.2, size * nrows + 0.5), squeeze=False
+    )
+    image = None
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < len(kernels):
+            image = ax.imshow(kernels[index], cmap=diverging, vmin=-limit, vmax=limit)
+    colourbar = fig.colorbar(image, ax=axes, shrink=0.8)
+    colourbar.ax.tick_params(labelsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 

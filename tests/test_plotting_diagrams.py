@@ -23,7 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from nbhelpers import plotting  # noqa: E402
-from nbhelpers.models import CharCNN, mnist_cnn  # noqa: E402
+from nbhelpers.models import LENET5_STAGES, CharCNN, mnist_cnn  # noqa: E402
 
 # The text column of the rendered book at a 1280-pixel-wide window: 752 CSS pixels (Chromium).
 COLUMN_PIXELS = 750
@@ -154,6 +154,13 @@ def figures_of_the_book() -> dict[str, Figure]:
             torch.rand(8, 20, 20)
         ),
         "architecture": plotting.plot_architecture(model, (1, 28, 28)),
+        "layer_stacks": plotting.plot_layer_stacks(
+            {"LeNet-5": LENET5_STAGES, "this chapter": BOOK_STAGES}
+        ),
+        "kernels": plotting.plot_kernels(torch.randn(32, 1, 3, 3), title="kernels"),
+        "lr_range_test": plotting.plot_lr_range_test(
+            [1e-4, 1e-3, 1e-2], [2.3, 1.0, 9.0], [2.3, 1.5, 4.0], {"max_lr": 3e-3}
+        ),
         "char_convolution": plotting.plot_char_convolution(
             ".maria" + "." * 17, torch.randn(23, 10), torch.rand(64, 21), context=3
         ),
@@ -337,6 +344,128 @@ def test_global_average_pooling_refuses_a_batch_of_two():
 
 
 # --- architecture -------------------------------------------------------------------------
+
+BOOK_STAGES = [
+    ("input", (1, 28, 28)),
+    ("Conv2d 3x3, pad 1", (32, 28, 28)),
+    ("MaxPool2d 2x2", (32, 14, 14)),
+    ("Flatten", (800,)),
+    ("Linear", (10,)),
+]
+
+
+def test_layer_stacks_draw_each_stage_with_its_shape_one_row_per_network():
+    fig = plotting.plot_layer_stacks(
+        {"LeNet-5": LENET5_STAGES, "this chapter": BOOK_STAGES}
+    )
+    texts = texts_of(fig)
+    assert "LeNet-5" in texts and "this chapter" in texts
+    for shape in ["1@32x32", "6@28x28", "16@5x5", "120", "84", "32@14x14", "800"]:
+        assert shape in texts
+    assert "C1\nconv 5x5" in texts and "Conv2d\n3x3, pad 1" in texts
+    assert texts.count("10") == 2  # both outputs
+    # one shape label per stage, one bar per vector stage, stacks of squares for maps
+    stages = len(LENET5_STAGES) + len(BOOK_STAGES)
+    shapes = [t for t in texts if "@" in t or t.replace(",", "").isdigit()]
+    assert len(shapes) == stages
+    bars = [p for p in fig.axes[0].patches if p.get_width() == pytest.approx(0.16)]
+    assert len(bars) == 3 + 2
+    assert len(fig.axes[0].patches) > stages
+
+
+def test_layer_stacks_draw_the_sides_of_all_networks_on_one_scale():
+    fig = plotting.plot_layer_stacks(
+        {"a": [("input", (1, 32, 32))], "b": [("input", (1, 16, 16))]}
+    )
+    first, second = fig.axes[0].patches
+    assert first.get_width() > second.get_width()
+
+
+@pytest.mark.parametrize(
+    "networks, message",
+    [
+        ({}, "at least one network"),
+        ({"a": []}, "at least one network"),
+        ({"a": [("x", (3, 4))]}, r"a, stage 'x'.*\(3, 4\)"),
+        ({"a": [("x", (0,))]}, r"positive sizes, got \(0,\)"),
+    ],
+)
+def test_layer_stacks_name_the_bad_stage(networks, message):
+    with pytest.raises(ValueError, match=message):
+        plotting.plot_layer_stacks(networks)
+
+
+def test_lenet5_stages_follow_from_its_layers():
+    # C1, C3, C5: 5x5 unpadded convolutions; S2, S4: 2x2 subsampling (LeCun et al., 1998)
+    shapes = [shape for _, shape in LENET5_STAGES]
+    assert shapes[0] == (1, 32, 32)
+    sides = [s[1] for s in shapes if len(s) == 3]
+    assert sides == [32, 28, 14, 10, 5]
+    assert [s[0] for s in shapes[1:]] == [6, 6, 16, 16, 120, 84, 10]
+
+
+# --- first-layer kernels and the learning-rate range test ---------------------------------
+
+
+def test_kernels_are_one_image_each_on_a_symmetric_scale():
+    weight = torch.randn(10, 1, 3, 3)
+    weight[3, 0, 1, 1] = 5.0  # the largest magnitude sets the scale
+    fig = plotting.plot_kernels(weight, ncols=4, title="first layer")
+    images = [image for ax in fig.axes for image in ax.get_images()]
+    assert len(images) == 10
+    assert all(image.get_clim() == pytest.approx((-5.0, 5.0)) for image in images)
+    assert images[0].get_array().shape == (3, 3)
+    assert len(fig.axes) == 3 * 4 + 1  # the grid and the colour bar
+    middle = images[0].get_cmap()(0.5)
+    assert middle[:3] == pytest.approx((1.0, 1.0, 1.0), abs=0.01)  # zero is white
+    assert "first layer" in texts_of(fig)
+
+
+@pytest.mark.parametrize(
+    "weight, kwargs, message",
+    [
+        (torch.randn(8, 3, 3, 3), {}, r"\(out_channels, 1, k, k\), got \(8, 3, 3, 3\)"),
+        (torch.randn(8, 3, 3), {}, r"got \(8, 3, 3\)"),
+        ([[1.0]], {}, "got"),
+        (torch.randn(8, 1, 3, 3), {"ncols": 0}, "ncols must be an int >= 1, got 0"),
+    ],
+)
+def test_kernels_name_the_bad_input(weight, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plotting.plot_kernels(weight, **kwargs)
+
+
+def test_lr_range_test_plots_loss_against_a_log_rate_axis_with_the_marks():
+    lrs = [1e-5 * 10 ** (i / 4) for i in range(17)]
+    losses = [2.3 - 0.1 * i for i in range(12)] + [2.0, 3.0, 6.0, 9.0, 20.0]
+    fig = plotting.plot_lr_range_test(
+        lrs, losses, losses, {"max_lr": 3e-3, "diverged": 0.05}
+    )
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert len(ax.lines) == 2 + 2  # raw, smoothed, one line per mark
+    assert list(ax.lines[0].get_xdata()) == pytest.approx(lrs)
+    assert list(ax.lines[2].get_xdata()) == [3e-3, 3e-3]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["loss per step", "smoothed", "max_lr", "diverged"]
+    assert ax.get_ylim()[1] == pytest.approx(4 * min(losses))  # the blow-up is cut
+    fig = plotting.plot_lr_range_test(lrs[:2], [1.0, 2.0])
+    assert len(fig.axes[0].lines) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (([1e-3], [1.0]), "at least 2 rates"),
+        (([1e-3, 1e-2], [1.0]), "2 rates and 1 losses"),
+        (([1e-3, 1e-2], [1.0, 2.0], [1.0]), "2 rates but 1 smoothed"),
+        (([0.0, 1e-2], [1.0, 2.0]), "must be > 0"),
+        (([1e-3, 1e-2], [1.0, 2.0], None, {"max_lr": 0.0}), "must be > 0"),
+    ],
+)
+def test_lr_range_test_plot_names_the_bad_input(args, message):
+    with pytest.raises(ValueError, match=message):
+        plotting.plot_lr_range_test(*args)
 
 
 def test_architecture_of_the_mnist_network_shows_each_shape_change_and_the_activations_between():

@@ -54,7 +54,9 @@ MIN_FIGURES = {
     # GAP, 1x1 channel mixing
     "book/02_padding_stride_pooling": 9,
     "book/03_training_engine": 2,  # bar samples, training history
-    "book/04_mnist": 6,  # architecture, samples, schedule, history, feature maps, softmax bars
+    # architecture, LeNet-5 beside it, samples, LR range test, schedule, history, kernels,
+    # feature maps, softmax bars
+    "book/04_mnist": 9,
     "book/05_transfer_learning": 10,  # patches, BGR, augmentation, 2 histories, 2 without/with, confusion, PR, raw patch
     "book/06_guided_backprop": 4,  # digits, patches, plain vs guided, photograph
     "book/07_char_cnn": 3,  # lengths, character convolution, history

@@ -1,4 +1,4 @@
-"""EarlyStopping and SchedulerStatsRecorder."""
+"""EarlyStopping, SchedulerStatsRecorder and LRRangeTest."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from nbhelpers.train import EarlyStopping, SchedulerStatsRecorder, Trainer
+from nbhelpers.train import (
+    EarlyStopping,
+    LRRangeTest,
+    SchedulerStatsRecorder,
+    Trainer,
+    TrainerCore,
+)
+from nbhelpers.train.callbacks import set_lr
 
 
 def stub_trainer() -> SimpleNamespace:
@@ -185,3 +192,170 @@ def test_recorder_reads_sgd_momentum():
     plain = SchedulerStatsRecorder(torch.optim.Adagrad(nn.Linear(1, 1).parameters()))
     plain.on_step_end(None)
     assert math.isnan(plain.momentum[0])
+
+
+# --- LRRangeTest -------------------------------------------------------------------------
+
+
+def range_stub(losses: list[float]) -> SimpleNamespace:
+    """A Trainer-shaped object whose steps have the given losses."""
+    model = nn.Linear(1, 1)
+    stub = SimpleNamespace(
+        optim=torch.optim.SGD(model.parameters(), lr=0.5),
+        scheduler=None,
+        log_every=1,
+        train_log={"loss": []},
+        stopped=None,
+    )
+    stub.request_stop = lambda reason: setattr(stub, "stopped", reason)
+    stub.feed = losses
+    return stub
+
+
+def sweep_over(sweep: LRRangeTest, losses: list[float]) -> SimpleNamespace:
+    trainer = range_stub(losses)
+    sweep.on_train_begin(trainer)
+    for loss in losses:
+        trainer.train_log["loss"].append(loss)
+        sweep.on_step_end(trainer)
+        if trainer.stopped:
+            break
+    return trainer
+
+
+def test_range_test_rates_are_geometric_from_start_to_end():
+    sweep = LRRangeTest(start=1e-4, end=1.0, steps=5)
+    rates = [sweep.lr_at(i) for i in range(5)]
+    assert rates == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    ratios = [b / a for a, b in zip(rates, rates[1:])]
+    assert ratios == pytest.approx([10.0] * 4)
+
+
+def test_range_test_in_a_run_uses_each_rate_it_records_and_restores_nothing():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    optim = torch.optim.SGD(model.parameters(), lr=0.5)
+    train = DataLoader(
+        TensorDataset(torch.randn(24, 3), torch.randint(0, 2, (24,))), batch_size=4
+    )
+    sweep = LRRangeTest(start=1e-6, end=1e-4, steps=9)  # too small to diverge
+    recorder = SchedulerStatsRecorder()  # after the sweep: reads the next step's rate
+    trainer = Trainer(
+        model,
+        optim,
+        F.cross_entropy,
+        callbacks=[sweep, recorder],
+        device="cpu",
+        verbose=False,
+        log_every=1,
+    )
+    trainer.run(2, train)  # 6 batches an epoch: the sweep goes on into the second
+    assert trainer.global_step == 9 and trainer.stop_reason.endswith("9 steps done")
+    assert len(sweep.lrs) == len(sweep.losses) == len(sweep.smoothed) == 9
+    assert sweep.lrs == pytest.approx([sweep.lr_at(i) for i in range(9)])
+    assert sweep.losses == trainer.train_log["loss"]
+    assert recorder.lr[:-1] == pytest.approx(sweep.lrs[1:])
+    # nothing restored: the optimizer keeps the last rate tried
+    assert optim.param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert sweep.diverged_lr() is None
+
+
+def test_range_test_stops_when_the_smoothed_loss_diverges():
+    losses = [2.0, 1.5, 1.0, 0.8, 0.9, 3.0, 10.0, 40.0, 100.0, 100.0]
+    sweep = LRRangeTest(start=1e-3, end=1.0, steps=10, beta=0.5)
+    trainer = sweep_over(sweep, losses)
+    assert trainer.stopped and "diverged" in trainer.stopped
+    stopped_at = len(sweep.lrs)
+    assert stopped_at < len(losses)
+    best = min(sweep.smoothed)
+    assert sweep.smoothed[-1] > 4 * best
+    assert all(value <= 4 * best for value in sweep.smoothed[:-1])
+    assert sweep.diverged_lr() == sweep.lrs[-1]
+    # the rate was not moved on after the stop
+    assert trainer.optim.param_groups[0]["lr"] == pytest.approx(sweep.lrs[-1])
+
+
+def test_range_test_treats_a_non_finite_loss_as_divergence():
+    # TrainerCore (unlike Trainer) hands a NaN loss on to the callbacks
+    sweep = LRRangeTest(start=1e-3, end=1.0, steps=10)
+    trainer = sweep_over(sweep, [1.0, 0.9, math.nan, 0.5])
+    assert len(sweep.lrs) == 3 and "diverged" in trainer.stopped
+    assert sweep.diverged_lr() == sweep.lrs[2]
+
+
+def test_range_test_smoothing_is_bias_corrected_and_finds_the_steepest_fall():
+    losses = [2.0, 2.0, 2.0, 1.9, 1.0, 0.5, 0.45, 0.44, 0.44, 0.44]
+    sweep = LRRangeTest(start=1e-3, end=1.0, steps=10, beta=0.0)  # no smoothing
+    sweep_over(sweep, losses)
+    assert sweep.smoothed == pytest.approx(losses)
+    assert sweep.steepest_lr() == sweep.lrs[4]  # 1.9 -> 0.5 around step 4
+    smooth = LRRangeTest(start=1e-3, end=1.0, steps=3, beta=0.9)
+    sweep_over(smooth, [3.0, 3.0, 3.0])
+    assert smooth.smoothed == pytest.approx([3.0, 3.0, 3.0])  # no pull towards 0
+    assert LRRangeTest(steps=2).steepest_lr() is None
+
+
+def test_range_test_works_in_trainer_core_and_resets_its_records_each_run():
+    model = nn.Linear(3, 2)
+    train = [(torch.randn(4, 3), torch.zeros(4, dtype=torch.long))] * 3
+    sweep = LRRangeTest(start=1e-6, end=1e-5, steps=3)
+    core = TrainerCore(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        F.cross_entropy,
+        callbacks=[sweep],
+        verbose=False,
+    )
+    core.run(1, train)
+    core.run(1, train)
+    assert len(sweep.lrs) == 3 and sweep.lrs[0] == pytest.approx(1e-6)
+
+
+def test_set_lr_writes_a_tensor_rate_in_place():
+    rate = torch.tensor(0.1)
+    optim = torch.optim.AdamW(nn.Linear(1, 1).parameters(), lr=rate, capturable=True)
+    set_lr(optim, 0.25)
+    assert optim.param_groups[0]["lr"] is rate and rate.item() == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"start": 1.0, "end": 1.0}, "start must be below end"),
+        ({"start": 0.1, "end": 0.01}, "start must be below end"),
+        ({"start": 0.0}, "start must be a finite number > 0, got 0.0"),
+        ({"start": -1e-5}, "start must be a finite number > 0"),
+        ({"end": math.inf}, "end must be a finite number > 0, got inf"),
+        ({"steps": 1}, "steps must be an int >= 2, got 1"),
+        ({"steps": 10.0}, "steps must be an int >= 2, got 10.0"),
+        ({"steps": True}, "steps must be an int >= 2, got True"),
+        ({"diverge": 1.0}, "diverge must be a finite number > 1, got 1.0"),
+        ({"beta": 1.0}, r"beta must be a number in \[0, 1\), got 1.0"),
+    ],
+)
+def test_range_test_rejects_bad_arguments_naming_them(options, message):
+    with pytest.raises(ValueError, match=message):
+        LRRangeTest(**options)
+
+
+def test_range_test_refuses_a_trainer_it_cannot_drive():
+    model = nn.Linear(3, 2)
+    optim = torch.optim.SGD(model.parameters(), lr=0.1)
+    train = [(torch.randn(4, 3), torch.zeros(4, dtype=torch.long))]
+    chunked = Trainer(
+        model, optim, F.cross_entropy, callbacks=[LRRangeTest()], verbose=False
+    )
+    with pytest.raises(ValueError, match="log_every=1 \\(got log_every=50\\)"):
+        chunked.run(1, train)
+    scheduler = torch.optim.lr_scheduler.StepLR(optim, step_size=1)
+    scheduled = Trainer(
+        model,
+        optim,
+        F.cross_entropy,
+        scheduler,
+        callbacks=[LRRangeTest()],
+        verbose=False,
+        log_every=1,
+    )
+    with pytest.raises(ValueError, match="without a scheduler \\(got StepLR\\)"):
+        scheduled.run(1, train)

@@ -1,7 +1,8 @@
 """The networks of the book and how their weights are obtained.
 
 - ``bar_cnn()``: chapter 03's small network for the bar images.
-- ``mnist_cnn()``: chapter 04's LeNet-style network (MNIST).
+- ``mnist_cnn()``: chapter 04's LeNet-style network (MNIST); ``LENET5_STAGES``: the published
+  stages of LeNet-5 it is compared with.
 - ``CharCNN``: chapter 07's character-level CNN (names); ``TextCNN``: several widths at once.
 - ``histopathology_resnet18()``: chapter 05's ResNet18 backbone + head, as a ``BuiltModel(model,
   weights_source)``; ``set_trainable``, ``count_parameters`` for its two training phases.
@@ -14,7 +15,7 @@
 
 from .bars import bar_cnn
 from .charcnn import CharCNN, TextCNN
-from .mnist import mnist_cnn
+from .mnist import LENET5_STAGES, mnist_cnn
 from .parameters import count_parameters, set_trainable
 from .pretrained import (
     WEIGHT_MODES,
@@ -43,6 +44,7 @@ __all__ = [
     "bar_cnn",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "LENET5_STAGES",
     "WEIGHTS_URLS",
     "WEIGHT_MODES",
     "BuiltModel",

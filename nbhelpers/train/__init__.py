@@ -3,7 +3,7 @@
 Modules: ``core`` (TrainerCore, the loop on one screen), ``trainer`` (Trainer: the core plus
 precision, processes, CUDA graphs, chunked metrics, checkpoints and resume), ``arguments`` (the
 Trainer's argument checks), ``modes`` (eval_context), ``callbacks`` (Callback, EarlyStopping,
-SchedulerStatsRecorder, StopAfter), ``metrics`` (per-step metrics kept on the device),
+LRRangeTest, SchedulerStatsRecorder, StopAfter), ``metrics`` (per-step metrics kept on the device),
 ``history`` (logs as a DataFrame), ``checkpoint`` (checked paths, atomic save, verified load,
 RNG states), ``precision`` (autocast and GradScaler), ``cuda_graph`` (captured training step),
 ``distributed`` (joining a torchrun process group, DDP, sharding), ``interrupts`` (Ctrl-C held
@@ -13,6 +13,7 @@ until a step is counted), ``progress`` (the tqdm bar).
 from nbhelpers.train.callbacks import (
     Callback,
     EarlyStopping,
+    LRRangeTest,
     SchedulerStatsRecorder,
     StopAfter,
 )
@@ -25,6 +26,7 @@ from nbhelpers.train.trainer import Trainer
 __all__ = [
     "Callback",
     "EarlyStopping",
+    "LRRangeTest",
     "SchedulerStatsRecorder",
     "StopAfter",
     "Trainer",

@@ -1,4 +1,4 @@
-"""Callbacks: code the Trainer calls at fixed points of training, and three ready-made ones.
+"""Callbacks: code the Trainer calls at fixed points of training, and four ready-made ones.
 
 Events (fastai's idea of named hook points, without the magic): ``on_train_begin`` and
 ``on_train_end`` once per ``run``, ``on_step_end`` after every optimizer (and scheduler) step,
@@ -83,6 +83,100 @@ class SchedulerStatsRecorder(Callback):
 def _as_float(value: float | torch.Tensor) -> float:
     # A tensor learning rate (capturable optimizers) lives on the CPU unless the user moved it.
     return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+class LRRangeTest(Callback):
+    """The learning-rate range test (Smith, 2017): one short run at a growing rate.
+
+    Step i (from 0) trains at ``start * (end / start) ** (i / (steps - 1))``, a geometric
+    sweep from ``start`` to ``end``, in every parameter group. After each step the callback
+    records the step's rate and loss and a moving average of the losses (weight ``beta`` on
+    the past, bias-corrected as in Adam). The run stops after ``steps`` steps, or once the
+    smoothed loss exceeds ``diverge`` times its lowest value so far (or is not finite).
+
+    It needs a Trainer without a scheduler and with ``log_every=1`` (each step's loss on the
+    host when the step ends); it says so at ``on_train_begin`` otherwise. It restores
+    nothing: the weights, the optimizer's state and its rate (the last one tried) stay as the
+    sweep left them. Build a fresh model and optimizer for it and throw them away afterwards.
+
+    Args:
+        start, end: the first and the last rate, 0 < start < end.
+        steps: the most steps, an int >= 2 (more than an epoch: run several epochs).
+        diverge: the factor over the best smoothed loss that ends the sweep (> 1).
+        beta: the averaging weight of the smoothed loss, in [0, 1).
+
+    Records, reset by each ``run``, one entry per step: ``lrs``, ``losses``, ``smoothed``.
+    """
+
+    def __init__(
+        self,
+        start: float = 1e-5,
+        end: float = 1.0,
+        steps: int = 100,
+        diverge: float = 4.0,
+        beta: float = 0.9,
+    ) -> None:
+        checks.lr_range_test_arguments(start, end, steps, diverge, beta)
+        self.start, self.end, self.steps = start, end, steps
+        self.diverge, self.beta = diverge, beta
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self._average = 0.0
+
+    def lr_at(self, step: int) -> float:
+        """The rate of step ``step`` (0-based) of the sweep."""
+        return self.start * (self.end / self.start) ** (step / (self.steps - 1))
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        checks.lr_range_test_trainer(trainer)
+        self.lrs, self.losses, self.smoothed, self._average = [], [], [], 0.0
+        set_lr(trainer.optim, self.lr_at(0))
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        loss = trainer.train_log["loss"][-1]  # this step's loss (log_every=1)
+        self.lrs.append(self.lr_at(len(self.lrs)))  # the rate this step used
+        self.losses.append(loss)
+        self._average = self.beta * self._average + (1 - self.beta) * loss
+        smoothed = self._average / (1 - self.beta ** len(self.losses))
+        self.smoothed.append(smoothed)
+        if not smoothed <= self.diverge * min(self.smoothed):  # NaN included
+            trainer.request_stop(
+                f"LRRangeTest: the loss diverged at lr {self.lrs[-1]:.3g}"
+            )
+        elif len(self.lrs) == self.steps:
+            trainer.request_stop(f"LRRangeTest: {self.steps} steps done")
+        else:
+            set_lr(trainer.optim, self.lr_at(len(self.lrs)))
+
+    def steepest_lr(self) -> float | None:
+        """The rate where the smoothed loss fell fastest (per factor of the rate), from the
+        records: the middle of the steepest two-step fall; None with fewer than 3 steps."""
+        falls = [
+            (self.smoothed[i + 1] - self.smoothed[i - 1], i)
+            for i in range(1, len(self.smoothed) - 1)
+        ]
+        return self.lrs[min(falls)[1]] if falls else None
+
+    def diverged_lr(self) -> float | None:
+        """The rate of the first step whose smoothed loss broke the ``diverge`` rule (the
+        step the sweep stopped at), from the records; None if the sweep never diverged."""
+        best = math.inf
+        for lr, smoothed in zip(self.lrs, self.smoothed):
+            best = min(best, smoothed)
+            if not smoothed <= self.diverge * best:
+                return lr
+        return None
+
+
+def set_lr(optim: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every parameter group of ``optim`` to ``lr`` (written into
+    the tensor in place when the rate is a tensor, as for a capturable optimizer)."""
+    for group in optim.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
 
 
 class EarlyStopping(Callback):

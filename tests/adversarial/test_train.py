@@ -25,6 +25,7 @@ from nbhelpers import locks
 from nbhelpers.storage import current_umask
 from nbhelpers.train import (
     EarlyStopping,
+    LRRangeTest,
     SchedulerStatsRecorder,
     Trainer,
     check_checkpoint_path,
@@ -1021,6 +1022,27 @@ ARGUMENT_CASES = [
         "SchedulerStatsRecorder('adam')",
         lambda ws: SchedulerStatsRecorder("adam"),
         "optim must be a torch.optim.Optimizer or None, got 'adam'",
+    ),
+    _arg(
+        "range-test-falling-rates",
+        "LRRangeTest",
+        "start=1.0, end=1e-5",
+        lambda ws: LRRangeTest(start=1.0, end=1e-5),
+        "start must be below end",
+    ),
+    _arg(
+        "range-test-one-step",
+        "LRRangeTest",
+        "steps=1",
+        lambda ws: LRRangeTest(steps=1),
+        "steps must be an int >= 2, got 1",
+    ),
+    _arg(
+        "range-test-zero-start",
+        "LRRangeTest",
+        "start=0",
+        lambda ws: LRRangeTest(start=0),
+        "start must be a finite number > 0, got 0",
     ),
 ]
 
