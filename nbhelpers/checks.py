@@ -405,3 +405,51 @@ def lr_range_test_trainer(trainer: Any) -> None:
             "LRRangeTest reads each step's loss when the step ends; build the Trainer "
             f"with log_every=1 (got log_every={log_every})"
         )
+
+
+def normalisation(mean: Any, std: Any) -> None:
+    """``Normalize``: ``mean`` and ``std`` sequences of finite numbers of one length >= 1,
+    each ``std`` > 0; else ValueError naming them."""
+    values = {"mean": mean, "std": std}
+    for name, value in values.items():
+        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+            raise ValueError(f"{name} must be a sequence of numbers, got {value!r}")
+        if not value or not all(is_number(v) and math.isfinite(v) for v in value):
+            raise ValueError(
+                f"{name} must be a non-empty sequence of finite numbers, got {value!r}"
+            )
+    if len(mean) != len(std) or not all(v > 0 for v in std):
+        raise ValueError(
+            "mean and std must have one entry per channel and std > 0, "
+            f"got mean={mean!r}, std={std!r}"
+        )
+
+
+def slide_arguments(size: Any, seed: Any, regions: Any) -> None:
+    """``synthetic_slide``: a size of at least 96 and at most 2048 pixels, a seed >= 0 and
+    at least one tumour region; else ValueError naming the value."""
+    if not is_int(size) or not 96 <= size <= 2048:
+        raise ValueError(f"size must be an int in 96..2048, got {size!r}")
+    integer(seed, "seed", minimum=0)
+    integer(regions, "regions", minimum=1)
+
+
+def heat_map_arguments(
+    model: Any, slide: Any, window: Any, stride: Any, batch_size: Any
+) -> None:
+    """``tumour_heat_map``: an ``nn.Module``, a (3, H, W) float slide at least ``window``
+    high and wide, and ints window, stride, batch_size >= 1; else ValueError."""
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    for name, value in (
+        ("window", window),
+        ("stride", stride),
+        ("batch_size", batch_size),
+    ):
+        integer(value, name)
+    if not isinstance(slide, torch.Tensor) or not slide.is_floating_point():
+        raise ValueError("slide must be a floating (3, H, W) tensor in [0, 1]")
+    if slide.dim() != 3 or slide.shape[0] != 3 or min(slide.shape[1:]) < window:
+        raise ValueError(
+            f"slide must be (3, H >= {window}, W >= {window}), got {tuple(slide.shape)}"
+        )

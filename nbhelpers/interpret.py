@@ -1,6 +1,7 @@
 """What a trained network computes: layer outputs, guided backpropagation ([SDBR14]), display helpers.
 
 ``layer_outputs`` walks a sequential network one layer at a time (chapter 04's feature maps).
+``tumour_heat_map`` slides chapter 05's patch classifier over a larger image.
 ``guided_backprop`` computes; the display helpers (``standardize_and_clip``, ``channel_max``,
 ``normalize01``) turn its result into images; ``plotting.plot_guided_backprop`` draws them.
 
@@ -184,6 +185,29 @@ def predict_proba(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Class probabilities in eval mode without gradients: x (B, ...) -> (B, num_classes) softmax."""
     with eval_context(model), torch.no_grad():
         return F.softmax(model(x), dim=1)
+
+
+def tumour_heat_map(
+    model: nn.Module,
+    slide: torch.Tensor,
+    window: int = 49,
+    stride: int = 16,
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """p(tumour) of every ``window`` x ``window`` window of ``slide``, in eval mode.
+
+    slide: (3, H, W) RGB in [0, 1] on the model's device. Window (i, j) starts at row
+    i * stride and column j * stride; its probability speaks for the window's centre
+    square (the rest of the window is context), so the map's cells are ``stride`` apart.
+    Returns (rows, cols) float32, rows = (H - window) // stride + 1.
+    """
+    checks.heat_map_arguments(model, slide, window, stride, batch_size)
+    tiles = slide.unfold(1, window, stride).unfold(2, window, stride)  # (3, r, c, w, w)
+    rows, cols = tiles.shape[1:3]
+    windows = tiles.permute(1, 2, 0, 3, 4).reshape(rows * cols, 3, window, window)
+    with torch.inference_mode(), eval_context(model):
+        logits = torch.cat([model(batch) for batch in windows.split(batch_size)])
+    return F.softmax(logits.float(), dim=1)[:, 1].reshape(rows, cols)
 
 
 def standardize_and_clip(

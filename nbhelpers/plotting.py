@@ -537,6 +537,61 @@ def plot_augmentation_epochs(
     return fig
 
 
+def plot_tumour_map(
+    slide: np.ndarray,
+    tumour: np.ndarray,
+    truth: np.ndarray | torch.Tensor,
+    probabilities: np.ndarray | torch.Tensor,
+    window: int = 49,
+    stride: int = 16,
+    size: float = 3.2,
+) -> Figure:
+    """A slide, the truth per window and a classifier's p(tumour) per window, side by side.
+
+    Args:
+        slide: (H, W, 3) uint8 RGB; tumour: (H, W) bool, its tumour pixels (outlined in
+            yellow on the slide).
+        truth, probabilities: (rows, cols) maps, one value per ``window`` x ``window``
+            window, the windows ``stride`` apart. Each cell is drawn as a ``stride`` square
+            centred on its window's centre, in the slide's pixel coordinates.
+        size: inches per panel.
+    """
+    truth, probabilities = (
+        np.asarray(m.detach().cpu() if isinstance(m, torch.Tensor) else m, float)
+        for m in (truth, probabilities)
+    )
+    tumour = np.asarray(tumour, bool)
+    if slide.ndim != 3 or tumour.shape != slide.shape[:2]:
+        raise ValueError(
+            f"need an (H, W, 3) slide and an (H, W) tumour mask, got {slide.shape} "
+            f"and {tumour.shape}"
+        )
+    rows, cols = ((n - window) // stride + 1 for n in slide.shape[:2])
+    if truth.shape != (rows, cols) or probabilities.shape != (rows, cols):
+        raise ValueError(
+            f"a {slide.shape[:2]} slide has {rows} x {cols} windows of {window} at "
+            f"stride {stride}; got maps {truth.shape} and {probabilities.shape}"
+        )
+    first = (window - 1) / 2 - stride / 2  # the first cell's left (top) edge
+    extent = (first, first + cols * stride, first + rows * stride, first)
+    fig, axes = plt.subplots(1, 3, figsize=(3 * size + 0.6, size + 0.3))
+    axes[0].imshow(slide)
+    axes[0].contour(tumour, levels=[0.5], colors="yellow", linewidths=0.6)
+    axes[0].set_title("slide, tumour outlined", fontsize=9)
+    axes[1].imshow(truth, cmap="magma", vmin=0, vmax=1, extent=extent)
+    axes[1].set_title("truth: tumour in the centre square", fontsize=9)
+    shown = axes[2].imshow(probabilities, cmap="magma", vmin=0, vmax=1, extent=extent)
+    axes[2].set_title("predicted p(tumour)", fontsize=9)
+    for ax in axes:
+        ax.set_xlim(-0.5, slide.shape[1] - 0.5)
+        ax.set_ylim(slide.shape[0] - 0.5, -0.5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(shown, ax=axes[2], fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+
 def plot_confusion_matrix(
     matrix: torch.Tensor | np.ndarray,
     class_names: Sequence[str],

@@ -21,6 +21,8 @@ from nbhelpers.data.synthetic_histopathology import (
     make_synthetic_histopathology,
     synthetic_id,
     synthetic_patch,
+    synthetic_slide,
+    window_labels,
 )
 
 CENTRE = slice(32, 64)
@@ -182,3 +184,75 @@ def test_a_small_cnn_learns_the_centre_rule(tmp_path):
         accuracy = (model(X_valid).argmax(dim=1) == y_valid).float().mean().item()
     majority = max(y_valid.float().mean().item(), 1 - y_valid.float().mean().item())
     assert accuracy > majority + 0.15, (accuracy, majority)
+
+
+# ---- the synthetic slide and the label rule per window -----------------------------------------
+
+
+def test_a_slide_is_a_pure_function_of_its_arguments():
+    a, b = (
+        synthetic_slide(0, size=200, regions=2),
+        synthetic_slide(0, size=200, regions=2),
+    )
+    assert a.image.shape == (200, 200, 3) and a.image.dtype == np.uint8
+    assert a.tumour.shape == (200, 200) and a.tumour.dtype == bool
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.tumour, b.tumour)
+    other = synthetic_slide(1, size=200, regions=2)
+    assert not np.array_equal(a.image, other.image)
+
+
+def test_a_slide_has_tumour_and_tissue_coloured_like_the_patches():
+    slide = synthetic_slide(0)
+    assert 0.01 < slide.tumour.mean() < 0.5
+    # tumour pixels are darker (haematoxylin) than the slide on average
+    gray = slide.image.mean(axis=2)
+    assert gray[slide.tumour].mean() < gray.mean() - 20
+    red, green, blue = slide.image.reshape(-1, 3).mean(axis=0)
+    assert red > green and blue > green  # pink and purple: H&E, as the patches
+
+
+def test_window_labels_apply_the_patch_rule_to_each_window():
+    tumour = np.zeros((100, 100), bool)
+    labels = window_labels(tumour, window=49, stride=16)
+    assert labels.shape == (4, 4) and not labels.any()  # (100 - 49) // 16 + 1
+    tumour[8, 8] = True  # the first window's centre square starts at (8, 8)
+    assert window_labels(tumour).sum() == 1 and window_labels(tumour)[0, 0]
+    tumour[:] = False
+    tumour[7, 40] = True  # in the ring of every window that holds it: no label
+    assert not window_labels(tumour).any()
+    tumour[:] = False
+    tumour[39, 39] = (
+        True  # in the centre squares [8, 40) and [24, 56) of windows 0 and 1
+    )
+    assert window_labels(tumour)[:2, :2].all() and window_labels(tumour).sum() == 4
+
+
+def test_window_labels_match_the_label_of_a_patch():
+    """A window cut from a patch's centre crop gets the patch's label."""
+    for index in range(12):
+        patch = synthetic_patch(0, index)
+        crop = patch.tumour[24:73, 24:73]
+        assert window_labels(crop)[0, 0] == bool(patch.label)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"size": 50}, "size"),
+        ({"size": 384.0}, "size"),
+        ({"seed": -1}, "seed"),
+        ({"regions": 0}, "regions"),
+    ],
+)
+def test_slide_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        synthetic_slide(**kwargs)
+
+
+def test_window_labels_rejects_bad_input():
+    with pytest.raises(ValueError, match="tumour must be"):
+        window_labels(np.zeros((40, 100), bool))
+    with pytest.raises(ValueError, match="stride"):
+        window_labels(np.zeros((100, 100), bool), stride=0)
+    with pytest.raises(ValueError, match="window"):
+        window_labels(np.zeros((100, 100), bool), window=20)

@@ -18,6 +18,7 @@ from nbhelpers.interpret import (
     plain_gradient,
     predict_proba,
     standardize_and_clip,
+    tumour_heat_map,
 )
 
 # Both sides run the same float32 operations, so they agree to rounding; the tolerance only
@@ -347,3 +348,59 @@ def test_a_model_that_calls_f_relu_is_refused_not_silently_unguided():
         guided_backprop(model, torch.randn(2, 4))
     # the hooks were removed: the module behaves as before
     assert not model.relu._forward_hooks
+
+
+# ---- the patch classifier slid over a slide ----------------------------------------------------
+
+
+def _window_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(4, 2),
+    )
+
+
+def test_heat_map_is_the_model_on_every_window_in_eval_mode():
+    model = _window_model()
+    slide = torch.rand(3, 90, 110)
+    heat = tumour_heat_map(model, slide, window=49, stride=16, batch_size=3)
+    assert heat.shape == ((90 - 49) // 16 + 1, (110 - 49) // 16 + 1) == (3, 4)
+    assert model.training and all(m.training for m in model.modules())  # restored
+    model.eval()
+    with torch.no_grad():
+        for i, j in [(0, 0), (2, 3), (1, 2)]:
+            window = slide[:, 16 * i : 16 * i + 49, 16 * j : 16 * j + 49]
+            p = torch.softmax(model(window.unsqueeze(0)), dim=1)[0, 1]
+            torch.testing.assert_close(heat[i, j], p)
+
+
+def test_heat_map_does_not_depend_on_the_batch_size():
+    model, slide = _window_model(), torch.rand(3, 81, 81)
+    one = tumour_heat_map(model, slide, stride=8, batch_size=1)
+    many = tumour_heat_map(model, slide, stride=8, batch_size=256)
+    torch.testing.assert_close(one, many)
+    assert ((one >= 0) & (one <= 1)).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"slide": torch.rand(3, 40, 60)}, "H >= 49"),
+        ({"slide": torch.rand(1, 3, 60, 60)}, r"\(3, H >= 49"),
+        ({"slide": torch.zeros(3, 60, 60, dtype=torch.uint8)}, "floating"),
+        ({"stride": 0}, "stride"),
+        ({"window": 1.5}, "window"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"model": "resnet"}, "nn.Module"),
+    ],
+)
+def test_heat_map_rejects_bad_input(kwargs, message):
+    arguments = {"model": _window_model(), "slide": torch.rand(3, 60, 60), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        tumour_heat_map(**arguments)

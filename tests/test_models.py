@@ -26,7 +26,7 @@ from fake_weights import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import serve_directory
-from torchvision.models import resnet18
+from torchvision.models import ResNet18_Weights, resnet18
 
 from nbhelpers.data.tokens import CHARS, MAX_LEN, encode
 from nbhelpers.models import (
@@ -35,9 +35,11 @@ from nbhelpers.models import (
     BuiltModel,
     CharCNN,
     ImageNetClassifier,
+    Normalize,
     TextCNN,
     WeightsFileError,
     WeightsUnavailableError,
+    batchnorm_statistics,
     cached_weights_path,
     count_parameters,
     histopathology_resnet18,
@@ -323,8 +325,9 @@ def test_histopathology_resnet18_structure_and_shapes():
     model = built.model
     assert isinstance(model, nn.Sequential) and len(model) == 2
     backbone, head = model
-    # resnet18 minus avgpool and fc
-    assert isinstance(backbone[0], nn.Conv2d) and len(backbone) == 8
+    # the normalisation, then resnet18 minus avgpool and fc
+    assert isinstance(backbone[0], Normalize) and len(backbone) == 9
+    assert isinstance(backbone[1], nn.Conv2d)
 
     assert [type(m) for m in head] == [
         nn.AdaptiveAvgPool2d,
@@ -449,9 +452,9 @@ def test_cached_weights_are_checked_and_used_offline(
 
     built = histopathology_resnet18(weights="imagenet")
     assert built.weights_source == "imagenet (torchvision cache)"
-    torch.testing.assert_close(built.model[0][0].weight, reference["conv1.weight"])
+    torch.testing.assert_close(built.model[0][1].weight, reference["conv1.weight"])
     torch.testing.assert_close(
-        built.model[0][7][1].bn2.running_var, reference["layer4.1.bn2.running_var"]
+        built.model[0][8][1].bn2.running_var, reference["layer4.1.bn2.running_var"]
     )
 
     classifier = imagenet_classifier()
@@ -562,8 +565,8 @@ def test_weights_saved_without_batchnorm_step_counters_are_accepted(
     )
     place(offline_empty_cache, hashed_name(payload), payload)
     model = histopathology_resnet18("imagenet").model
-    torch.testing.assert_close(model[0][1].running_mean, state["bn1.running_mean"])
-    assert int(model[0][1].num_batches_tracked) == 0
+    torch.testing.assert_close(model[0][2].running_mean, state["bn1.running_mean"])
+    assert int(model[0][2].num_batches_tracked) == 0
 
 
 def test_a_folder_in_place_of_the_file_is_reported_and_kept(offline_empty_cache):
@@ -602,7 +605,7 @@ def test_weights_are_downloaded_into_the_cache_then_loaded_from_it(
     assert built.weights_source == "imagenet (downloaded into torchvision's cache)"
     assert (offline_empty_cache / name).read_bytes() == fake_resnet18_weights()
     torch.testing.assert_close(
-        built.model[0][0].weight, fake_resnet18_state()["conv1.weight"]
+        built.model[0][1].weight, fake_resnet18_state()["conv1.weight"]
     )
     (served / name).unlink()  # the second time, no server file is needed
     assert imagenet_classifier().weights_source == "imagenet (torchvision cache)"
@@ -665,3 +668,79 @@ def test_imagenet_constants_match_torchvision():
 def test_the_published_urls_carry_their_hash_prefix():
     assert pretrained.WEIGHTS_URLS["resnet18"].endswith("/resnet18-f37072fd.pth")
     assert pretrained._hash_prefix(pretrained.WEIGHTS_URLS["alexnet"]) == "7be5be79"
+
+
+# --- the input normalisation of the backbone ----------------------------------------------------
+
+
+def test_imagenet_statistics_come_from_the_weights_enum():
+    preset = ResNet18_Weights.DEFAULT.transforms()
+    assert IMAGENET_MEAN == tuple(preset.mean) and IMAGENET_STD == tuple(preset.std)
+    assert IMAGENET_MEAN == (0.485, 0.456, 0.406)  # torchvision's published values
+
+
+def test_pretrained_backbone_normalises_with_the_enums_statistics(
+    fake_url, offline_empty_cache
+):
+    """With (fake) ImageNet weights the model equals a manual normalisation followed by the
+    same network without the normalisation layer."""
+    place(offline_empty_cache, fake_url, fake_resnet18_weights())
+    model = histopathology_resnet18("imagenet").model.eval()
+    first = model[0][0]
+    assert isinstance(first, Normalize)
+    preset = ResNet18_Weights.DEFAULT.transforms()
+    mean = torch.tensor(preset.mean).view(1, 3, 1, 1)
+    std = torch.tensor(preset.std).view(1, 3, 1, 1)
+    x = torch.rand(2, 3, 49, 49)
+    torch.testing.assert_close(first(x), (x - mean) / std)
+    rest = nn.Sequential(nn.Sequential(*list(model[0])[1:]), model[1])
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), rest((x - mean) / std))
+    # buffers, not parameters: nothing trains, the count is the network's
+    assert not list(first.parameters()) and "0.0.mean" in model.state_dict()
+
+
+def test_random_backbone_normalisation_is_the_identity_bit_for_bit():
+    model = histopathology_resnet18("none").model
+    first = model[0][0]
+    assert isinstance(first, Normalize)
+    assert first.mean.flatten().tolist() == [0.0] * 3
+    assert first.std.flatten().tolist() == [1.0] * 3
+    x = torch.rand(2, 3, 49, 49).contiguous(memory_format=torch.channels_last)
+    y = first(x)
+    assert torch.equal(y, x) and y.stride() == x.stride()
+
+
+def test_input_gradients_are_with_respect_to_unit_pixels(fake_url, offline_empty_cache):
+    place(offline_empty_cache, fake_url, fake_resnet18_weights())
+    normalize = histopathology_resnet18("imagenet").model[0][0]
+    x = torch.rand(1, 3, 5, 5, requires_grad=True)
+    normalize(x).sum().backward()
+    expected = (1 / torch.tensor(IMAGENET_STD)).view(1, 3, 1, 1).expand(1, 3, 5, 5)
+    torch.testing.assert_close(x.grad, expected)
+
+
+@pytest.mark.parametrize(
+    "mean, std, message",
+    [
+        ((0.5, 0.5), (0.2, 0.2, 0.2), "one entry per channel"),
+        ((0.5,), (0.0,), "std > 0"),
+        ("abc", (1.0,), "mean must be a sequence"),
+        ((), (), "non-empty"),
+        ((float("nan"),), (1.0,), "finite"),
+    ],
+)
+def test_normalize_rejects_bad_statistics(mean, std, message):
+    with pytest.raises(ValueError, match=message):
+        Normalize(mean, std)
+
+
+def test_batchnorm_statistics_are_copies_by_layer_name():
+    backbone = histopathology_resnet18("none").model[0]
+    stats = batchnorm_statistics(backbone)
+    assert len(stats) == 20 and "2" in stats  # bn1 sits at index 2, after Normalize
+    mean, var = stats["2"]
+    assert mean.shape == var.shape == (64,)
+    backbone(torch.rand(4, 3, 49, 49))  # train mode: the running statistics move
+    assert not torch.equal(backbone[2].running_mean, mean)
+    assert torch.equal(mean, torch.zeros(64)) and torch.equal(var, torch.ones(64))

@@ -107,3 +107,31 @@ def test_precision_recall_curve():
     )
     with pytest.raises(ValueError, match="equal length"):
         plotting.plot_precision_recall([0.5, 1.0], [1.0])
+
+
+def test_tumour_map_three_panels_in_the_slides_coordinates():
+    slide = np.full((100, 100, 3), 200, np.uint8)
+    tumour = np.zeros((100, 100), bool)
+    tumour[40:60, 40:60] = True
+    truth = np.zeros((4, 4), bool)
+    truth[1:3, 1:3] = True
+    probabilities = torch.rand(4, 4)
+    fig = plotting.plot_tumour_map(slide, tumour, truth, probabilities, stride=16)
+    assert isinstance(fig, Figure)
+    panels, colorbar = fig.axes[:3], fig.axes[3:]
+    assert len(colorbar) == 1
+    assert [len(ax.images) for ax in panels] == [1, 1, 1]
+    assert len(panels[0].collections) >= 1  # the tumour outline
+    # cells are stride squares centred on the windows' centres: 24 - 8 .. 24 - 8 + 4 * 16
+    assert panels[2].images[0].get_extent() == [16.0, 80.0, 80.0, 16.0]
+    for ax in panels:
+        assert ax.get_xlim() == (-0.5, 99.5) and ax.get_ylim() == (99.5, -0.5)
+
+
+def test_tumour_map_rejects_maps_that_do_not_fit_the_slide():
+    slide = np.zeros((100, 100, 3), np.uint8)
+    tumour = np.zeros((100, 100), bool)
+    with pytest.raises(ValueError, match="4 x 4 windows"):
+        plotting.plot_tumour_map(slide, tumour, np.zeros((3, 4)), np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="tumour mask"):
+        plotting.plot_tumour_map(slide, tumour[:50], np.zeros((4, 4)), np.zeros((4, 4)))

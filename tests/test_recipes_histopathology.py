@@ -11,6 +11,7 @@ import pytest
 import torch
 from support import write_pcam_split
 
+from nbhelpers.models import IMAGENET_MEAN, IMAGENET_STD, batchnorm_statistics
 from nbhelpers.recipes import histopathology as histo
 from nbhelpers.recipes.histopathology import (
     HistopathologyRecipe,
@@ -92,6 +93,9 @@ def test_the_profiles_follow_the_source_and_take_overrides():
         ({"precision": "64"}, "precision"),
         ({"weights": "pretrained"}, "weights"),
         ({"augment": 1}, "augment"),
+        ({"freeze_batchnorm": 1}, "freeze_batchnorm"),
+        ({"backbone_lr_factor": 0}, "backbone_lr_factor"),
+        ({"backbone_lr_factor": float("nan")}, "backbone_lr_factor"),
     ],
 )
 def test_recipe_rejects_bad_values(bad, match):
@@ -477,3 +481,87 @@ def test_a_failed_cache_write_returns_the_trained_model_and_says_why(
     assert not result.loaded_from_cache and not result.cache_path.exists()
     assert "No space left on device" in result.not_cached
     assert not result.model.training and 0 <= result.meta["valid_accuracy"] <= 1
+
+
+# ---- frozen batch norm, discriminative rates, the normalisation in the cache --------------------
+
+
+def test_by_default_the_frozen_phase_moves_the_backbones_statistics(tiny_data):
+    recipe = HistopathologyRecipe(**TINY)
+    assert recipe.freeze_batchnorm is False
+    start = batchnorm_statistics(recipe.build_model().model[0])
+    train, valid = recipe.batches(tiny_data, "cpu")
+    model = recipe.build_model().model
+    recipe.frozen_phase(model, train, valid, torch.device("cpu"), verbose=False)
+    end = batchnorm_statistics(model[0])
+    assert all(not torch.equal(start[k][0], end[k][0]) for k in start)
+    assert model[0].training
+
+
+def test_freeze_batchnorm_keeps_the_statistics_in_phase_one_only(tiny_data):
+    recipe = HistopathologyRecipe(**TINY, freeze_batchnorm=True)
+    start = batchnorm_statistics(recipe.build_model().model[0])
+    train, valid = recipe.batches(tiny_data, "cpu")
+    model = recipe.build_model().model
+    head = [p.detach().clone() for p in model[1].parameters()]
+    frozen = recipe.frozen_phase(
+        model, train, valid, torch.device("cpu"), verbose=False
+    )
+    end = batchnorm_statistics(model[0])
+    assert all(torch.equal(start[k][0], end[k][0]) for k in start)
+    assert all(torch.equal(start[k][1], end[k][1]) for k in start)
+    assert not model[0].training and model[1].training  # the Trainer left the modes
+    assert any(not torch.equal(a, b) for a, b in zip(head, model[1].parameters()))
+    assert frozen.epoch == recipe.epochs_frozen
+    # train(): phase 2 puts the backbone back in training mode, statistics move again
+    _, finetune = recipe.train(tiny_data, "cpu", verbose=False)
+    assert all(m.training for m in finetune.model.modules())
+    after = batchnorm_statistics(finetune.model[0])
+    assert any(not torch.equal(start[k][0], after[k][0]) for k in start)
+
+
+def test_freeze_batchnorm_off_trains_exactly_as_before(tiny_data):
+    """The switch's default changes nothing: the same run twice, bit for bit."""
+    recipe = HistopathologyRecipe(**TINY)
+    runs = [recipe.train(tiny_data, "cpu", verbose=False) for _ in range(2)]
+    explicit = replace(recipe, freeze_batchnorm=False).train(
+        tiny_data, "cpu", verbose=False
+    )
+    for frozen, finetune in (*runs[1:], explicit):
+        assert frozen.train_log == runs[0][0].train_log
+        assert finetune.valid_log == runs[0][1].valid_log
+
+
+def test_discriminative_rates_are_one_group_for_the_backbone_and_one_for_the_head(
+    tiny_data,
+):
+    recipe = HistopathologyRecipe(**TINY, backbone_lr_factor=0.1)
+    model = recipe.build_model().model
+    trainer = recipe.discriminative_trainer(
+        model, 2, torch.device("cpu"), (), verbose=False
+    )
+    backbone, head = trainer.optim.param_groups
+    assert [p for p in backbone["params"]] == list(model[0].parameters())
+    assert [p for p in head["params"]] == list(model[1].parameters())
+    assert head["max_lr"] == recipe.max_lr_frozen
+    assert backbone["max_lr"] == pytest.approx(0.1 * recipe.max_lr_frozen)
+    assert head["initial_lr"] == pytest.approx(recipe.max_lr_frozen / 25)
+    assert backbone["initial_lr"] == pytest.approx(0.1 * recipe.max_lr_frozen / 25)
+    before = [p.detach().clone() for p in model.parameters()]
+    trained = recipe.train_discriminative(tiny_data, "cpu", verbose=False)
+    assert trained.epoch == recipe.epochs_frozen + recipe.epochs_finetune
+    assert all(
+        not torch.equal(a, b) for a, b in zip(before, trained.model.parameters())
+    )
+    assert len(trained.valid_log["accuracy"]) == trained.epoch
+
+
+def test_the_cache_keeps_the_normalisation_of_a_pretrained_start(tmp_path):
+    """A model trained from ImageNet weights keeps its Normalize statistics through
+    save_model and load_model, although load_model builds a random-start model."""
+    model = _tiny_model()
+    model[0][0].mean.copy_(torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+    model[0][0].std.copy_(torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+    loaded, _ = load_model(save_model(model, tmp_path / "m.pt", {}))
+    assert loaded[0][0].mean.flatten().tolist() == pytest.approx(list(IMAGENET_MEAN))
+    assert loaded[0][0].std.flatten().tolist() == pytest.approx(list(IMAGENET_STD))

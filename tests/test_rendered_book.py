@@ -57,7 +57,7 @@ MIN_FIGURES = {
     # architecture, LeNet-5 beside it, samples, LR range test, schedule, history, kernels,
     # feature maps, softmax bars
     "book/04_mnist": 9,
-    "book/05_transfer_learning": 10,  # patches, BGR, augmentation, 2 histories, 2 without/with, confusion, PR, raw patch
+    "book/05_transfer_learning": 11,  # patches, BGR, augmentation, 2 histories, 2 without/with, confusion, PR, raw patch, tumour map
     "book/06_guided_backprop": 4,  # digits, patches, plain vs guided, photograph
     "book/07_char_cnn": 3,  # lengths, character convolution, history
     "book/08_engine_appendix": 0,

@@ -51,8 +51,11 @@ _EXPORTS = {
     "nbhelpers.data.tokens": ("CHARS", "MAX_LEN", "decode", "encode", "normalize_name"),
     "nbhelpers.data.synthetic_histopathology": (
         "SyntheticPatch",
+        "SyntheticSlide",
         "make_synthetic_histopathology",
         "synthetic_patch",
+        "synthetic_slide",
+        "window_labels",
     ),
     # Where every loader's provenance and downloads come from, for convenience.
     "nbhelpers.storage": ("DataSource", "DownloadError", "download"),

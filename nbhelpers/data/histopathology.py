@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from nbhelpers import checks, storage
+from nbhelpers.data.patches import CROP
 from nbhelpers.data.synthetic_histopathology import (
     LABELS_FILE,
     PATCH_SIZE,
@@ -39,7 +40,6 @@ from nbhelpers.storage import DataSource
 
 KAGGLE_DIR = "histopathologic-cancer-detection"
 SPLITS = ("train", "test")
-CROP = 49
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,10 @@ The label is 1 if and only if a tumour nucleus covers at least one pixel of the 
 square (rows and columns 32..63), as in the Kaggle set. About 40% of patches are positive. Many
 negatives hold tumour tissue outside the centre, some of it just outside, so that a model has to
 look at the centre: this is why the chapters crop the centre.
+
+``synthetic_slide`` renders a larger square of the same tissue with a few tumour regions and
+returns its pixel mask of tumour nuclei; ``window_labels`` applies the patch label rule to every
+window a classifier would see when slid over it.
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ import cv2
 import numpy as np
 
 from nbhelpers import checks, storage
-from nbhelpers.data.patches import PATCH_SIZE
+from nbhelpers.data.patches import CROP, PATCH_SIZE
 
 CENTRE = (32, 64)  # the labelled square: rows and columns CENTRE[0] .. CENTRE[1] - 1
+# Where the labelled square sits in the CROP x CROP centre crop a classifier sees: it starts at
+# row and column 8 (the crop starts at 24 in a 96x96 patch) and is 32 wide.
+CENTRE_IN_CROP = CENTRE[0] - int(round((PATCH_SIZE - CROP) / 2.0))
 POSITIVE_FRACTION = 0.4
 GENERATOR_VERSION = 1
 MARKER = "synthetic.json"
@@ -75,6 +82,87 @@ def synthetic_patch(seed: int, index: int) -> SyntheticPatch:
     rng = np.random.default_rng([GENERATOR_VERSION, seed, index])
     wants_positive = bool(rng.random() < POSITIVE_FRACTION)
     return _render(rng, wants_positive)
+
+
+@dataclass(frozen=True)
+class SyntheticSlide:
+    """A rendered slide. image: (size, size, 3) uint8 RGB; tumour: (size, size) bool, the
+    pixels of tumour nuclei (the truth the patch labels are made from)."""
+
+    image: np.ndarray
+    tumour: np.ndarray
+
+
+def synthetic_slide(seed: int = 0, size: int = 384, regions: int = 3) -> SyntheticSlide:
+    """A ``size`` x ``size`` square of synthetic tissue with ``regions`` tumour regions.
+
+    The tissue is the patches' (normal and fibroblast nuclei, lymphocyte sheets, tumour
+    nuclei on purplish cytoplasm), at the same scale, rendered on the larger square; each
+    tumour region is a blob about 60 to 110 pixels across placed anywhere on the slide. A
+    pure function of (seed, size, regions).
+
+    Raises:
+        ValueError: ``size`` not in 96..2048, ``seed`` < 0 or ``regions`` < 1 (not ints).
+    """
+    checks.slide_arguments(size, seed, regions)
+    rng = np.random.default_rng([GENERATOR_VERSION, seed, size, regions, 2])
+    scale = size / PATCH_SIZE
+    eosin, cytoplasm = _background(rng, size)
+    nuclei = np.zeros((2 * size, 2 * size), np.float32)
+    tumour = np.zeros((size, size), np.uint8)
+    count = rng.poisson(rng.uniform(12, 45) * scale**2)
+    points = rng.uniform(-3, size + 3, (count, 2))
+    _draw_nuclei(nuclei, None, rng, points, (1.8, 3.0), (0.6, 1.0), (0.6, 1.0))
+    points = rng.uniform(-3, size + 3, (rng.poisson(rng.uniform(3, 12) * scale**2), 2))
+    _draw_nuclei(nuclei, None, rng, points, (3.5, 6.0), (0.25, 0.4), (0.6, 1.0))
+    for _ in range(max(1, round(scale))):  # lymphocyte sheets, the dark decoys
+        region = _blob(rng, rng.uniform(0, size, 2), rng.uniform(15, 35), size)
+        points = _jittered_grid(rng, rng.uniform(4.5, 6.0), region)
+        _draw_nuclei(nuclei, None, rng, points, (1.8, 2.5), (0.85, 1.0), (1.2, 1.8))
+    for _ in range(regions):
+        region = _blob(
+            rng, rng.uniform(0.1 * size, 0.9 * size, 2), rng.uniform(30, 50), size
+        )
+        soft = cv2.GaussianBlur(region.astype(np.float32), (0, 0), 2.0)
+        cytoplasm = cytoplasm + 0.12 * soft
+        eosin = eosin * (1 - 0.35 * soft)
+        points = _jittered_grid(rng, rng.uniform(7.0, 9.0), region)
+        tumour_nuclei = ((3.1, 5.2), (0.5, 0.95), (0.95, 1.55))
+        _draw_nuclei(nuclei, tumour, rng, points, *tumour_nuclei)
+    image = _stain(rng, eosin, cytoplasm, nuclei)
+    return SyntheticSlide(image=image, tumour=tumour.astype(bool))
+
+
+def window_labels(
+    tumour: np.ndarray, window: int = CROP, stride: int = 16
+) -> np.ndarray:
+    """The patch label rule applied to every ``window`` x ``window`` window of a slide.
+
+    Windows start at rows and columns 0, stride, 2 * stride, ... as long as they fit; a
+    window is labelled 1 when a tumour pixel lies in its centre square, which sits in the
+    window as the labelled 32x32 square sits in the patch's centre crop (from
+    ``CENTRE_IN_CROP``, 32 wide). tumour: (H, W) bool. Returns (rows, cols) bool,
+    rows = (H - window) // stride + 1.
+
+    Raises:
+        ValueError: ``tumour`` is not a 2-d array at least ``window`` high and wide, or
+            ``window`` < 40 or ``stride`` < 1.
+    """
+    checks.integer(window, "window", minimum=CENTRE_IN_CROP + 32)
+    checks.integer(stride, "stride")
+    tumour = np.asarray(tumour, dtype=bool)
+    if tumour.ndim != 2 or min(tumour.shape) < window:
+        raise ValueError(
+            f"tumour must be (H >= {window}, W >= {window}), got {tumour.shape}"
+        )
+    side = CENTRE[1] - CENTRE[0]
+    rows, cols = ((n - window) // stride + 1 for n in tumour.shape)
+    labels = np.zeros((rows, cols), bool)
+    for i in range(rows):
+        for j in range(cols):
+            top, left = i * stride + CENTRE_IN_CROP, j * stride + CENTRE_IN_CROP
+            labels[i, j] = tumour[top : top + side, left : left + side].any()
+    return labels
 
 
 def synthetic_id(seed: int, index: int) -> str:
@@ -201,15 +289,28 @@ def _write_split(
 # ---- rendering ---------------------------------------------------------------------------------
 
 
-def _render(rng: np.random.Generator, wants_positive: bool) -> SyntheticPatch:
-    size = PATCH_SIZE
+def _background(
+    rng: np.random.Generator, size: int = PATCH_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
+    """(size, size) eosin and cytoplasm densities, smooth at the scale of the patches."""
+    scale = size / PATCH_SIZE
     eosin = rng.uniform(0.35, 0.7) * (
-        1 + 0.25 * _smooth_noise(rng, 8) + 0.12 * _smooth_noise(rng, 24)
+        1
+        + 0.25 * _smooth_noise(rng, round(8 * scale), size)
+        + 0.12 * _smooth_noise(rng, round(24 * scale), size)
     )
     if rng.random() < 0.5:  # white gaps between tissue
-        gaps = _smooth_noise(rng, 5) > rng.uniform(0.8, 1.6)
+        gaps = _smooth_noise(rng, round(5 * scale), size) > rng.uniform(0.8, 1.6)
         eosin = np.where(gaps, eosin * 0.1, eosin)
-    cytoplasm = rng.uniform(0.04, 0.12) * (1 + 0.3 * _smooth_noise(rng, 12))
+    cytoplasm = rng.uniform(0.04, 0.12) * (
+        1 + 0.3 * _smooth_noise(rng, round(12 * scale), size)
+    )
+    return eosin, cytoplasm
+
+
+def _render(rng: np.random.Generator, wants_positive: bool) -> SyntheticPatch:
+    size = PATCH_SIZE
+    eosin, cytoplasm = _background(rng, size)
     # Nuclei are drawn at twice the resolution with 1/4-pixel precision, then area-averaged:
     # cheap antialiasing.
     nuclei = np.zeros((2 * size, 2 * size), np.float32)
@@ -242,7 +343,18 @@ def _render(rng: np.random.Generator, wants_positive: bool) -> SyntheticPatch:
             forbidden,
         )
     label = int(tumour[CENTRE[0] : CENTRE[1], CENTRE[0] : CENTRE[1]].any())
+    image = _stain(rng, eosin, cytoplasm, nuclei)
+    return SyntheticPatch(image=image, tumour=tumour.astype(bool), label=label)
 
+
+def _stain(
+    rng: np.random.Generator,
+    eosin: np.ndarray,
+    cytoplasm: np.ndarray,
+    nuclei: np.ndarray,
+) -> np.ndarray:
+    """(size, size, 3) uint8 RGB from the stain densities (nuclei at twice the size)."""
+    size = eosin.shape[0]
     haematoxylin = cytoplasm + cv2.resize(
         nuclei, (size, size), interpolation=cv2.INTER_AREA
     )
@@ -257,8 +369,7 @@ def _render(rng: np.random.Generator, wants_positive: bool) -> SyntheticPatch:
     stain_e = _EOSIN * rng.uniform(0.85, 1.15, 3).astype(np.float32)
     density = haematoxylin[..., None] * stain_h + eosin[..., None] * stain_e + 0.03
     rgb = 255.0 * np.exp(-density) + rng.normal(0.0, 2.5, density.shape)
-    image = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-    return SyntheticPatch(image=image, tumour=tumour.astype(bool), label=label)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
 def _tumour_region(
@@ -289,15 +400,19 @@ def _tumour_region(
     )
 
 
-def _smooth_noise(rng: np.random.Generator, cells: int) -> np.ndarray:
-    """(96, 96) float32 noise, smooth at the scale of 96 / cells pixels, about N(0, 1)."""
+def _smooth_noise(
+    rng: np.random.Generator, cells: int, size: int = PATCH_SIZE
+) -> np.ndarray:
+    """(size, size) float32 noise, smooth at the scale of size / cells pixels, about N(0, 1)."""
     grid = rng.standard_normal((cells, cells)).astype(np.float32)
-    return cv2.resize(grid, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
-def _blob(rng: np.random.Generator, centre: np.ndarray, radius: float) -> np.ndarray:
-    """(96, 96) uint8 mask: a union of 3 to 6 discs scattered around ``centre``."""
-    mask = np.zeros((PATCH_SIZE, PATCH_SIZE), np.uint8)
+def _blob(
+    rng: np.random.Generator, centre: np.ndarray, radius: float, size: int = PATCH_SIZE
+) -> np.ndarray:
+    """(size, size) uint8 mask: a union of 3 to 6 discs scattered around ``centre``."""
+    mask = np.zeros((size, size), np.uint8)
     for _ in range(int(rng.integers(3, 7))):
         x, y = centre + rng.normal(0.0, radius / 2.5, 2)
         cv2.circle(
@@ -314,7 +429,8 @@ def _jittered_grid(
     rng: np.random.Generator, spacing: float, region: np.ndarray
 ) -> np.ndarray:
     """(K, 2) points (x, y) on a randomly shifted and jittered grid, kept where ``region`` is set."""
-    count = int(PATCH_SIZE / spacing) + 2
+    size = region.shape[0]  # square
+    count = int(size / spacing) + 2
     gx, gy = np.meshgrid(np.arange(count) * spacing, np.arange(count) * spacing)
     points = (
         np.stack([gx.ravel(), gy.ravel()], axis=1)
@@ -322,7 +438,7 @@ def _jittered_grid(
         - spacing / 2
     )
     points = points + rng.normal(0.0, spacing * 0.25, points.shape)
-    inside = ((points >= 0) & (points < PATCH_SIZE)).all(axis=1)
+    inside = ((points >= 0) & (points < size)).all(axis=1)
     points = points[inside]
     xi, yi = np.floor(points).astype(int).T
     return points[region[yi, xi] > 0]

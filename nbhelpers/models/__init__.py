@@ -5,7 +5,8 @@
   stages of LeNet-5 it is compared with.
 - ``CharCNN``: chapter 07's character-level CNN (names); ``TextCNN``: several widths at once.
 - ``histopathology_resnet18()``: chapter 05's ResNet18 backbone + head, as a ``BuiltModel(model,
-  weights_source)``; ``set_trainable``, ``count_parameters`` for its two training phases.
+  weights_source)``, its backbone starting with ``Normalize``; ``set_trainable``,
+  ``count_parameters``, ``batchnorm_statistics`` for its two training phases.
 - ``imagenet_classifier()``: a pretrained ImageNet ResNet18/AlexNet for chapter 06, as an
   ``ImageNetClassifier(model, categories, weights_source)``, or None without its weights.
 - ``resolve_weights``: the cache / download / random-initialisation decision; the cached file is
@@ -16,7 +17,7 @@
 from .bars import bar_cnn
 from .charcnn import CharCNN, TextCNN
 from .mnist import LENET5_STAGES, mnist_cnn
-from .parameters import count_parameters, set_trainable
+from .parameters import batchnorm_statistics, count_parameters, set_trainable
 from .pretrained import (
     WEIGHT_MODES,
     WEIGHTS_URLS,
@@ -34,6 +35,7 @@ from .transfer import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ImageNetClassifier,
+    Normalize,
     histopathology_head,
     histopathology_resnet18,
     imagenet_classifier,
@@ -42,6 +44,7 @@ from .transfer import (
 
 __all__ = [
     "bar_cnn",
+    "batchnorm_statistics",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "LENET5_STAGES",
@@ -51,6 +54,7 @@ __all__ = [
     "CharCNN",
     "TextCNN",
     "ImageNetClassifier",
+    "Normalize",
     "ResolvedWeights",
     "WeightsFileError",
     "WeightsUnavailableError",

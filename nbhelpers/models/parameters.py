@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 
@@ -23,3 +24,23 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(
         p.numel() for p in model.parameters() if p.requires_grad or not trainable_only
     )
+
+
+def batchnorm_statistics(
+    module: nn.Module,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Copies of the running statistics of every batch-norm layer in ``module``.
+
+    Returns:
+        layer name -> (running_mean, running_var), each a (C,) float32 CPU tensor; layers
+        that keep no running statistics (``track_running_stats=False``) are left out.
+    """
+    kinds = (nn.modules.batchnorm._BatchNorm,)
+    return {
+        name: (
+            layer.running_mean.detach().float().cpu().clone(),
+            layer.running_var.detach().float().cpu().clone(),
+        )
+        for name, layer in module.named_modules()
+        if isinstance(layer, kinds) and layer.running_mean is not None
+    }

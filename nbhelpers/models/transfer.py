@@ -2,13 +2,22 @@
 
 Each builder returns the network together with where its weights came from (``weights_source``),
 as a frozen dataclass: nothing is recorded on the ``nn.Module``.
+
+Chapter 05's backbone starts with the normalisation its weights were trained with (``Normalize``):
+with ImageNet weights the per-channel mean and standard deviation of their enum's
+preprocessing, with random initialisation mean 0 and standard deviation 1, the identity. Every
+caller (training, evaluation, inference on a raw patch, guided backpropagation) hands the model
+[0, 1] pixels, and input gradients are with respect to those pixels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
 import torch.nn as nn
+from torchvision.models import ResNet18_Weights
 
 from nbhelpers import checks
 
@@ -22,9 +31,31 @@ from .pretrained import (
     resolve_weights,
 )
 
-# The normalisation every torchvision ImageNet model expects (per RGB channel, on [0, 1] pixels).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# The normalisation every torchvision ImageNet model expects (per RGB channel, on [0, 1] pixels),
+# read from the preprocessing the weights' enum carries: one source of truth.
+_PRESET = ResNet18_Weights.IMAGENET1K_V1.transforms()
+IMAGENET_MEAN: tuple[float, ...] = tuple(_PRESET.mean)
+IMAGENET_STD: tuple[float, ...] = tuple(_PRESET.std)
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` per channel: ``(B, C, H, W) -> (B, C, H, W)``.
+
+    ``mean`` and ``std`` are buffers (saved in the state dict, moved with the module, never
+    trained). ``Normalize((0, 0, 0), (1, 1, 1))`` is the identity, bit for bit.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        checks.normalisation(mean, std)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def extra_repr(self) -> str:
+        return f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
 
 
 @dataclass(frozen=True)
@@ -46,15 +77,24 @@ class ImageNetClassifier:
 def resnet18_backbone(
     weights: str = "auto", *, deadline: float = DOWNLOAD_DEADLINE_S
 ) -> BuiltModel:
-    """ResNet18 without its average pool and fc layer.
+    """ResNet18 without its average pool and fc layer, after the normalisation of its weights.
 
-    ``model``: an ``nn.Sequential`` of 8 layers, ``(B, 3, H, W) -> (B, 512, ceil(H/32), ceil(W/32))``
-    (``(B, 512, 2, 2)`` for 49x49 patches). ``weights``: "auto", "imagenet" or "none", and
+    ``model``: an ``nn.Sequential`` of 9 layers, ``Normalize`` then ResNet18's first 8,
+    ``(B, 3, H, W) -> (B, 512, ceil(H/32), ceil(W/32))`` (``(B, 512, 2, 2)`` for 49x49
+    patches), taking RGB pixels in [0, 1]. ``Normalize`` uses ``IMAGENET_MEAN`` and
+    ``IMAGENET_STD`` with ImageNet weights and is the identity (mean 0, std 1) with random
+    initialisation, where no ImageNet statistics apply; the structure, and so the state dict's
+    names, are the same either way. ``weights``: "auto", "imagenet" or "none", and
     ``deadline`` for a download, as in ``resolve_weights``, whose errors it raises.
     """
     resolved = resolve_weights(weights, "resnet18", deadline=deadline)
     resnet = build_network("resnet18", resolved)
-    return BuiltModel(nn.Sequential(*list(resnet.children())[:-2]), resolved.source)
+    if resolved.pretrained:
+        normalize = Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    else:
+        normalize = Normalize((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    layers = [normalize, *list(resnet.children())[:-2]]
+    return BuiltModel(nn.Sequential(*layers), resolved.source)
 
 
 def histopathology_head(
@@ -86,8 +126,9 @@ def histopathology_resnet18(
     """Chapter 05's transfer-learning model and where its backbone's weights came from.
 
     ``model`` is ``nn.Sequential(backbone, head)``: ``model[0]`` the ResNet18 backbone (freeze it
-    with ``set_trainable(model[0], False)``), ``model[1]`` the lecture notebook's head. Shapes:
-    ``(B, 3, H, W) -> (B, 2)`` logits, e.g. 49x49 patches.
+    with ``set_trainable(model[0], False)``), whose first layer normalises the input as its
+    weights expect (see ``resnet18_backbone``), ``model[1]`` the lecture notebook's head. Shapes:
+    ``(B, 3, H, W)`` RGB in [0, 1] ``-> (B, 2)`` logits, e.g. 49x49 patches.
 
     Args:
         weights: "auto" uses ImageNet's weights when torchvision's cache holds them intact or a

@@ -18,6 +18,11 @@ synthetic set generated once. The patches are decoded once into a uint8 tensor t
 training device; batches are cut from it and augmented there (``DeviceBatches`` with
 ``BatchAugment``; see ``nbhelpers.data.pipeline``).
 
+Two variants for comparisons: ``freeze_batchnorm=True`` keeps the backbone in eval mode during
+phase 1, so that its batch-norm statistics stay as they were (``frozen_phase``), and
+``train_discriminative`` trains everything in one phase, the backbone at ``backbone_lr_factor``
+times the head's rates.
+
 Chapter 06 needs a trained model without depending on chapter 05 having run:
 ``trained_histopathology_model`` trains the recipe once and caches the weights in the data folder.
 """
@@ -72,7 +77,8 @@ from nbhelpers.train.checkpoint import load_safely
 from nbhelpers.train.precision import resolve_precision
 
 # Bump when a change to the recipe changes the weights it produces: cached models then retrain.
-RECIPE_VERSION = 3
+# 4: the backbone starts with the normalisation of its weights (ImageNet's mean and std).
+RECIPE_VERSION = 4
 # the source's split of the shuffled Kaggle labels: 80% train, 20% validation
 TRAIN_SHARE = 0.8
 CACHE_FOLDER = "models"
@@ -99,6 +105,11 @@ class HistopathologyRecipe(ProfiledRecipe):
             measured faster on this book's CPU too).
         augment: random flips and rotations of the training patches (False: centre crop only,
             to show what augmentation prevents).
+        freeze_batchnorm: keep the backbone in eval mode in phase 1, so that its batch-norm
+            layers normalise with, and keep, their running statistics (False, the lecture
+            notebook's way: they go on updating them although their parameters are frozen).
+        backbone_lr_factor: ``train_discriminative``'s backbone rates as a fraction of the
+            head's (``train`` does not use it).
         weights: the backbone's start, "auto", "imagenet" or "none" (see ``histopathology_resnet18``).
         seed: seeds the model's initialisation, the data split, the batch order and the augmentation.
         synthetic_size: patches of the synthetic set when no real set is at hand (at least
@@ -143,6 +154,8 @@ class HistopathologyRecipe(ProfiledRecipe):
     precision: str = "auto"
     channels_last: bool = True
     augment: bool = True
+    freeze_batchnorm: bool = False
+    backbone_lr_factor: float = 0.1
     weights: str = "auto"
     seed: int = 0
     synthetic_size: int = 40_000
@@ -153,7 +166,7 @@ class HistopathologyRecipe(ProfiledRecipe):
             self,
             integers=("train_size", "valid_size", "epochs_frozen", "epochs_finetune"),
             counts=("seed",),
-            flags=("channels_last", "augment", "download"),
+            flags=("channels_last", "augment", "download", "freeze_batchnorm"),
             choices={"precision": PRECISION_CHOICES, "weights": WEIGHT_MODES},
         )
         checks.fields(
@@ -165,6 +178,7 @@ class HistopathologyRecipe(ProfiledRecipe):
                 f"got {self.batch_size}"
             )
         rates = ("lr_frozen", "max_lr_frozen", "lr_finetune", "max_lr_finetune")
+        rates += ("backbone_lr_factor",)
         checks.fields(self, positive_numbers=rates)
 
     # ---- data -----------------------------------------------------------------------------------
@@ -302,14 +316,11 @@ class HistopathologyRecipe(ProfiledRecipe):
         device = self.checked_device(device)
         train, valid = self.batches(data, device)
         model = self.build_model().model.to(device)
-        set_trainable(model[0], False)  # phase 1: only the head learns
-        frozen = self.phase_trainer(
-            model, "frozen", len(train), device, callbacks, verbose
-        )
-        frozen.run(
-            self.epochs_frozen, train, valid, **self.saving(checkpoints, "frozen")
+        frozen = self.frozen_phase(
+            model, train, valid, device, callbacks, verbose, checkpoints
         )
         set_trainable(model[0], True)  # phase 2: everything, rates ten times smaller,
+        model[0].train()  # batch norm updating (again, after freeze_batchnorm),
         train = train.reseeded(self.seed + 1)  # and batch orders of its own
         finetune = self.phase_trainer(
             model, "finetune", len(train), device, callbacks, verbose
@@ -318,6 +329,83 @@ class HistopathologyRecipe(ProfiledRecipe):
             self.epochs_finetune, train, valid, **self.saving(checkpoints, "finetune")
         )
         return frozen, finetune
+
+    def frozen_phase(
+        self,
+        model: nn.Sequential,
+        train: DeviceBatches,
+        valid: DeviceBatches,
+        device: torch.device,
+        callbacks: list[Callback] | tuple[Callback, ...] = (),
+        verbose: bool = True,
+        checkpoints: str | os.PathLike[str] | None = None,
+    ) -> Trainer:
+        """Phase 1 on ``model`` (``build_model``'s, on ``device``): the head learns,
+        the backbone's parameters are frozen, and with ``freeze_batchnorm`` its
+        batch-norm statistics too (eval mode, which the Trainer leaves as it is)."""
+        set_trainable(model[0], False)  # only the head learns
+        if self.freeze_batchnorm:
+            model[0].eval()  # batch norm with its running statistics, which stay put
+        frozen = self.phase_trainer(
+            model, "frozen", len(train), device, callbacks, verbose
+        )
+        frozen.run(
+            self.epochs_frozen, train, valid, **self.saving(checkpoints, "frozen")
+        )
+        return frozen
+
+    def train_discriminative(
+        self,
+        data: PatchData,
+        device: torch.device | str | None = None,
+        *,
+        callbacks: list[Callback] | tuple[Callback, ...] = (),
+        verbose: bool = True,
+    ) -> Trainer:
+        """One phase of ``epochs_frozen + epochs_finetune`` epochs over every parameter,
+        with discriminative rates (``discriminative_trainer``), instead of ``train``'s
+        two phases; the same model, batches and seed. Returns its Trainer."""
+        device = self.checked_device(device)
+        train, valid = self.batches(data, device)
+        model = self.build_model().model.to(device)
+        trainer = self.discriminative_trainer(
+            model, len(train), device, callbacks, verbose
+        )
+        trainer.run(self.epochs_frozen + self.epochs_finetune, train, valid)
+        return trainer
+
+    def discriminative_trainer(
+        self,
+        model: nn.Sequential,
+        steps: int,
+        device: torch.device,
+        callbacks: list[Callback] | tuple[Callback, ...],
+        verbose: bool,
+    ) -> Trainer:
+        """AdamW with two parameter groups: the head (``model[1]``) at phase 1's
+        rates, the backbone (``model[0]``) at ``backbone_lr_factor`` times them; one
+        cycle over both phases' epochs, each group to and from its own peak."""
+        factor = self.backbone_lr_factor
+        groups = [
+            {"params": model[0].parameters(), "lr": self.lr_frozen * factor},
+            {"params": model[1].parameters(), "lr": self.lr_frozen},
+        ]
+        optim = torch.optim.AdamW(groups)  # OneCycleLR overwrites each group's lr
+        peaks = [self.max_lr_frozen * factor, self.max_lr_frozen]  # one per group
+        epochs = self.epochs_frozen + self.epochs_finetune
+        scheduler = OneCycleLR(
+            optim, max_lr=peaks, steps_per_epoch=steps, epochs=epochs
+        )
+        return Trainer(
+            model,
+            optim,
+            F.cross_entropy,
+            scheduler,
+            callbacks,
+            device,
+            verbose,
+            precision=self.precision,
+        )
 
     def phase_trainer(
         self,
