@@ -18,9 +18,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# Chapter 06 loads the tissue model that chapter 05 trained and cached (store_trained_model)
+# when it runs after it: one pytest-xdist worker runs both, in that order (make test's
+# --dist loadgroup), instead of two workers training the same model at once.
+SAME_WORKER = {"05_transfer_learning.ipynb": "tissue", "06_guided_backprop.ipynb": "tissue"}
+
+
 def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    for item in items:
+        group = SAME_WORKER.get(item.path.name)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     if accelerator_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA or MPS; none available here")

@@ -483,6 +483,28 @@ def test_a_failed_cache_write_returns_the_trained_model_and_says_why(
     assert not result.model.training and 0 <= result.meta["valid_accuracy"] <= 1
 
 
+def test_a_model_stored_after_training_is_what_the_cache_gives_back(tiny_data):
+    recipe = HistopathologyRecipe(**TINY)
+    _, finetune = recipe.train(tiny_data, "cpu", verbose=False)
+    stored = histo.store_trained_model(recipe, tiny_data, finetune, "cpu", 1.5)
+    assert stored.cache_path.is_file() and stored.not_cached is None
+    assert stored.meta["seconds"] == 1.5
+    found = trained_histopathology_model(recipe, tiny_data, "cpu")
+    assert found.loaded_from_cache and found.cache_path == stored.cache_path
+    assert found.meta == stored.meta
+    for name, tensor in finetune.model.state_dict().items():
+        assert torch.equal(found.model.state_dict()[name], tensor), name
+
+
+def test_training_again_gives_the_stored_network_bit_for_bit(tiny_data):
+    """Chapter 06 may train the model itself or load chapter 05's: the same weights."""
+    recipe = HistopathologyRecipe(**TINY)
+    _, first = recipe.train(tiny_data, "cpu", verbose=False)
+    _, second = recipe.train(tiny_data, "cpu", verbose=False)
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(second.model.state_dict()[name], tensor), name
+
+
 # ---- frozen batch norm, discriminative rates, the normalisation in the cache --------------------
 
 

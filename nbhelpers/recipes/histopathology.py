@@ -66,6 +66,7 @@ from nbhelpers.device import get_device, seed_everything
 from nbhelpers.models import (
     WEIGHT_MODES,
     BuiltModel,
+    ResolvedWeights,
     histopathology_resnet18,
     resolve_weights,
     set_trainable,
@@ -617,16 +618,35 @@ def trained_histopathology_model(
     into place, so a reader never sees half a file.
     """
     device = torch.device(device) if device is not None else get_device()
-    recipe = recipe.resolved(device)
     weights = resolve_weights(recipe.weights, "resnet18")
-    path = model_cache_path(
-        recipe, data, "imagenet" if weights.pretrained else "random"
-    )
+    path = model_cache_path(recipe.resolved(device), data, _backbone_start(weights))
     if path is not None and path.is_file():
         model, meta = load_model(path)
         return CachedModel(model.to(device), meta, path, loaded_from_cache=True)
     started = time.perf_counter()
     _, finetune = recipe.train(data, device, verbose=verbose)
+    return store_trained_model(
+        recipe, data, finetune, device, time.perf_counter() - started
+    )
+
+
+def store_trained_model(
+    recipe: HistopathologyRecipe,
+    data: PatchData,
+    finetune: Trainer,
+    device: torch.device | str,
+    seconds: float,
+) -> CachedModel:
+    """Cache the model that ``recipe.train(data, device)`` trained (its second Trainer,
+    ``finetune``, which ran for ``seconds``) where ``trained_histopathology_model`` looks
+    for it, so that chapter 06 finds the model chapter 05 trained.
+
+    A failed write (a full disk, say) does not lose the model: the returned ``CachedModel``
+    holds it and says why it was not cached.
+    """
+    recipe = recipe.resolved(device)
+    weights = resolve_weights(recipe.weights, "resnet18")
+    path = model_cache_path(recipe, data, _backbone_start(weights))
     meta = {
         "recipe_version": RECIPE_VERSION,
         "source": str(data.source),
@@ -636,7 +656,7 @@ def trained_histopathology_model(
         "epochs_frozen": recipe.epochs_frozen,
         "epochs_finetune": recipe.epochs_finetune,
         "valid_accuracy": float(finetune.valid_log["accuracy"][-1]),
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
     }
     model, not_cached = finetune.model.eval(), None
     if path is not None:
@@ -647,3 +667,8 @@ def trained_histopathology_model(
     return CachedModel(
         model, meta, path, loaded_from_cache=False, not_cached=not_cached
     )
+
+
+def _backbone_start(weights: ResolvedWeights) -> str:
+    """The cache name's word for where the backbone started: "imagenet" or "random"."""
+    return "imagenet" if weights.pretrained else "random"
