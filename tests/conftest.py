@@ -18,19 +18,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-# Chapter 06 loads the tissue model that chapter 05 trained and cached (store_trained_model)
-# when it runs after it: one pytest-xdist worker runs both, in that order (make test's
-# --dist loadgroup), instead of two workers training the same model at once.
-SAME_WORKER = {"05_transfer_learning.ipynb": "tissue", "06_guided_backprop.ipynb": "tissue"}
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests use NBHELPERS_THREADS torch threads, as the chapters do: `make test` runs two
+    workers on two cores with one thread each instead of two workers of two threads."""
+    from nbhelpers.device import cpu_threads
+
+    threads = cpu_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    for item in items:
-        group = SAME_WORKER.get(item.path.name)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
     if accelerator_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA or MPS; none available here")
