@@ -23,6 +23,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -1432,29 +1433,12 @@ def plot_architecture(model: torch.nn.Sequential, input_shape: Sequence[int]) ->
             side = 0.45 + 0.75 * shape[1] / largest_side
             for depth in range(min(shape[0], 5)):
                 offset = 0.07 * depth
-                ax.add_patch(
-                    Rectangle(
-                        (x0 - side / 2 - 0.14 + offset, -side / 2 - 0.14 + offset),
-                        side,
-                        side,
-                        facecolor=colour,
-                        edgecolor="black",
-                        lw=0.6,
-                    )
-                )
+                corner = (x0 - side / 2 - 0.14 + offset, -side / 2 - 0.14 + offset)
+                _block(ax, corner, side, side, colour)
             text = f"{shape[0]}@{shape[1]}x{shape[2]}"
         else:
             height = 0.3 + 1.0 * np.log(shape[0] + 1) / np.log(largest_vector + 1)
-            ax.add_patch(
-                Rectangle(
-                    (x0 - 0.12, -height / 2),
-                    0.24,
-                    height,
-                    facecolor=colour,
-                    edgecolor="black",
-                    lw=0.6,
-                )
-            )
+            _block(ax, (x0 - 0.12, -height / 2), 0.24, height, colour)
             text = f"{shape[0]:,}"
         ax.text(
             x0,
@@ -1488,6 +1472,15 @@ def plot_architecture(model: torch.nn.Sequential, input_shape: Sequence[int]) ->
     ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def _block(
+    ax: Axes, corner: tuple[float, float], width: float, height: float, colour: str
+) -> None:
+    """One outlined block of a layer diagram, lower-left ``corner`` in data coordinates."""
+    ax.add_patch(
+        Rectangle(corner, width, height, facecolor=colour, edgecolor="black", lw=0.6)
+    )
 
 
 def _stage_colour(label: str) -> str:
@@ -1544,29 +1537,12 @@ def plot_layer_stacks(
                 depth = min(1 + int(np.log2(shape[0])), 6)
                 for layer in range(depth):
                     offset = 0.045 * layer - 0.045 * (depth - 1) / 2
-                    ax.add_patch(
-                        Rectangle(
-                            (x0 - side / 2 + offset, y - side / 2 + offset),
-                            side,
-                            side,
-                            facecolor=colour,
-                            edgecolor="black",
-                            lw=0.6,
-                        )
-                    )
+                    corner = (x0 - side / 2 + offset, y - side / 2 + offset)
+                    _block(ax, corner, side, side, colour)
                 text = f"{shape[0]}@{shape[1]}x{shape[2]}"
             else:
                 height = 0.2 + 0.75 * np.log(shape[0] + 1) / np.log(largest_vector + 1)
-                ax.add_patch(
-                    Rectangle(
-                        (x0 - 0.08, y - height / 2),
-                        0.16,
-                        height,
-                        facecolor=colour,
-                        edgecolor="black",
-                        lw=0.6,
-                    )
-                )
+                _block(ax, (x0 - 0.08, y - height / 2), 0.16, height, colour)
                 text = f"{shape[0]:,}"
             cut = ": " if ": " in label else " "
             title = label.replace(cut, "\n", 1)

@@ -18,6 +18,19 @@ import pytest
 
 from nbhelpers.data import pcam
 
+# The smallest histopathology recipe that trains end to end (a synthetic set of 20 patches,
+# random weights, float32): HistopathologyRecipe(**TINY_HISTOPATHOLOGY).
+TINY_HISTOPATHOLOGY = {
+    "train_size": 16,
+    "valid_size": 4,
+    "epochs_frozen": 1,
+    "epochs_finetune": 1,
+    "batch_size": 8,
+    "synthetic_size": 20,
+    "weights": "none",
+    "precision": "32",
+}
+
 
 def shared_mirror() -> Path | None:
     """NBHELPERS_DATA_MIRROR, else ../shared/data beside the repository, if it exists."""

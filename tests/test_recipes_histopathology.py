@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from support import write_pcam_split
+from support import TINY_HISTOPATHOLOGY, write_pcam_split
 
 from nbhelpers.models import IMAGENET_MEAN, IMAGENET_STD, batchnorm_statistics
 from nbhelpers.recipes import histopathology as histo
@@ -24,16 +24,7 @@ from nbhelpers.recipes.histopathology import (
 from nbhelpers.storage import DataSource
 from nbhelpers.train import Callback
 
-TINY = {
-    "train_size": 16,
-    "valid_size": 4,
-    "epochs_frozen": 1,
-    "epochs_finetune": 1,
-    "batch_size": 8,
-    "synthetic_size": 20,
-    "weights": "none",
-    "precision": "32",
-}
+TINY = TINY_HISTOPATHOLOGY
 
 
 @pytest.fixture(autouse=True)

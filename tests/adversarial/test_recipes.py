@@ -8,6 +8,7 @@ import os
 import pytest
 import torch
 from harness import Case, Workspace, run_case
+from support import TINY_HISTOPATHOLOGY
 
 from nbhelpers.chapter import start_chapter
 from nbhelpers.data.mnist import MNISTDataset, embedded_digits
@@ -431,18 +432,6 @@ CASES = [
         ),
     ),
 ]
-
-
-TINY_HISTOPATHOLOGY = {
-    "train_size": 16,
-    "valid_size": 4,
-    "epochs_frozen": 1,
-    "epochs_finetune": 1,
-    "batch_size": 8,
-    "synthetic_size": 20,
-    "weights": "none",
-    "precision": "32",
-}
 
 
 def _patches_and_a_full_model_cache(ws: Workspace) -> None:
