@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 
 import pytest
-from code_budget import Shown, body_code_lines, docstring_lines, shown_objects
+from code_budget import ROOT, Shown, body_code_lines, docstring_lines, shown_objects
 
 MAX_BODY_LINES = 30
 MAX_CHECK_LINES = 1
@@ -91,3 +91,21 @@ def test_the_budget_catches_a_long_guarded_function(tmp_path):
     function = shown.functions()[0]
     assert len(body_code_lines(function, shown.source)) == 33
     assert len(_check_lines(function)) == 16
+
+
+PAGES = sorted((ROOT / "book").glob("*.md"))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[page.stem for page in PAGES])
+def test_code_cells_fit_the_page(page):
+    """The code cells too: a line over 88 columns makes the rendered block scroll sideways
+    (the browser check finds it only after the book is built)."""
+    wide, inside = [], False
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("```{code-cell}"):
+            inside = True
+        elif inside and line.startswith("```"):
+            inside = False
+        elif inside and len(line) > WIDTH:
+            wide.append(f"line {number}: {line}")
+    assert not wide, f"{page.name}: code lines wider than {WIDTH}: {wide}"

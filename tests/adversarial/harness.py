@@ -26,6 +26,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -376,7 +377,7 @@ def observe(case: Case, ws: Workspace) -> Observation:
     except (Exception, KeyboardInterrupt) as caught:  # noqa: BLE001 (the point is to observe any failure)
         error = caught
     error_type = type(error).__name__ if error is not None else None
-    message = _one_line(str(error)) if error is not None else ""
+    message = " ".join(str(error).split()) if error is not None else ""
     problem = _outcome_problem(case, error, result, ws)
     if not problem:
         problem = _workspace_problem(case, before, ws.snapshot())
@@ -389,6 +390,10 @@ def record(observation: Observation, ws: Workspace, folder: Path) -> None:
     message = observation.message
     for root in {str(ws.root.resolve()), str(ws.root)}:
         message = message.replace(root, "<workspace>")
+    # a lock's holder names its command: the interpreter and the environment are paths of this
+    # machine, not of the case
+    message = message.replace(sys.executable, "python").replace(sys.prefix, "<env>")
+    message = _one_line(message)
     line = {
         "id": case.id,
         "category": case.category,
