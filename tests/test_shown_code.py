@@ -10,6 +10,7 @@ screen. The test reads the directives of every page, so the budget cannot quietl
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 from code_budget import ROOT, Shown, body_code_lines, docstring_lines, shown_objects
@@ -109,3 +110,26 @@ def test_code_cells_fit_the_page(page):
         elif inside and len(line) > WIDTH:
             wide.append(f"line {number}: {line}")
     assert not wide, f"{page.name}: code lines wider than {WIDTH}: {wide}"
+
+
+CHAPTER_MENTION = re.compile(
+    r"\bchapters?\s+0?\d\b|\b(last|previous|next|preceding) chapter\b", re.IGNORECASE
+)
+ROLE = re.compile(r"\{(numref|doc|ref)\}`[^`]*`")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[page.stem for page in PAGES])
+def test_chapters_are_named_by_link(page):
+    """Prose names a chapter with {numref}, so the number follows the table of contents
+    (the browser check applies the same rule to the rendered text)."""
+    found, fenced = [], False
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith(("```", "~~~")):
+            fenced = (
+                not fenced if line.strip() in ("```", "~~~") or not fenced else fenced
+            )
+            continue
+        text = ROLE.sub("", line)
+        if not fenced and CHAPTER_MENTION.search(text):
+            found.append(f"line {number}: {line}")
+    assert not found, f"{page.name}: chapters named in plain text: {found}"
