@@ -43,6 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nbhelpers import checks
+from nbhelpers.data.patches import CROP
 from nbhelpers.train.modes import eval_context
 
 
@@ -190,7 +191,7 @@ def predict_proba(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def tumour_heat_map(
     model: nn.Module,
     slide: torch.Tensor,
-    window: int = 49,
+    window: int = CROP,
     stride: int = 16,
     batch_size: int = 256,
 ) -> torch.Tensor:

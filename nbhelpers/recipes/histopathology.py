@@ -625,9 +625,8 @@ def trained_histopathology_model(
         return CachedModel(model.to(device), meta, path, loaded_from_cache=True)
     started = time.perf_counter()
     _, finetune = recipe.train(data, device, verbose=verbose)
-    return store_trained_model(
-        recipe, data, finetune, device, time.perf_counter() - started
-    )
+    seconds = time.perf_counter() - started
+    return _cached(recipe, data, finetune, weights, path, seconds)
 
 
 def store_trained_model(
@@ -644,9 +643,21 @@ def store_trained_model(
     A failed write (a full disk, say) does not lose the model: the returned ``CachedModel``
     holds it and says why it was not cached.
     """
-    recipe = recipe.resolved(device)
     weights = resolve_weights(recipe.weights, "resnet18")
-    path = model_cache_path(recipe, data, _backbone_start(weights))
+    path = model_cache_path(recipe.resolved(device), data, _backbone_start(weights))
+    return _cached(recipe, data, finetune, weights, path, seconds)
+
+
+def _cached(
+    recipe: HistopathologyRecipe,
+    data: PatchData,
+    finetune: Trainer,
+    weights: ResolvedWeights,
+    path: Path | None,
+    seconds: float,
+) -> CachedModel:
+    """``finetune``'s model written to ``path`` (None: a read-only data folder) with what
+    trained it; a failed write is reported in ``not_cached``, the model kept."""
     meta = {
         "recipe_version": RECIPE_VERSION,
         "source": str(data.source),

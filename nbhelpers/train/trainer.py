@@ -14,9 +14,9 @@ Each addition overrides one method of the core (``core.py``) and is shown in the
   progress bar, checked batches, non-blocking copies to CUDA;
 - ``end_epoch``: a non-finite validation loss stops the run; a checkpoint after every epoch;
 - ``evaluate``: sums kept on the device, all-reduced across processes;
-- ``run``: holds the lock of ``checkpoint`` (one writer per file) and resumes from it when the
-  file exists (checked against ``meta`` and this
-  Trainer first, all or nothing) and writes it after every epoch;
+- ``run``: holds the lock of ``checkpoint`` (one writer per file), resumes from it when the
+  file exists (checked against ``meta`` and this Trainer first, all or nothing) and writes it
+  after every epoch;
 - ``save_checkpoint`` / ``load_checkpoint``: atomic writes, verified all-or-nothing reads.
 """
 
